@@ -1,0 +1,56 @@
+# GeoLabel developer commands. `make demo` and `make test` work from a fresh Debian machine as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := access_control imagery tiling geo_label api
+DEMO_DIR ?= var/demo
+
+export PROJ_NETWORK := OFF
+
+.PHONY: install system-deps lint format typecheck pytest test demo bench lock clean
+
+install: $(STAMP)
+
+system-deps:
+	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  scripts/ensure-debian-packages.sh python3 python3-venv; fi
+
+$(STAMP): pyproject.toml requirements.lock | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: install
+	$(PY) -m geo_label.demo --dir $(DEMO_DIR)
+
+bench: install
+	$(PY) benchmarks/tiling.py
+
+# Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.
+lock:
+	$(PY) -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml requirements.in --extra dev --generate-hashes --universal \
+	  --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
