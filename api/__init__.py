@@ -1,0 +1,1 @@
+"""FastAPI service (the annotation service issue builds it); nothing below this package knows the web."""

@@ -1,0 +1,3 @@
+from geo_label.cli import main
+
+main()

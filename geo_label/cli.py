@@ -1,0 +1,171 @@
+"""The `geo-label` command: the composition root that wires settings, imagery, tiling and access control.
+
+Every failure a user can cause ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from access_control import MarkingError, MarkingRegistry, default_registry, load_registry, parse_marking
+from geo_label.console import chip_progress, stderr, stdout
+from geo_label.image_marking import image_marking
+from geo_label.settings import Settings, load_settings
+from imagery import ImageInfo, ImageryError, inspect_image
+from tiling import (
+    Compression,
+    LocalMode,
+    SchedulerChoice,
+    TileParameters,
+    TilingError,
+    tile_image,
+)
+
+app = typer.Typer(
+    name="geo-label",
+    help="GeoLabel: label classified satellite imagery, offline. Start with `geo-label inspect IMAGE`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+#: Errors a user can cause and fix; shown as one line, exit status 1.
+USER_ERRORS = (ImageryError, TilingError, MarkingError, ValueError, OSError)
+
+
+class CliError(Exception):
+    """A problem with the command's own arguments, found after parsing."""
+
+
+def registry_for(settings: Settings) -> MarkingRegistry:
+    return load_registry(settings.marking_registry) if settings.marking_registry else default_registry()
+
+
+def print_info(info: ImageInfo) -> None:
+    data = info.to_dict()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    bounds = info.footprint.bounds
+    rows = [
+        ("path", data["path"]),
+        ("driver", info.driver),
+        ("size", f"{info.width} x {info.height} pixels, {info.band_count} bands, {info.dtype}"),
+        ("nodata", str(info.nodata)),
+        ("crs", f"{info.crs_name}" + (f" (EPSG:{info.epsg})" if info.epsg else "")),
+        ("transform", ", ".join(f"{v:.10g}" for v in info.transform)),
+        ("georeferencing", info.georeferencing.value),
+        (
+            "footprint",
+            f"{info.footprint.geom_type}, lon {bounds[0]:.6f}..{bounds[2]:.6f}, "
+            f"lat {bounds[1]:.6f}..{bounds[3]:.6f} (EPSG:4326)",
+        ),
+        ("gsd", f"{info.gsd_m[0]:.3f} m x {info.gsd_m[1]:.3f} m"),
+        ("acquired", data["acquired_at"] or "not recorded in the file"),
+        ("sensor", info.sensor or "not recorded in the file"),
+        ("marking", data["marking"] or "none in the file (give one with --marking at ingest)"),
+    ]
+    if info.stretch:
+        ranges = zip(info.stretch.low, info.stretch.high, strict=True)
+        stretch = ", ".join(f"{low:.6g}..{high:.6g}" for low, high in ranges)
+        rows.append(("display", f"bands {list(info.stretch.bands)}, 2-98% stretch {stretch}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    stdout.print(table)
+
+
+@app.command()
+def inspect(
+    image: Annotated[Path, typer.Argument(help="GeoTIFF/COG, NITF or JPEG 2000 file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Describe an image: size, bands, CRS, footprint, ground sample distance, acquisition, marking."""
+    settings = load_settings()
+    info = inspect_image(image, registry_for(settings))
+    if as_json:
+        sys.stdout.write(orjson.dumps(info.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print_info(info)
+
+
+@app.command()
+def tile(
+    image: Annotated[Path, typer.Argument(help="Image to cut into chips.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for chips/, previews/ and index.parquet.")],
+    size: Annotated[int, typer.Option(min=16, max=8192, help="Chip width and height in pixels.")] = 512,
+    overlap: Annotated[int, typer.Option(min=0, help="Pixels shared by neighbouring chips.")] = 64,
+    min_valid: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Skip chips with a smaller fraction of valid pixels.")
+    ] = 0.0,
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (shared --out).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local workers (default: all cores).")] = None,
+    processes: Annotated[bool, typer.Option(help="Local worker processes instead of threads.")] = False,
+    compress: Annotated[Compression, typer.Option(help="Chip compression.")] = Compression.ZSTD,
+    marking: Annotated[
+        str | None,
+        typer.Option(help="Marking of the imagery (banner form); may raise, never lower, the file's."),
+    ] = None,
+) -> None:
+    """Cut an image into overlapping COG chips with JPEG previews and a GeoParquet index (resumable)."""
+    if overlap >= size:
+        raise CliError(f"--overlap ({overlap}) must be smaller than --size ({size})")
+    settings = load_settings()
+    registry = registry_for(settings)
+    info = inspect_image(image, registry, statistics=False)
+    requested = parse_marking(marking, registry) if marking else None
+    held_at = image_marking(info.marking, requested, registry)
+    params = TileParameters(size=size, overlap=overlap, min_valid=min_valid, compression=compress)
+    choice = SchedulerChoice(
+        address=scheduler, workers=workers, local_mode=LocalMode.PROCESSES if processes else LocalMode.THREADS
+    )
+    with chip_progress(f"tiling {image.name}") as progress:
+        summary = tile_image(
+            image,
+            out,
+            params,
+            scheduler=choice,
+            marking=held_at.banner() if held_at else None,
+            info=info,
+            on_start=progress.start,
+            on_progress=progress.advance,
+        )
+    banner = f" [{held_at.banner()}]" if held_at else ""
+    stdout.print(f"tiled {image.name}{banner}: {summary.describe()}")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except (CliError, *USER_ERRORS) as exc:
+        stderr.print(f"geo-label: error: {one_line(exc)}", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        stderr.print("geo-label: interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: never a traceback unless asked for
+        if load_settings().debug:
+            raise
+        stderr.print(
+            f"geo-label: internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(set GEO_LABEL_DEBUG=1 for details)",
+            markup=False,
+        )
+        sys.exit(70)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tests import the helper factories as `tests.rasters`; the repository root must be importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("PROJ_NETWORK", "OFF")
+
+from tests import rasters
+
+
+@pytest.fixture(scope="session")
+def raster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rasters")
+
+
+@pytest.fixture(scope="session")
+def utm_image(raster_dir: Path) -> Path:
+    return rasters.utm_uint16(raster_dir / "utm_uint16.tif")
+
+
+@pytest.fixture(scope="session")
+def rgb_image(raster_dir: Path) -> Path:
+    return rasters.rgb_wgs84(raster_dir / "rgb_wgs84.tif")
+
+
+@pytest.fixture(scope="session")
+def holes_image(raster_dir: Path) -> Path:
+    return rasters.float_with_holes(raster_dir / "float_holes.tif")
+
+
+@pytest.fixture(scope="session")
+def gcp_image(raster_dir: Path) -> Path:
+    return rasters.gcps_only(raster_dir / "gcps.tif")
+
+
+@pytest.fixture(scope="session")
+def png_image(raster_dir: Path) -> Path:
+    return rasters.plain_png(raster_dir / "plain.png")
