@@ -10,7 +10,7 @@ DEMO_DIR ?= var/demo
 
 export PROJ_NETWORK := OFF
 
-.PHONY: install system-deps lint format typecheck pytest test demo bench lock clean
+.PHONY: install system-deps test-deps lint format typecheck pytest test demo bench lock clean
 
 install: $(STAMP)
 
@@ -35,13 +35,24 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# What the tests need beyond Python: strace and unshare to prove nothing touches the network.
+test-deps:
+	@scripts/ensure-debian-packages.sh strace util-linux
+
+pytest: install test-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
+# Generate a sample GeoTIFF and a NITF marked SECRET, inspect them, cut both into labeling chips.
 demo: install
-	$(PY) -m geo_label.demo --dir $(DEMO_DIR)
+	@mkdir -p $(DEMO_DIR)
+	$(BIN)/geo-label sample-scene $(DEMO_DIR)/scene.tif --size 4096
+	$(BIN)/geo-label sample-scene $(DEMO_DIR)/secret.ntf --size 2048 --nitf --marking "SECRET//REL TO USA, GBR"
+	$(BIN)/geo-label inspect $(DEMO_DIR)/secret.ntf
+	$(BIN)/geo-label tile $(DEMO_DIR)/scene.tif --out $(DEMO_DIR)/chips/scene --marking UNCLASSIFIED
+	$(BIN)/geo-label tile $(DEMO_DIR)/secret.ntf --out $(DEMO_DIR)/chips/secret
+	@echo "Chips, JPEG previews and index.parquet are in $(DEMO_DIR)/chips/ (open index.parquet in QGIS)."
 
 bench: install
 	$(PY) benchmarks/tiling.py

@@ -19,6 +19,8 @@ from access_control import Marking, MarkingError, MarkingRegistry, parse_marking
 from imagery.errors import SecurityMarkingError
 
 LEVELS = {"U": "UNCLASSIFIED", "C": "CONFIDENTIAL", "S": "SECRET", "T": "TOP SECRET"}
+LEVEL_CODES = {"UNCLASSIFIED": "U", "CONFIDENTIAL": "C", "SECRET": "S", "TOP_SECRET": "T"}
+CONTROL_CODES = {"NOFORN": "NF", "ORCON": "OC", "IMCON": "IMC"}
 US_CLASSIFICATION_SYSTEMS = {"", "US"}
 
 
@@ -79,3 +81,27 @@ def nitf_marking(source: Any, registry: MarkingRegistry | None = None) -> Markin
     segments = image_segment_tags(path, list(source.subdatasets)) or [(f"{path} image segment 0", file_tags)]
     markings.extend(segment_marking(tags, "IS", where, registry) for where, tags in segments)
     return roll_up(markings)
+
+
+def nitf_security_fields(marking: Marking) -> dict[str, str]:
+    """GDAL NITF creation options (file and image header) that :func:`nitf_marking` reads back as ``marking``.
+
+    The fields are short (FSCTLH is 2 characters, FSREL 20), so a marking with more than one handling control
+    or a long REL TO list does not fit; that is refused rather than truncated.
+    """
+    level = LEVEL_CODES[marking.classification.name]
+    controls = sorted(CONTROL_CODES.get(c, c) for c in marking.dissemination if c != "REL")
+    countries = [c for c in sorted(marking.rel_to) if c != "USA"]
+    fields = {
+        "CLAS": level,
+        "CODE": " ".join(sorted(marking.sci_controls)),
+        "CTLH": " ".join(controls),
+        "REL": " ".join(countries),
+    }
+    limits = {"CODE": 11, "CTLH": 2, "REL": 20}
+    for name, limit in limits.items():
+        if len(fields[name]) > limit:
+            raise SecurityMarkingError(
+                f"{marking.banner()} does not fit the NITF {name} field ({limit} characters)"
+            )
+    return {f"{prefix}{name}": value for prefix in ("FS", "IS") for name, value in fields.items() if value}

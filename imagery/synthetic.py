@@ -35,6 +35,7 @@ COVER_OFFSETS = np.array(
 )
 SENSOR_NOISE_DN = 25.0
 WRITE_BLOCK = 2048
+BAND_NAMES = ("blue", "green", "red", "nir")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,8 @@ def write_scene(path: str | Path, spec: SceneSpec) -> Path:
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(out_path, "w", **profile) as dst:
         if spec.driver == "GTiff":
             dst.update_tags(**spec.tags)
+            if spec.bands == len(BAND_NAMES):
+                dst.descriptions = BAND_NAMES
         for row in range(0, spec.height, WRITE_BLOCK):
             for col in range(0, spec.width, WRITE_BLOCK):
                 window = Window(
@@ -134,3 +137,29 @@ def write_scene(path: str | Path, spec: SceneSpec) -> Path:
                 )
                 dst.write(render_block(spec, grids, window), window=window)
     return out_path
+
+
+def sample_scene_spec(size: int, *, nitf_fields: dict[str, str] | None = None, seed: int = 0) -> SceneSpec:
+    """A demo scene: a UTM GeoTIFF, or with ``nitf_fields`` (security header options) a NITF in EPSG:4326."""
+    tags = {"ACQUISITION_DATETIME": "2026-06-01T10:30:00Z", "SENSOR": "GEOLABEL-SYNTH"}
+    if nitf_fields is None:
+        return SceneSpec(width=size, height=size, seed=seed, tags=tags)
+    options = {
+        "ICORDS": "G",
+        "IC": "NC",
+        "BLOCKXSIZE": 512,
+        "BLOCKYSIZE": 512,
+        "IDATIM": "20260601103000",
+        "ISORCE": "GEOLABEL-SYNTH",
+        **nitf_fields,
+    }
+    return SceneSpec(
+        width=size,
+        height=size,
+        seed=seed,
+        crs="EPSG:4326",
+        origin=(44.36, 33.34),
+        pixel_size=1e-5,
+        driver="NITF",
+        creation_options=options,
+    )

@@ -43,7 +43,7 @@ def read_window(dataset: Any, window: ChipWindow) -> tuple[np.ndarray, np.ndarra
 
 def chip_transform(dataset: Any, window: ChipWindow) -> Affine:
     """Maps chip pixel (r, c) exactly onto source pixel (row_off + r, col_off + c)."""
-    transform: Affine = dataset.transform * Affine.translation(window.col_off, window.row_off)
+    transform: Affine = dataset.transform @ Affine.translation(window.col_off, window.row_off)
     return transform
 
 

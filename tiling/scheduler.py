@@ -78,7 +78,7 @@ def _client(address: str) -> Iterator[Any]:
     from distributed import Client
 
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout="10s", set_as_default=True)
     except (OSError, TimeoutError) as exc:
         raise SchedulerUnavailableError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
     try:
