@@ -15,22 +15,35 @@ from tiling.job import STATE_DIR, TileJob
 from tiling.records import BatchResult, ChipRecord
 from tiling.windows import ChipWindow
 
-#: At most this many chips per task; a whole row of chips when the row is shorter.
-MAX_BATCH_CHIPS = 32
+#: Chips per task, in whole chip rows where rows are shorter. Consecutive chip rows share source tile rows
+#: (chips overlap and rarely align with the source's tiles), and one open handle decodes each shared tile
+#: once; with one row per task every tile row was decoded twice.
+MAX_BATCH_CHIPS = 96
 
 
 def make_batches(windows: list[ChipWindow]) -> list[tuple[ChipWindow, ...]]:
-    """Split row-major windows into runs along chip rows. Depends only on the grid, not on the number of
-    workers, so a resumed run with other worker settings finds the same batches done."""
-    batches: list[tuple[ChipWindow, ...]] = []
-    row: list[ChipWindow] = []
+    """Pack row-major windows into tasks of whole chip rows (splitting rows longer than a task).
+
+    Depends only on the grid, not on the number of workers, so a resumed run with other worker settings finds
+    the same batches done.
+    """
+    rows: dict[int, list[ChipWindow]] = {}
     for window in windows:
-        if row and (window.row_off != row[0].row_off or len(row) == MAX_BATCH_CHIPS):
-            batches.append(tuple(row))
-            row = []
-        row.append(window)
-    if row:
-        batches.append(tuple(row))
+        rows.setdefault(window.row_off, []).append(window)
+    batches: list[tuple[ChipWindow, ...]] = []
+    current: list[ChipWindow] = []
+    for row in rows.values():
+        if current and len(current) + len(row) > MAX_BATCH_CHIPS:
+            batches.append(tuple(current))
+            current = []
+        for start in range(0, len(row), MAX_BATCH_CHIPS):
+            part = row[start : start + MAX_BATCH_CHIPS]
+            if len(part) == MAX_BATCH_CHIPS:
+                batches.append(tuple(part))
+            else:
+                current.extend(part)
+    if current:
+        batches.append(tuple(current))
     return batches
 
 
