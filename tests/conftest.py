@@ -5,12 +5,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Tests import the helper factories as `tests.rasters`; the repository root must be importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("PROJ_NETWORK", "OFF")
 
 from tests import rasters
+
+# CI machines are shared and noisy: a per-example deadline would make property tests flaky, not stricter.
+settings.register_profile("geo-label", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("geo-label")
 
 
 @pytest.fixture(scope="session")
