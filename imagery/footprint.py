@@ -17,6 +17,8 @@ GEOD = Geod(ellps="WGS84")
 
 #: Points per edge when densifying: enough to follow UTM-to-geographic curvature to well under a pixel.
 DENSIFY_POINTS = 21
+#: Longitudes this close to +-180 degrees (2 cm; the antimeridian package rounds to 1e-7) are on it.
+ANTIMERIDIAN_SNAP = 2e-7
 
 
 @lru_cache(maxsize=64)
@@ -87,10 +89,32 @@ def window_footprints(
     return [ring_polygon(lon[i], lat[i]) for i in range(len(windows))]
 
 
+def unwrap_longitudes(lon: np.ndarray) -> np.ndarray:
+    """The ring's longitudes made continuous (no step above 180 degrees) by adding multiples of 360.
+
+    Longitudes within :data:`ANTIMERIDIAN_SNAP` of +-180 are put exactly on it, and a ring lying wholly at or
+    beyond +-180 is moved back into [-180, 180], so rounding never leaves a sliver on the far side.
+    """
+    steps = (np.diff(lon) + 180.0) % 360.0 - 180.0
+    continuous = np.concatenate([lon[:1], lon[0] + np.cumsum(steps)])
+    unwrapped: np.ndarray = lon + 360.0 * np.round((continuous - lon) / 360.0)
+    on_antimeridian = np.abs(np.abs(unwrapped) - 180.0) < ANTIMERIDIAN_SNAP
+    unwrapped = np.where(on_antimeridian, np.copysign(180.0, unwrapped), unwrapped)
+    if unwrapped.min() >= 180.0:
+        unwrapped -= 360.0
+    elif unwrapped.max() <= -180.0:
+        unwrapped += 360.0
+    return unwrapped
+
+
 def ring_polygon(lon: np.ndarray, lat: np.ndarray) -> Polygon | MultiPolygon:
-    polygon = Polygon(np.column_stack([lon, lat]))
-    if np.abs(np.diff(lon)).max() <= 180.0:
+    # to_wgs84 wraps +180 to -180, so an image ending exactly on the antimeridian would look like a crossing
+    # one; only a ring that leaves [-180, 180] once made continuous really crosses it.
+    unwrapped = unwrap_longitudes(lon)
+    if unwrapped.min() >= -180.0 and unwrapped.max() <= 180.0:
+        polygon = Polygon(np.column_stack([unwrapped, lat]))
         return polygon if polygon.exterior.is_ccw else Polygon(polygon.exterior.coords[::-1])
+    polygon = Polygon(np.column_stack([(unwrapped + 180.0) % 360.0 - 180.0, lat]))
     # Edges are already densified, so the crossing latitude is interpolated along them, not a great circle.
     fixed = antimeridian.fix_polygon(polygon, great_circle=False)
     return shape(mapping(fixed))  # type: ignore[return-value]

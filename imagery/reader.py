@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 
@@ -62,6 +63,8 @@ def check_local_file(path: Path) -> Path:
         raise ImageNotFoundError(f"{text}: no such file")
     if not path.is_file():
         raise ImageNotFoundError(f"{text}: not a regular file")
+    if path.stat().st_size == 0:
+        raise EmptyImageError(f"{text}: the file is empty (0 bytes)")
     return path
 
 
@@ -140,7 +143,8 @@ def open_raster(path: str | Path) -> Iterator[OpenedRaster]:
         if georeferencing is not Georeferencing.GEOTRANSFORM:
             try:
                 dataset = stack.enter_context(warped_view(source, georeferencing))
-            except RasterioIOError as exc:
+            # GDAL reports GCPs it cannot solve (collinear, coincident) as a CPLE_AppDefinedError.
+            except (RasterioIOError, CPLE_BaseError) as exc:
                 raise NotGeoreferencedError(
                     f"{file_path}: its {georeferencing.value.split()[0]} cannot be turned into a grid "
                     f"({first_line(str(exc))})"
@@ -155,5 +159,14 @@ def reading(path: Path) -> Iterator[None]:
         yield
     except RasterioIOError as exc:
         raise CorruptImageError(
-            f"{path}: pixel data cannot be read, the file is truncated or corrupt ({first_line(str(exc))})"
+            f"{path}: pixel data cannot be read, the file is truncated or corrupt ({gdal_reason(exc)})"
         ) from None
+
+
+def gdal_reason(exc: BaseException) -> str:
+    """First line of GDAL's own message: rasterio's read errors say only "See previous exception", with
+    GDAL's reason chained as the cause, which the one-line error would otherwise drop."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return first_line(str(root))

@@ -61,8 +61,10 @@ def sample_windows(width: int, height: int, block_width: int, block_height: int)
     """Up to :data:`SAMPLE_BLOCKS` internal blocks spread in an even grid over the image."""
     blocks_x, blocks_y = math.ceil(width / block_width), math.ceil(height / block_height)
     per_side = max(1, math.isqrt(SAMPLE_BLOCKS))
-    xs = sorted({int(i * blocks_x / per_side) for i in range(min(per_side, blocks_x))})
-    ys = sorted({int(j * blocks_y / per_side) for j in range(min(per_side, blocks_y))})
+    # Spread over the blocks there are, so every block column of an image 2 or 3 blocks wide is sampled.
+    across, down = min(per_side, blocks_x), min(per_side, blocks_y)
+    xs = sorted({i * blocks_x // across for i in range(across)})
+    ys = sorted({j * blocks_y // down for j in range(down)})
     # The last block too: in a truncated file it is the one missing.
     cells = sorted({(by, bx) for by in ys for bx in xs} | {(blocks_y - 1, blocks_x - 1)})
     return [
@@ -93,7 +95,7 @@ def valid_mask(data: np.ndarray, nodata: float | None) -> np.ndarray:
 def read_statistics_sample(dataset: Any, bands: tuple[int, ...]) -> np.ndarray:
     """Pixels for statistics: an overview when the file has one, else a grid of whole internal blocks."""
     if dataset.overviews(1):
-        scale = max(dataset.width, dataset.height) / OVERVIEW_SIDE
+        scale = max(1.0, max(dataset.width, dataset.height) / OVERVIEW_SIDE)  # never upsample
         shape = (len(bands), max(1, round(dataset.height / scale)), max(1, round(dataset.width / scale)))
         return np.asarray(dataset.read(bands, out_shape=shape))
     block_height, block_width = dataset.block_shapes[0]

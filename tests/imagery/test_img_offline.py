@@ -1,0 +1,53 @@
+"""Importing imagery switches PROJ's network access off, whatever the environment asked for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyproj.network
+import pytest
+
+import imagery
+from imagery.offline import enforce_offline
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_import_turns_proj_network_off_even_when_the_environment_turned_it_on() -> None:
+    code = (
+        "import os, pyproj.network as network\n"
+        "before = network.is_network_enabled()\n"
+        "import imagery\n"
+        "print(before, os.environ['PROJ_NETWORK'], network.is_network_enabled())\n"
+    )
+    env = {**os.environ, "PROJ_NETWORK": "ON"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["True", "OFF", "False"]
+
+
+def test_offline_in_this_process() -> None:
+    assert imagery.enforce_offline is enforce_offline
+    assert os.environ["PROJ_NETWORK"] == "OFF"
+    assert pyproj.network.is_network_enabled() is False
+
+
+def test_enforce_offline_undoes_a_later_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJ_NETWORK", "ON")
+    pyproj.network.set_network_enabled(active=True)
+    try:
+        enforce_offline()
+        assert os.environ["PROJ_NETWORK"] == "OFF"
+        assert pyproj.network.is_network_enabled() is False
+    finally:
+        enforce_offline()
