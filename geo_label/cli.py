@@ -5,6 +5,7 @@ Every failure a user can cause ends in one line on stderr and a non-zero exit, n
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -158,8 +159,17 @@ def sample_scene(
     stdout.print(f"wrote {written} ({size} x {size}, 4 bands, uint16{', ' + marking if nitf else ''})")
 
 
+def quiet_gdal() -> None:
+    """GDAL's decoder threads report errors through its default handler, straight to stderr, as extra
+    "ERROR 1: ..." lines beside GeoLabel's one-line message (which already quotes GDAL's reason). Send the
+    default handler's output nowhere unless debugging."""
+    if not load_settings().debug:
+        os.environ.setdefault("CPL_LOG", os.devnull)
+
+
 def main() -> None:
     """Entry point of the console script."""
+    quiet_gdal()
     try:
         app()
     except (CliError, *USER_ERRORS) as exc:

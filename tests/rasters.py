@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.control import GroundControlPoint
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
