@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SIGNING_KEY_BYTES = 32
+
+
+class PasswordScheme(StrEnum):
+    ARGON2ID = "argon2id"
+    PBKDF2_SHA256 = "pbkdf2-sha256"  # for FIPS 140 deployments
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEO_LABEL_", extra="ignore")
 
     data_dir: Path = Field(default=Path("var"), description="Chips, previews and the embedded database.")
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+psycopg://... of an existing PostGIS; unset: GeoLabel runs its own private "
+        "PostgreSQL under data_dir.",
+    )
     marking_registry: Path | None = Field(
         default=None,
         description="TOML file of SCI controls, countries, tetragraphs and the accredited maximum marking; "
         "the built-in registry when unset.",
     )
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for access tokens (at least 32 bytes); unset: a random key is generated once "
+        "and kept in data_dir/token-signing.key (mode 0600).",
+    )
+    token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Lifetime of an access token.")
+    password_scheme: PasswordScheme = PasswordScheme.ARGON2ID
+    lockout_attempts: int = Field(default=5, ge=1, description="Failed logins in a row before a lock-out.")
+    lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    oidc_jwks_file: Path | None = Field(default=None, description="JWKS of the on-premises OIDC provider.")
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_username_claim: str = "preferred_username"
     debug: bool = Field(default=False, description="Show tracebacks of internal errors on the CLI.")
+
+    @field_validator("token_signing_key")
+    @classmethod
+    def strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
+            raise ValueError(f"GEO_LABEL_TOKEN_SIGNING_KEY must be at least {MIN_SIGNING_KEY_BYTES} bytes")
+        return value
 
 
 def load_settings() -> Settings:
