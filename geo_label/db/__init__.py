@@ -1,0 +1,1 @@
+"""Storage: PostgreSQL + PostGIS through SQLAlchemy, the embedded private cluster, caller context for RLS."""

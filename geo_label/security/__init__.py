@@ -1,0 +1,1 @@
+"""Credentials: password hashing, access tokens, OIDC token verification."""
