@@ -13,6 +13,8 @@ os.environ.setdefault("PROJ_NETWORK", "OFF")
 
 from tests import rasters
 
+pytest_plugins = ["tests.pg"]
+
 # CI machines are shared and noisy: a per-example deadline would make property tests flaky, not stricter.
 settings.register_profile("geo-label", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("geo-label")

@@ -1,0 +1,88 @@
+"""The FastAPI application factory. The lifespan owns the database engines; tests inject their own state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+
+from access_control import default_registry, load_registry
+from api.deps import request_context
+from api.docs import mount_docs
+from api.errors import install_error_handlers
+from api.routes import annotations as annotation_routes
+from api.routes import audit_routes, auth, imagery_routes, me, projects, users
+from api.state import AppState
+from geo_label.db.engine import Database
+from geo_label.security.oidc import oidc_verifier_from_settings
+from geo_label.security.tokens import load_or_create_signing_key
+from geo_label.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def build_state(settings: Settings, database: Database) -> AppState:
+    registry = load_registry(settings.marking_registry) if settings.marking_registry else default_registry()
+    return AppState(
+        settings=settings,
+        database=database,
+        registry=registry,
+        signing_key=load_or_create_signing_key(settings),
+        oidc=oidc_verifier_from_settings(settings),
+    )
+
+
+def create_app(state: AppState) -> FastAPI:
+    """The app for ``state`` (settings, database, keys). The caller owns the database's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.geo_label = state
+        yield
+
+    app = FastAPI(
+        title="GeoLabel",
+        version="0.1.0",
+        summary="Labeling for classified satellite imagery, with clearance-based access control.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.geo_label = state
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith((API_PREFIX, "/ogc")):
+            response.headers.setdefault("Cache-Control", "private, no-store")
+        return response
+
+    app.include_router(auth.router, prefix=API_PREFIX)
+    protected = [
+        me.router,
+        users.router,
+        projects.router,
+        imagery_routes.router,
+        annotation_routes.router,
+        audit_routes.router,
+    ]
+    for router in protected:
+        # Auth is attached to whole routers: a new route cannot forget it.
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(request_context)])
+    mount_docs(app)
+    return app

@@ -1,0 +1,52 @@
+"""Typed dependencies. One dependency resolves the caller, opens the request's transaction and hands the
+caller's attributes to row-level security; every protected route gets it through its router."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from access_control import MarkingRegistry
+from api.state import AppState
+from geo_label.callers import load_caller
+from geo_label.db.context import Caller, set_caller_context
+from geo_label.errors import AuthenticationError
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.geo_label
+    return state
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+@dataclass(frozen=True)
+class Context:
+    """The request's transaction and the caller it runs as."""
+
+    session: Session
+    caller: Caller
+    registry: MarkingRegistry
+
+
+def request_context(state: StateDep, token: Annotated[str | None, Depends(oauth2)]) -> Iterator[Context]:
+    if not token:
+        raise AuthenticationError("sign in first: send a bearer token")
+    from geo_label.auth import user_id_from_token
+
+    with state.database.sessions() as session, session.begin():
+        user_id = user_id_from_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
+        caller = load_caller(session, user_id)  # attributes from the database on every request
+        set_caller_context(session, caller)
+        yield Context(session=session, caller=caller, registry=state.registry)
+
+
+ContextDep = Annotated[Context, Depends(request_context)]

@@ -1,0 +1,146 @@
+"""Request bodies (validated by pydantic) and response shapes (for the OpenAPI document).
+
+Markings travel in banner form, e.g. ``"SECRET//REL TO USA, GBR"``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Matches the caller may read (hidden items are never counted).")
+    limit: int
+    offset: int
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class AttributeDef(BaseModel):
+    name: str
+    type: str = Field(description="string, number, integer, boolean or enum")
+    required: bool = False
+    values: list[Any] | None = None
+
+
+class ClassDef(BaseModel):
+    name: str
+    geometry_types: list[str] = Field(
+        default=["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
+    )
+    attributes: list[AttributeDef] = []
+
+
+class ProjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    marking: str
+    classes: list[ClassDef] = Field(min_length=1)
+    description: str = ""
+    review_required: bool = True
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    marking: str
+    description: str
+    classes: list[ClassDef]
+    review_required: bool
+    created_at: datetime
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    role: str = Field(description="labeler, reviewer or manager")
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str | None = None
+    clearance: str = Field(default="UNCLASSIFIED", description='level and SCI, e.g. "TS//SI/TK"')
+    citizenship: str = Field(min_length=3, max_length=3)
+    cui_ok: bool = False
+    clearance_expires: datetime | None = None
+    roles: list[str] = []
+    oidc_subject: str | None = None
+
+
+class ClearanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clearance: str
+    citizenship: str = Field(min_length=3, max_length=3)
+    cui_ok: bool = False
+    clearance_expires: datetime | None = None
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    clearance: str
+    citizenship: str
+    cui_ok: bool
+    clearance_expires: datetime | None
+    roles: list[str]
+    active: bool
+
+
+class AnnotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    chip_id: uuid.UUID
+    label_class: str = Field(alias="class")
+    geometry: dict[str, Any] = Field(description="GeoJSON geometry in EPSG:4326 (lon, lat)")
+    marking: str | None = Field(default=None, description="Banner form; default: the chip's marking.")
+    attributes: dict[str, Any] = {}
+    source: str = "human"
+    confidence: float | None = None
+    status: str = "draft"
+
+
+class AnnotationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    label_class: str | None = Field(default=None, alias="class")
+    geometry: dict[str, Any] | None = None
+    marking: str | None = None
+    attributes: dict[str, Any] | None = None
+    status: str | None = None
+    confidence: float | None = None
+
+
+class DowngradeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    marking: str
+    justification: str = Field(min_length=10)
+
+
+class AnnotationOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: uuid.UUID
+    project_id: uuid.UUID
+    image_id: uuid.UUID
+    chip_id: uuid.UUID
+    label_class: str = Field(alias="class")
+    geometry: dict[str, Any]
+    marking: str
+    attributes: dict[str, Any]
+    source: str
+    confidence: float | None
+    status: str
+    version: int
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_by: uuid.UUID
+    updated_at: datetime

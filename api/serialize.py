@@ -1,0 +1,104 @@
+"""Rows to JSON-ready dicts (lists are returned with orjson directly: thousands of features per page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shapely
+
+from geo_label.markings import marking_of
+
+
+def geojson(wkb_element: Any) -> dict[str, Any]:
+    """GeoAlchemy2's WKB element to a GeoJSON geometry dict (coordinates rounded to 1e-9 degrees)."""
+    geometry = shapely.from_wkb(bytes(wkb_element.data))
+    result: dict[str, Any] = shapely.geometry.mapping(geometry)
+    return result
+
+
+def annotation(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "image_id": row["image_id"],
+        "chip_id": row["chip_id"],
+        "class": row["label_class"],
+        "geometry": geojson(row["geometry"]),
+        "marking": marking_of(row).banner(),
+        "attributes": row["attributes"],
+        "source": row["source"],
+        "confidence": row["confidence"],
+        "status": row["status"],
+        "version": row["version"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_by": row["updated_by"],
+        "updated_at": row["updated_at"],
+        "reviewed_by": row["reviewed_by"],
+    }
+
+
+def version(row: Any) -> dict[str, Any]:
+    return {
+        "annotation_id": row["annotation_id"],
+        "version": row["version"],
+        "operation": row["operation"],
+        "class": row["label_class"],
+        "geometry": geojson(row["geometry"]) if row["geometry"] is not None else None,
+        "marking": marking_of(row).banner(),
+        "attributes": row["attributes"],
+        "status": row["status"],
+        "changed_by": row["changed_by"],
+        "changed_at": row["changed_at"],
+    }
+
+
+def chip(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "image_id": row["image_id"],
+        "project_id": row["project_id"],
+        "marking": marking_of(row).banner(),
+        "geometry": geojson(row["footprint"]),
+        "row_off": row["row_off"],
+        "col_off": row["col_off"],
+        "width": row["width"],
+        "height": row["height"],
+        "valid_fraction": row["valid_fraction"],
+        "status": row["status"],
+        "preview_url": f"/api/v1/chips/{row['id']}/preview",
+    }
+
+
+def image(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "name": row["name"],
+        "marking": marking_of(row).banner(),
+        "sha256": row["sha256"],
+        "driver": row["driver"],
+        "width": row["width"],
+        "height": row["height"],
+        "bands": row["band_count"],
+        "dtype": row["dtype"],
+        "gsd_m": row["gsd_m"],
+        "acquired_at": row["acquired_at"],
+        "sensor": row["sensor"],
+        "footprint": geojson(row["footprint"]),
+        "chip_size": row["chip_size"],
+        "chip_overlap": row["chip_overlap"],
+        "ingested_at": row["ingested_at"],
+    }
+
+
+def project(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "marking": marking_of(row).banner(),
+        "description": row["description"],
+        "classes": row["label_schema"]["classes"],
+        "review_required": row["review_required"],
+        "created_at": row["created_at"],
+    }

@@ -1,0 +1,394 @@
+"""Annotations: create, read, list, update with optimistic concurrency, delete, history, downgrade.
+
+Markings (MARKINGS.md section 4): an annotation's marking dominates its chip's (the floor, the least upper
+bound of its sources); the labeler may raise it, never lower it below the floor, and never above their own
+access. Lowering below the floor is a security officer's act with a justification, audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from access_control import Marking, can_read, dominates, roll_up
+from geo_label import audit
+from geo_label.attributes import check_attributes, find_class
+from geo_label.chips import BBox, bbox_filter, get_chip
+from geo_label.db.access import readable
+from geo_label.db.context import Caller
+from geo_label.db.models import ANNOTATION_VERSIONS as VERSIONS
+from geo_label.db.models import ANNOTATIONS
+from geo_label.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+)
+from geo_label.geometry import check_within_chip, parse_geometry
+from geo_label.markings import marking_columns, marking_of
+from geo_label.projects import get_project, require_project_role
+
+STATUSES = ("draft", "submitted", "accepted", "rejected")
+SOURCES = ("human", "model")
+WRITER_ROLES = ("labeler", "reviewer", "manager")
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class AnnotationInput:
+    chip_id: uuid.UUID
+    label_class: str
+    geometry: dict[str, Any]
+    marking: Marking | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    source: str = "human"
+    confidence: float | None = None
+    status: str = "draft"
+
+
+@dataclass(frozen=True)
+class AnnotationChanges:
+    label_class: str | None = None
+    geometry: dict[str, Any] | None = None
+    marking: Marking | None = None
+    attributes: dict[str, Any] | None = None
+    status: str | None = None
+    confidence: float | None = None
+
+
+def check_marking(caller: Caller, requested: Marking | None, floor: Marking) -> Marking:
+    """The marking to store: ``requested`` (or the floor), never below the floor, never above the caller."""
+    marking = requested or floor
+    if not dominates(marking, floor):
+        raise InvalidInputError(
+            f"marking {marking.banner()} is lower than its sources' {floor.banner()}; raise it, or ask a "
+            "security officer to downgrade"
+        )
+    if not can_read(caller.access, marking):
+        raise InvalidInputError(f"marking {marking.banner()} is above your own access")
+    return marking
+
+
+def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise InvalidInputError(f"{what} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _check_confidence(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise InvalidInputError("confidence must be between 0 and 1")
+    return value
+
+
+def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -> Any:
+    chip = get_chip(session, caller, data.chip_id)  # a hidden chip gives the same 404 as a missing one
+    require_project_role(caller, chip["project_id"], *WRITER_ROLES)
+    project = get_project(session, caller, chip["project_id"])
+    label_class = find_class(project["label_schema"], data.label_class)
+    geometry = parse_geometry(data.geometry, label_class["geometry_types"])
+    check_within_chip(geometry, to_shape(chip["footprint"]))
+    attributes = check_attributes(label_class, data.attributes)
+    marking = check_marking(caller, data.marking, roll_up([marking_of(chip), marking_of(project)]))
+    annotation_id = uuid.uuid4()
+    session.execute(
+        insert(ANNOTATIONS).values(
+            id=annotation_id,
+            project_id=chip["project_id"],
+            image_id=chip["image_id"],
+            chip_id=chip["id"],
+            label_class=label_class["name"],
+            attributes=attributes,
+            geometry=from_shape(geometry, 4326),
+            source=_check_choice(data.source, SOURCES, "source"),
+            confidence=_check_confidence(data.confidence),
+            status=_check_choice(data.status, ("draft", "submitted"), "a new annotation's status"),
+            version=1,
+            created_by=caller.user_id,
+            updated_by=caller.user_id,
+            marked_by=caller.user_id,
+            derived_from=[f"chip:{chip['id']}"],
+            **marking_columns(marking),
+        )
+    )
+    audit.record(
+        session,
+        caller,
+        "annotation.create",
+        item_type="annotation",
+        item_id=annotation_id,
+        project_id=chip["project_id"],
+        marking=marking,
+        details={"class": label_class["name"]},
+    )
+    return _fetch(session, caller, annotation_id)
+
+
+def _fetch(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
+    row = (
+        session.execute(
+            select(ANNOTATIONS).where(ANNOTATIONS.c.id == annotation_id, readable(ANNOTATIONS, caller))
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFoundError("annotation")
+    return row
+
+
+def get_annotation(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
+    row = _fetch(session, caller, annotation_id)
+    audit_read(session, caller, "annotation", [row])
+    return row
+
+
+def audit_read(session: Session, caller: Caller, kind: str, rows: list[Any], **details: Any) -> None:
+    """Reads of classified content are audited: one record per request with the roll-up of what was read."""
+    classified = [r for r in rows if r["classification"] > 0]
+    if not classified:
+        return
+    item_id = classified[0]["id"] if len(rows) == 1 else None
+    audit.record(
+        session,
+        caller,
+        f"{kind}.read",
+        item_type=kind,
+        item_id=item_id,
+        project_id=classified[0].get("project_id"),
+        marking=roll_up(marking_of(r) for r in classified),
+        details={"count": len(rows), "classified": len(classified), **details},
+    )
+
+
+@dataclass(frozen=True)
+class AnnotationFilter:
+    project_id: uuid.UUID | None = None
+    chip_id: uuid.UUID | None = None
+    image_id: uuid.UUID | None = None
+    label_class: str | None = None
+    status: str | None = None
+    bbox: BBox | None = None
+    max_classification: int | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = ANNOTATIONS.c
+        pairs = [
+            (self.project_id, c.project_id),
+            (self.chip_id, c.chip_id),
+            (self.image_id, c.image_id),
+            (self.label_class, c.label_class),
+            (self.status, c.status),
+        ]
+        out: list[ColumnElement[bool]] = [column == value for value, column in pairs if value is not None]
+        if self.max_classification is not None:
+            out.append(c.classification <= self.max_classification)
+        if self.bbox is not None:
+            out.append(bbox_filter(c.geometry, self.bbox))
+        return out
+
+
+def annotation_query(caller: Caller, filters: AnnotationFilter) -> Any:
+    return select(ANNOTATIONS).where(readable(ANNOTATIONS, caller), *filters.conditions())
+
+
+def list_annotations(
+    session: Session,
+    caller: Caller,
+    filters: AnnotationFilter,
+    *,
+    limit: int,
+    offset: int,
+    count: bool = True,
+) -> tuple[list[Any], int | None]:
+    """A page of readable annotations and the number of readable matches (the same filter for both)."""
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
+    query = annotation_query(caller, filters)
+    total = (
+        session.execute(select(func.count()).select_from(query.subquery())).scalar_one() if count else None
+    )
+    rows = list(
+        session.execute(
+            query.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id).limit(limit).offset(offset)
+        ).mappings()
+    )
+    audit_read(session, caller, "annotation", rows)
+    return rows, total
+
+
+def _require_version(if_match: int | None) -> int:
+    if if_match is None:
+        raise PreconditionRequiredError("send If-Match with the version (ETag) you read")
+    return if_match
+
+
+def update_annotation(
+    session: Session,
+    caller: Caller,
+    annotation_id: uuid.UUID,
+    changes: AnnotationChanges,
+    *,
+    if_match: int | None,
+) -> Any:
+    expected = _require_version(if_match)
+    current = _fetch(session, caller, annotation_id)
+    require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    project = get_project(session, caller, current["project_id"])
+    chip = get_chip(session, caller, current["chip_id"])
+    label_class = find_class(project["label_schema"], changes.label_class or current["label_class"])
+    values: dict[str, Any] = {"label_class": label_class["name"]}
+    if changes.geometry is not None:
+        geometry = parse_geometry(changes.geometry, label_class["geometry_types"])
+        check_within_chip(geometry, to_shape(chip["footprint"]))
+        values["geometry"] = from_shape(geometry, 4326)
+    elif changes.label_class is not None:
+        parse_geometry(_geojson(current["geometry"]), label_class["geometry_types"])
+    attributes = changes.attributes if changes.attributes is not None else current["attributes"]
+    values["attributes"] = check_attributes(label_class, attributes)
+    if changes.marking is not None:
+        floor = roll_up([marking_of(chip), marking_of(project)])
+        values.update(
+            marking_columns(check_marking(caller, changes.marking, floor)),
+            marked_by=caller.user_id,
+            marked_at=func.now(),
+        )
+    if changes.status is not None:
+        values["status"] = _check_status_change(caller, current, changes.status)
+    if changes.confidence is not None:
+        values["confidence"] = _check_confidence(changes.confidence)
+    _versioned_update(session, caller, annotation_id, expected, values)
+    updated = _fetch(session, caller, annotation_id)
+    audit.record(
+        session,
+        caller,
+        "annotation.update",
+        item_type="annotation",
+        item_id=annotation_id,
+        project_id=updated["project_id"],
+        marking=marking_of(updated),
+        details={"version": updated["version"], "fields": sorted(k for k in values if k != "marked_at")},
+    )
+    return updated
+
+
+def _check_status_change(caller: Caller, current: Any, status: str) -> str:
+    _check_choice(status, STATUSES, "status")
+    if status in ("accepted", "rejected"):
+        require_project_role(caller, current["project_id"], "reviewer", "manager")
+        if current["created_by"] == caller.user_id:
+            raise PermissionDeniedError("reviewers never review their own work")
+    return status
+
+
+def _versioned_update(
+    session: Session, caller: Caller, annotation_id: uuid.UUID, expected: int, values: dict[str, Any]
+) -> None:
+    result = session.execute(
+        update(ANNOTATIONS)
+        .where(
+            ANNOTATIONS.c.id == annotation_id,
+            ANNOTATIONS.c.version == expected,
+            readable(ANNOTATIONS, caller),
+        )
+        .values(**values, version=ANNOTATIONS.c.version + 1, updated_by=caller.user_id, updated_at=func.now())
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        _fetch(session, caller, annotation_id)  # gone or hidden: 404
+        raise PreconditionFailedError("the annotation changed since you read it; read it again and retry")
+
+
+def delete_annotation(
+    session: Session, caller: Caller, annotation_id: uuid.UUID, *, if_match: int | None
+) -> None:
+    expected = _require_version(if_match)
+    current = _fetch(session, caller, annotation_id)
+    require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    result = session.execute(
+        delete(ANNOTATIONS).where(
+            ANNOTATIONS.c.id == annotation_id,
+            ANNOTATIONS.c.version == expected,
+            readable(ANNOTATIONS, caller),
+        )
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise PreconditionFailedError("the annotation changed since you read it; read it again and retry")
+    audit.record(
+        session,
+        caller,
+        "annotation.delete",
+        item_type="annotation",
+        item_id=annotation_id,
+        project_id=current["project_id"],
+        marking=marking_of(current),
+        details={"version": expected},
+    )
+
+
+def downgrade_annotation(
+    session: Session,
+    caller: Caller,
+    annotation_id: uuid.UUID,
+    *,
+    marking: Marking,
+    justification: str,
+    if_match: int | None,
+) -> Any:
+    """A security officer lowers a marking below its floor, with a mandatory justification."""
+    if not caller.is_security_officer:
+        raise PermissionDeniedError("downgrading a marking needs the security officer role")
+    if len(justification.strip()) < 10:
+        raise InvalidInputError("a downgrade needs a justification (at least 10 characters)")
+    expected = _require_version(if_match)
+    current = _fetch(session, caller, annotation_id)
+    if not can_read(caller.access, marking):
+        raise InvalidInputError(f"marking {marking.banner()} is above your own access")
+    _versioned_update(
+        session,
+        caller,
+        annotation_id,
+        expected,
+        {**marking_columns(marking), "marked_by": caller.user_id, "marked_at": func.now()},
+    )
+    audit.record(
+        session,
+        caller,
+        "annotation.downgrade",
+        item_type="annotation",
+        item_id=annotation_id,
+        project_id=current["project_id"],
+        marking=marking_of(current),
+        details={
+            "from": marking_of(current).banner(),
+            "to": marking.banner(),
+            "justification": justification.strip(),
+        },
+    )
+    return _fetch(session, caller, annotation_id)
+
+
+def history(session: Session, caller: Caller, annotation_id: uuid.UUID) -> list[Any]:
+    """Every readable version of an annotation, oldest first (also after it was deleted)."""
+    rows = list(
+        session.execute(
+            select(VERSIONS)
+            .where(VERSIONS.c.annotation_id == annotation_id, readable(VERSIONS, caller))
+            .order_by(VERSIONS.c.version)
+        ).mappings()
+    )
+    if not rows:
+        raise NotFoundError("annotation")
+    audit_read(session, caller, "annotation_version", rows, annotation_id=str(annotation_id))
+    return rows
+
+
+def _geojson(geometry: Any) -> dict[str, Any]:
+    from shapely.geometry import mapping
+
+    return dict(mapping(to_shape(geometry)))

@@ -1,0 +1,49 @@
+"""Annotation attributes checked against the class's attribute definitions in the project's label schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geo_label.errors import InvalidInputError
+
+PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "enum": (str,),
+}
+
+
+def find_class(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    for label_class in schema.get("classes", []):
+        if label_class["name"] == name:
+            return dict(label_class)
+    names = ", ".join(c["name"] for c in schema.get("classes", []))
+    raise InvalidInputError(f"unknown class {name!r}; this project's classes are: {names}")
+
+
+def check_attributes(label_class: dict[str, Any], attributes: Any) -> dict[str, Any]:
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise InvalidInputError("attributes must be an object")
+    definitions = {a["name"]: a for a in label_class.get("attributes", [])}
+    unknown = sorted(set(attributes) - set(definitions))
+    if unknown:
+        raise InvalidInputError(f"class {label_class['name']!r} has no attribute {unknown[0]!r}")
+    for name, definition in definitions.items():
+        if name not in attributes:
+            if definition.get("required"):
+                raise InvalidInputError(f"attribute {name!r} is required for class {label_class['name']!r}")
+            continue
+        value = attributes[name]
+        kind = definition["type"]
+        bad_bool = isinstance(value, bool) and kind != "boolean"
+        if bad_bool or not isinstance(value, PYTHON_TYPES[kind]):
+            raise InvalidInputError(f"attribute {name!r} must be of type {kind}")
+        if kind == "enum" and value not in definition["values"]:
+            raise InvalidInputError(
+                f"attribute {name!r} must be one of {', '.join(map(str, definition['values']))}"
+            )
+    return dict(attributes)

@@ -1,0 +1,64 @@
+"""The one reusable clearance filter: a SQL expression that keeps only rows the caller may read.
+
+It implements MARKINGS.md section 3 exactly as :func:`access_control.can_read` does, over a table's typed
+marking columns, so a query and its count are filtered by the same expression in the database (never in
+Python after the query). Row-level security applies the same rules again underneath (defense in depth).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, any_, false, func, literal, not_, or_, true
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Text
+
+from geo_label.db.context import Caller
+
+CONTROLLED_UNCLASSIFIED = ("CUI", "FOUO")
+
+
+def _text_array(values: frozenset[str]) -> Any:
+    return literal(sorted(values), ARRAY(Text))
+
+
+def marking_readable(table: Table, caller: Caller, *, now: datetime | None = None) -> ColumnElement[bool]:
+    """Rules 1-4: level (and clearance expiry), SCI, CUI/FOUO, foreign release."""
+    level = caller.effective_clearance(now)
+    if level < 0:
+        return false()
+    c = table.c
+    access = caller.access
+    rules: list[ColumnElement[bool]] = [
+        c.classification <= level,
+        c.sci_controls.contained_by(_text_array(access.sci_accesses)),
+    ]
+    if not access.cui_ok:
+        rules.append(not_(c.dissemination.overlap(_text_array(frozenset(CONTROLLED_UNCLASSIFIED)))))
+    if access.citizenship != "USA":
+        rules += [
+            not_(literal("NOFORN") == any_(c.dissemination)),
+            or_(c.classification == 0, literal("REL") == any_(c.dissemination)),
+            or_(func.cardinality(c.rel_to) == 0, literal(access.citizenship) == any_(c.rel_to)),
+        ]
+    return and_(*rules)
+
+
+def member_of_project(column: Any, caller: Caller) -> ColumnElement[bool]:
+    """Rule 5, need-to-know: the item's project is one the caller is a member of."""
+    if not caller.access.projects:
+        return false()
+    return column.in_([uuid.UUID(p) for p in sorted(caller.access.projects)])  # type: ignore[no-any-return]
+
+
+def readable(table: Table, caller: Caller, *, now: datetime | None = None) -> ColumnElement[bool]:
+    """All five rules, for content tables with a ``project_id``."""
+    return and_(member_of_project(table.c.project_id, caller), marking_readable(table, caller, now=now))
+
+
+def project_visible(table: Table, caller: Caller, *, now: datetime | None = None) -> ColumnElement[bool]:
+    """Projects: readable marking, and membership (admins manage every project they are cleared for)."""
+    membership = true() if caller.is_admin else member_of_project(table.c.id, caller)
+    return and_(membership, marking_readable(table, caller, now=now))

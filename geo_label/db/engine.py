@@ -1,0 +1,77 @@
+"""Connections: the owner (migrations) and the service role (everything else), and the request transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo_label.db.context import Caller, set_caller_context
+
+SERVICE_ROLE = "geo_label_app"
+
+
+def service_url(owner_url: str, password: str | None = None) -> str:
+    """The service role's URL: the owner's server and database, the role that owns nothing."""
+    url = make_url(owner_url).set(username=SERVICE_ROLE, password=password)
+    return url.render_as_string(hide_password=False)
+
+
+@dataclass
+class Database:
+    """Engines for one GeoLabel database. ``owner_url`` runs migrations; the service role serves requests."""
+
+    owner_url: str
+    service_engine: Engine
+
+    @classmethod
+    def connect(cls, owner_url: str, *, service_password: str | None = None, pool_size: int = 10) -> Database:
+        engine = create_engine(
+            service_url(owner_url, service_password),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+        )
+        return cls(owner_url=owner_url, service_engine=engine)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.service_engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self, caller: Caller) -> Iterator[Session]:
+        """One transaction as ``caller``: committed when the block ends normally, rolled back otherwise.
+        Services run inside it and only ``flush()``."""
+        with self.sessions() as session, session.begin():
+            set_caller_context(session, caller)
+            yield session
+
+    def dispose(self) -> None:
+        self.service_engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    script_location = Path(str(resources.files("geo_label.db") / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_schema(owner_url: str) -> None:
+    """Apply every migration not yet applied (idempotent), as the owner."""
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(owner_url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

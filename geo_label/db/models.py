@@ -1,0 +1,215 @@
+"""Tables. The schema is created and changed only by Alembic migrations (geo_label/db/migrations); these
+mappings describe it for queries.
+
+Every piece of marked content stores its marking as typed columns (classification 0..3, SCI controls,
+dissemination controls, REL TO countries) so the database can index and enforce it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, cast
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MarkedMixin:
+    """The marking of a piece of content, and its provenance (derivative classification)."""
+
+    classification: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    sci_controls: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    dissemination: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    rel_to: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    derived_from: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    marked_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    oidc_subject: Mapped[str | None] = mapped_column(Text, unique=True)
+    clearance: Mapped[int] = mapped_column(SmallInteger)
+    sci_accesses: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    citizenship: Mapped[str] = mapped_column(String(3))
+    cui_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    clearance_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_security_officer: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Project(MarkedMixin, Base):
+    __tablename__ = "projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    label_schema: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    review_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Image(MarkedMixin, Base):
+    __tablename__ = "images"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(Text)
+    chips_dir: Mapped[str] = mapped_column(Text)
+    driver: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    band_count: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    crs_wkt: Mapped[str] = mapped_column(Text)
+    transform: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    footprint: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    gsd_m: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sensor: Mapped[str | None] = mapped_column(Text)
+    chip_size: Mapped[int] = mapped_column(Integer)
+    chip_overlap: Mapped[int] = mapped_column(Integer)
+    ingested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Chip(MarkedMixin, Base):
+    __tablename__ = "chips"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id"))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    row_off: Mapped[int] = mapped_column(Integer)
+    col_off: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    preview_path: Mapped[str] = mapped_column(Text)
+    valid_fraction: Mapped[float] = mapped_column(Float)
+    footprint: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class Annotation(MarkedMixin, Base):
+    __tablename__ = "annotations"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id"))
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
+    label_class: Mapped[str] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    geometry: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    source: Mapped[str] = mapped_column(String(16), default="human")
+    confidence: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AnnotationVersion(MarkedMixin, Base):
+    """Every version an annotation ever had, written by a trigger on change or delete: nothing is lost."""
+
+    __tablename__ = "annotation_versions"
+
+    annotation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    chip_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    label_class: Mapped[str] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    geometry: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    status: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(8))
+    changed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_log"
+    # Most callers may not read audit records back (RLS), so an INSERT must not ask for RETURNING.
+    __table_args__: ClassVar[dict[str, Any]] = {"implicit_returning": False}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_name: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    item_type: Mapped[str | None] = mapped_column(String(32))
+    item_id: Mapped[str | None] = mapped_column(Text)
+    project_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    classification: Mapped[int] = mapped_column(SmallInteger)
+    sci_controls: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    dissemination: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    rel_to: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def table_of(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+USERS = table_of(User)
+PROJECTS = table_of(Project)
+MEMBERSHIPS = table_of(Membership)
+IMAGES = table_of(Image)
+CHIPS = table_of(Chip)
+ANNOTATIONS = table_of(Annotation)
+ANNOTATION_VERSIONS = table_of(AnnotationVersion)
+AUDIT_LOG = table_of(AuditRecord)

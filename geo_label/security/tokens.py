@@ -1,0 +1,181 @@
+"""Local access tokens: short-lived HS256 JWTs signed with the deployment's key.
+
+A token only says who the caller is (``sub``) until when; the user's clearance, roles and memberships are read
+from the database on every request (MARKINGS.md section 2), so revoking them takes effect at once.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import jwt
+
+from geo_label.errors import AuthenticationError
+from geo_label.security._claims import aware_now, check_times
+from geo_label.security.errors import SecurityConfigError
+from geo_label.settings import MIN_SIGNING_KEY_BYTES, Settings
+
+ISSUER: Final = "geo-label"
+TOKEN_TYPE: Final = "access"
+ALGORITHM: Final = "HS256"
+#: Clock tolerance for exp/nbf/iat; issuer and verifier are the same deployment.
+LEEWAY_SECONDS: Final = 5
+KEY_FILE_NAME: Final = "token-signing.key"
+
+_REQUIRED_CLAIMS: Final = ["sub", "iat", "nbf", "exp", "jti", "iss", "typ"]
+_INVALID: Final = "invalid or expired token"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    expires_at: datetime
+    token_id: str
+
+
+def _check_key(signing_key: bytes) -> None:
+    if len(signing_key) < MIN_SIGNING_KEY_BYTES:
+        raise ValueError(f"the token signing key must be at least {MIN_SIGNING_KEY_BYTES} bytes")
+
+
+def issue_access_token(
+    *, user_id: str, signing_key: bytes, minutes: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """A signed access token for ``user_id`` and its expiry (UTC, whole seconds)."""
+    _check_key(signing_key)
+    if not user_id:
+        raise ValueError("user_id must not be empty")
+    if minutes < 1:
+        raise ValueError("minutes must be at least 1")
+    issued = aware_now(now).astimezone(UTC).replace(microsecond=0)
+    expires = issued + timedelta(minutes=minutes)
+    claims = {
+        "sub": user_id,
+        "iat": int(issued.timestamp()),
+        "nbf": int(issued.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": uuid.uuid4().hex,
+        "iss": ISSUER,
+        "typ": TOKEN_TYPE,
+    }
+    return jwt.encode(claims, signing_key, algorithm=ALGORITHM), expires
+
+
+def decode_access_token(token: str, *, signing_key: bytes, now: datetime | None = None) -> AccessClaims:
+    """The claims of a valid access token; AuthenticationError for anything wrong, whatever it is."""
+    _check_key(signing_key)
+    current = aware_now(now)
+    try:
+        claims = jwt.decode(
+            token,
+            signing_key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            # Times are checked below against ``now`` (PyJWT only knows the wall clock).
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError:
+        raise AuthenticationError(_INVALID) from None
+    subject, token_id = claims.get("sub"), claims.get("jti")
+    expires = check_times(claims, current, leeway=LEEWAY_SECONDS)
+    if (
+        claims.get("typ") != TOKEN_TYPE
+        or not isinstance(subject, str)
+        or not subject
+        or not isinstance(token_id, str)
+        or not token_id
+        or expires is None
+    ):
+        raise AuthenticationError(_INVALID)
+    return AccessClaims(user_id=subject, expires_at=expires, token_id=token_id)
+
+
+def load_or_create_signing_key(settings: Settings) -> bytes:
+    """The HMAC key for access tokens.
+
+    ``settings.token_signing_key`` (UTF-8 bytes) when set; else the hex key in ``data_dir/token-signing.key``,
+    created on first use with 32 random bytes, mode 0600. A key file readable or writable by group or others
+    is refused (SecurityConfigError), as is one that is not a regular file or holds fewer than 32 bytes.
+    """
+    if settings.token_signing_key is not None:
+        return settings.token_signing_key.get_secret_value().encode("utf-8")
+    path = settings.data_dir / KEY_FILE_NAME
+    try:
+        return _read_key_file(path)
+    except FileNotFoundError:
+        pass
+    _create_key_file(path)
+    try:
+        return _read_key_file(path)
+    except FileNotFoundError:
+        raise SecurityConfigError(f"the token signing key {path} vanished right after its creation") from None
+
+
+def _read_key_file(path: Path) -> bytes:
+    """Raises FileNotFoundError when missing, SecurityConfigError when unsafe or invalid."""
+    try:
+        # A symlink (e.g. a mounted secret) is fine; O_NONBLOCK: a FIFO is refused below, not waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise SecurityConfigError(f"cannot open the token signing key {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SecurityConfigError(f"the token signing key {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise SecurityConfigError(
+                f"the token signing key {path} is accessible to group or others "
+                f"(mode {info.st_mode & 0o777:04o}); run: chmod 600 {path}"
+            )
+        text = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    try:
+        key = bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise SecurityConfigError(f"the token signing key {path} is not hex-encoded") from None
+    if len(key) < MIN_SIGNING_KEY_BYTES:
+        raise SecurityConfigError(
+            f"the token signing key {path} holds {len(key)} bytes; "
+            f"at least {MIN_SIGNING_KEY_BYTES} are needed"
+        )
+    return key
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key so that the file appears complete or not at all; losing a creation race is fine."""
+    content = (secrets.token_bytes(MIN_SIGNING_KEY_BYTES).hex() + "\n").encode("ascii")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(content)
+                stream.flush()
+                os.fsync(stream.fileno())
+            # Atomic, and fails if another process created the key first: then both use that one.
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SecurityConfigError(
+            f"cannot create the token signing key {path}: {exc.strerror}; "
+            "fix the directory or set GEO_LABEL_TOKEN_SIGNING_KEY"
+        ) from None
