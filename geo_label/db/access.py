@@ -62,3 +62,14 @@ def project_visible(table: Table, caller: Caller, *, now: datetime | None = None
     """Projects: readable marking, and membership (admins manage every project they are cleared for)."""
     membership = true() if caller.is_admin else member_of_project(table.c.id, caller)
     return and_(membership, marking_readable(table, caller, now=now))
+
+
+def releasable_filter(table: Table, country: str) -> ColumnElement[bool]:
+    """Acting for a recipient nation (MARKINGS.md section 3, last line): not NOFORN; classified items must be
+    REL TO the country; any explicit REL TO list must name it. Applied together with the caller's filter."""
+    c = table.c
+    return and_(
+        not_(literal("NOFORN") == any_(c.dissemination)),
+        or_(c.classification == 0, literal("REL") == any_(c.dissemination)),
+        or_(func.cardinality(c.rel_to) == 0, literal(country) == any_(c.rel_to)),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -182,7 +182,7 @@ class AnnotationVersion(MarkedMixin, Base):
 class AuditRecord(Base):
     __tablename__ = "audit_log"
     # Most callers may not read audit records back (RLS), so an INSERT must not ask for RETURNING.
-    __table_args__: ClassVar[dict[str, Any]] = {"implicit_returning": False}
+    __table_args__ = ({"implicit_returning": False},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,11 +1,7 @@
-"""The `geo-label` command: the composition root that wires settings, imagery, tiling and access control.
-
-Every failure a user can cause ends in one line on stderr and a non-zero exit, never a traceback.
-"""
+"""`geo-label inspect`, `tile` and `sample-scene`: imagery on its own, no database needed."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +10,12 @@ import orjson
 import typer
 from rich.table import Table
 
-from access_control import MarkingError, MarkingRegistry, default_registry, load_registry, parse_marking
-from geo_label.console import chip_progress, stderr, stdout
+from access_control import parse_marking
+from geo_label.cli.common import CliError, app, registry_for
+from geo_label.console import chip_progress, stdout
 from geo_label.image_marking import image_marking
-from geo_label.settings import Settings, load_settings
-from imagery import ImageInfo, ImageryError, inspect_image
+from geo_label.settings import load_settings
+from imagery import ImageInfo, inspect_image
 from imagery.nitf import nitf_security_fields
 from imagery.synthetic import sample_scene_spec, write_scene
 from tiling import (
@@ -26,28 +23,8 @@ from tiling import (
     LocalMode,
     SchedulerChoice,
     TileParameters,
-    TilingError,
     tile_image,
 )
-
-app = typer.Typer(
-    name="geo-label",
-    help="GeoLabel: label classified satellite imagery, offline. Start with `geo-label inspect IMAGE`.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-#: Errors a user can cause and fix; shown as one line, exit status 1.
-USER_ERRORS = (ImageryError, TilingError, MarkingError, OSError)
-
-
-class CliError(Exception):
-    """A problem with the command's own arguments, found after parsing."""
-
-
-def registry_for(settings: Settings) -> MarkingRegistry:
-    return load_registry(settings.marking_registry) if settings.marking_registry else default_registry()
 
 
 def print_info(info: ImageInfo) -> None:
@@ -157,42 +134,3 @@ def sample_scene(
     fields = nitf_security_fields(parse_marking(marking, registry_for(settings))) if nitf else None
     written = write_scene(out, sample_scene_spec(size, nitf_fields=fields, seed=seed))
     stdout.print(f"wrote {written} ({size} x {size}, 4 bands, uint16{', ' + marking if nitf else ''})")
-
-
-def quiet_gdal() -> None:
-    """GDAL's decoder threads report errors through its default handler, straight to stderr, as extra
-    "ERROR 1: ..." lines beside GeoLabel's one-line message (which already quotes GDAL's reason). Send the
-    default handler's output nowhere unless debugging."""
-    if not load_settings().debug:
-        os.environ.setdefault("CPL_LOG", os.devnull)
-
-
-def main() -> None:
-    """Entry point of the console script."""
-    quiet_gdal()
-    try:
-        app()
-    except (CliError, *USER_ERRORS) as exc:
-        stderr.print(f"geo-label: error: {one_line(exc)}", markup=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        stderr.print("geo-label: interrupted", markup=False)
-        sys.exit(130)
-    except Exception as exc:  # the last line of defence: never a traceback unless asked for
-        if load_settings().debug:
-            raise
-        stderr.print(
-            f"geo-label: internal error: {type(exc).__name__}: {one_line(exc)} "
-            "(set GEO_LABEL_DEBUG=1 for details)",
-            markup=False,
-        )
-        sys.exit(70)
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-if __name__ == "__main__":
-    main()

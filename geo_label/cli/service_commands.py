@@ -1,0 +1,290 @@
+"""Commands that use the database: the same service functions as the API, run as the server's operator
+(or, for `export --as`, as the named user with that user's access)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from access_control import parse_marking
+from geo_label import audit, exporting, images, projects, users
+from geo_label.callers import load_caller_by_name
+from geo_label.cli.common import CliError, app, registry_for
+from geo_label.console import stdout
+from geo_label.db.engine import upgrade_schema
+from geo_label.db.runtime import open_database, owner_url, system_session
+from geo_label.export.geojson import ExportFormat
+from geo_label.security.passwords import check_password_policy, hasher_for
+from geo_label.settings import load_settings
+from tiling import SchedulerChoice, TileParameters
+from tiling.atomic import atomic_path
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts and clearances.", no_args_is_help=True)
+projects_app = typer.Typer(help="Projects and members.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(projects_app, name="projects")
+app.add_typer(audit_app, name="audit")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (as its owner). Safe to repeat."""
+    with owner_url(load_settings()) as url:
+        upgrade_schema(url)
+    stdout.print("database schema is up to date")
+
+
+def read_password(from_stdin: bool, username: str) -> tuple[str, bool]:
+    """The password from standard input, or a generated one (then shown once)."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        check_password_policy(password, username)
+        return password, False
+    return secrets.token_urlsafe(18), True
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    clearance: Annotated[str, typer.Option(help='Level and SCI accesses, e.g. "TS//SI/TK".')],
+    citizenship: Annotated[str, typer.Option(help="Country trigraph, e.g. USA, GBR.")],
+    role: Annotated[list[str] | None, typer.Option(help="admin or security_officer (repeatable).")] = None,
+    cui: Annotated[bool, typer.Option(help="May read CUI and FOUO.")] = False,
+    expires: Annotated[datetime | None, typer.Option(help="Clearance expiry (UTC).")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    oidc_subject: Annotated[str | None, typer.Option(help="Link to this OIDC subject (sub claim).")] = None,
+) -> None:
+    """Create an account; without --password-stdin a strong password is generated and shown once."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    password, generated = read_password(password_stdin, name)
+    access = users.Clearance.parse(
+        clearance, citizenship=citizenship, cui_ok=cui, expires=expires, registry=registry
+    )
+    password_hash = hasher_for(settings.password_scheme).hash(password)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        users.create_user(
+            session,
+            session.info["caller"],
+            username=name,
+            password_hash=password_hash,
+            clearance=access,
+            roles=frozenset(role or ()),
+            oidc_subject=oidc_subject,
+        )
+    shown = f", password: {password}" if generated else ""
+    stdout.print(
+        f"created user {name} ({users.describe(access.access)}, {access.access.citizenship}){shown}",
+        markup=False,
+    )
+
+
+@users_app.command("set-clearance")
+def users_set_clearance(
+    name: str,
+    clearance: str,
+    citizenship: Annotated[str | None, typer.Option(help="Change the citizenship too.")] = None,
+    cui: Annotated[bool | None, typer.Option(help="May read CUI and FOUO.")] = None,
+    expires: Annotated[datetime | None, typer.Option(help="Clearance expiry (UTC).")] = None,
+) -> None:
+    """Grant, change or revoke (set UNCLASSIFIED) a clearance; effective on the user's next request."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        user = users.get_user(session, name)
+        access = users.Clearance.parse(
+            clearance,
+            citizenship=citizenship or user.citizenship,
+            cui_ok=user.cui_ok if cui is None else cui,
+            expires=expires,
+            registry=registry,
+        )
+        users.set_clearance(session, session.info["caller"], username=name, clearance=access)
+    stdout.print(f"{name} now holds {users.describe(access.access)}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        for user in users.list_users(session, session.info["caller"]):
+            roles = ",".join(
+                r for r, f in (("admin", user.is_admin), ("security_officer", user.is_security_officer)) if f
+            )
+            stdout.print(
+                f"{user.username}\t{user.citizenship}\tclearance level {user.clearance}\t{roles}",
+                markup=False,
+            )
+
+
+@projects_app.command("create")
+def projects_create(
+    name: str,
+    marking: Annotated[str, typer.Option(help="The project's marking floor (banner form).")],
+    classes: Annotated[str, typer.Option(help="Comma-separated label classes, e.g. vehicle,building.")],
+    description: str = "",
+    review: Annotated[bool, typer.Option(help="Require review of submitted work.")] = True,
+) -> None:
+    """Create a project; every class allows every geometry type (refine through the API)."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    label_classes = [projects.LabelClass(c.strip()) for c in classes.split(",") if c.strip()]
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        project_id = projects.create_project(
+            session,
+            session.info["caller"],
+            name=name,
+            marking=parse_marking(marking, registry),
+            classes=label_classes,
+            description=description,
+            review_required=review,
+        )
+    stdout.print(f"created project {name} ({project_id})")
+
+
+@projects_app.command("add-member")
+def projects_add_member(
+    project: str, user: str, role: Annotated[str, typer.Option(help="labeler, reviewer or manager")]
+) -> None:
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        caller = session.info["caller"]
+        row = projects.find_project(session, caller, project)
+        projects.add_member(session, caller, project_id=row["id"], username=user, role=role)
+    stdout.print(f"{user} is now a {role} of {row['name']}")
+
+
+@projects_app.command("list")
+def projects_list() -> None:
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        rows, _ = projects.list_projects(session, session.info["caller"], limit=1000, offset=0)
+        for row in rows:
+            stdout.print(
+                f"{row['id']}\t{row['name']}\t{projects.project_marking(row).banner()}", markup=False
+            )
+
+
+@app.command()
+def ingest(
+    image: Path,
+    project: Annotated[str, typer.Option(help="Project name or id.")],
+    marking: Annotated[
+        str | None, typer.Option(help="Marking (banner); may raise, never lower, the file's.")
+    ] = None,
+    size: Annotated[int, typer.Option(min=16, max=8192)] = 512,
+    overlap: Annotated[int, typer.Option(min=0)] = 64,
+    scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Inspect, tile (Dask) and register an image and its chips; ingesting it again changes nothing."""
+    if overlap >= size:
+        raise CliError(f"--overlap ({overlap}) must be smaller than --size ({size})")
+    settings = load_settings()
+    registry = registry_for(settings)
+    requested = parse_marking(marking, registry) if marking else None
+    with open_database(settings, pool_size=1) as database:
+        with system_session(database, registry) as session:
+            row = dict(projects.find_project(session, session.info["caller"], project))
+        prepared = images.prepare_image(
+            image,
+            project=row,
+            operator_marking=requested,
+            registry=registry,
+            data_dir=settings.data_dir,
+            params=TileParameters(size=size, overlap=overlap),
+            scheduler=SchedulerChoice(address=scheduler, workers=workers),
+        )
+        with system_session(database, registry) as session:
+            image_id, registered = images.register_image(
+                session, session.info["caller"], project=row, prepared=prepared
+            )
+    stdout.print(
+        f"ingested {image.name} [{prepared.marking.banner()}] into {row['name']}: image {image_id}, "
+        f"{registered} new chips",
+        markup=False,
+    )
+
+
+@app.command()
+def export(
+    project: Annotated[str, typer.Option(help="Project name or id.")],
+    as_user: Annotated[str, typer.Option("--as", help="Export with this user's access (audited as them).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    recipient: Annotated[str | None, typer.Option(help="Partner nation the export is for, e.g. GBR.")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.GEOJSON,
+    status: Annotated[list[str] | None, typer.Option(help="Only these statuses (repeatable).")] = None,
+) -> None:
+    """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences), marked feature by feature."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database:
+        with database.sessions() as session:
+            caller = load_caller_by_name(session, as_user)
+        with database.transaction(caller) as session:
+            row = projects.find_project(session, caller, project)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(output) as temp, temp.open("wb") as out:
+                summary = exporting.export_project(
+                    session,
+                    caller,
+                    project_id=uuid.UUID(str(row["id"])),
+                    out=out,
+                    registry=registry,
+                    fmt=fmt,
+                    recipient=recipient,
+                    statuses=tuple(status or ()),
+                )
+    stdout.print(f"exported {summary.count} features [{summary.banner.banner()}] to {output}", markup=False)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit status 1 when a record was altered, removed or reordered."""
+    settings = load_settings()
+
+    with owner_url(settings) as url:
+        engine = create_engine(url)
+        try:
+            with Session(engine) as session:
+                problems = audit.verify_chain(session)
+                count = session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+        finally:
+            engine.dispose()
+    if problems:
+        for record_id, problem in problems:
+            stdout.print(f"record {record_id}: {problem}")
+        raise CliError(f"the audit chain is broken ({len(problems)} problems)")
+    stdout.print(f"audit chain intact: {count} records")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the API and the labeling UI. Ctrl-C stops the service (and the embedded database if unused)."""
+    import uvicorn
+
+    from api.app import build_state, create_app
+
+    settings = load_settings()
+    with open_database(settings) as database:
+        app_ = create_app(build_state(settings, database))
+        stdout.print(f"GeoLabel on http://{host}:{port} (API docs at /docs); Ctrl-C to stop")
+        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    stdout.print("stopped")

@@ -1,0 +1,51 @@
+"""Where the database is: the server named by GEO_LABEL_DATABASE_URL, or GeoLabel's private cluster under the
+data directory (started on demand, shared with other GeoLabel processes, stopped by the last one out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from access_control import MarkingRegistry
+from geo_label.db.context import set_caller_context, system_caller
+from geo_label.db.engine import Database
+from geo_label.settings import Settings
+
+
+@contextmanager
+def owner_url(settings: Settings) -> Iterator[str]:
+    """The schema owner's URL, holding the embedded cluster's lease while in use."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from geo_label.db.embedded import embedded_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with embedded_database(settings.data_dir) as cluster:
+        yield cluster.url()
+
+
+@contextmanager
+def open_database(settings: Settings, *, pool_size: int = 10) -> Iterator[Database]:
+    with owner_url(settings) as url:
+        database = Database.connect(url, pool_size=pool_size)
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+@contextmanager
+def system_session(database: Database, registry: MarkingRegistry) -> Iterator[Session]:
+    """A transaction as the operator at the server's command line: every project, every SCI control of the
+    registry. ``session.info["caller"]`` is the caller to pass to services (their acts are audited)."""
+    with database.sessions() as session, session.begin():
+        set_caller_context(session, system_caller(registry.sci_controls, frozenset()))
+        project_ids = frozenset(session.execute(text("SELECT id::text FROM projects")).scalars())
+        caller = system_caller(registry.sci_controls, project_ids)
+        set_caller_context(session, caller)
+        session.info["caller"] = caller
+        yield session
