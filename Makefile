@@ -10,7 +10,7 @@ DEMO_DIR ?= var/demo
 
 export PROJ_NETWORK := OFF
 
-.PHONY: install system-deps test-deps lint format typecheck pytest test demo bench lock clean
+.PHONY: install system-deps demo-deps test-deps lint format typecheck pytest test demo bench lock clean
 
 install: $(STAMP)
 
@@ -35,8 +35,12 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-# What the tests need beyond Python: strace and unshare to prove nothing touches the network.
-test-deps:
+# PostgreSQL 15 + PostGIS for the embedded database GeoLabel runs when no GEO_LABEL_DATABASE_URL is set.
+demo-deps:
+	@scripts/ensure-debian-packages.sh postgresql-15 postgresql-15-postgis-3
+
+# What the tests need beyond Python: PostGIS, and strace/unshare to prove nothing touches the network.
+test-deps: demo-deps
 	@scripts/ensure-debian-packages.sh strace util-linux
 
 pytest: install test-deps
@@ -44,15 +48,10 @@ pytest: install test-deps
 
 test: lint typecheck pytest
 
-# Generate a sample GeoTIFF and a NITF marked SECRET, inspect them, cut both into labeling chips.
-demo: install
-	@mkdir -p $(DEMO_DIR)
-	$(BIN)/geo-label sample-scene $(DEMO_DIR)/scene.tif --size 4096
-	$(BIN)/geo-label sample-scene $(DEMO_DIR)/secret.ntf --size 2048 --nitf --marking "SECRET//REL TO USA, GBR"
-	$(BIN)/geo-label inspect $(DEMO_DIR)/secret.ntf
-	$(BIN)/geo-label tile $(DEMO_DIR)/scene.tif --out $(DEMO_DIR)/chips/scene --marking UNCLASSIFIED
-	$(BIN)/geo-label tile $(DEMO_DIR)/secret.ntf --out $(DEMO_DIR)/chips/secret
-	@echo "Chips, JPEG previews and index.parquet are in $(DEMO_DIR)/chips/ (open index.parquet in QGIS)."
+# The whole job on one machine: the embedded PostGIS, people at several clearances (printed with their
+# passwords), a project, two ingested scenes (one a NITF marked SECRET), then the service on 127.0.0.1:8000.
+demo: install demo-deps
+	GEO_LABEL_DATA_DIR=$(DEMO_DIR) $(BIN)/geo-label demo
 
 bench: install
 	$(PY) benchmarks/tiling.py

@@ -62,14 +62,22 @@ class AnnotationChanges:
     confidence: float | None = None
 
 
-def check_marking(caller: Caller, requested: Marking | None, floor: Marking) -> Marking:
-    """The marking to store: ``requested`` (or the floor), never below the floor, never above the caller."""
-    marking = requested or floor
-    if not dominates(marking, floor):
-        raise InvalidInputError(
-            f"marking {marking.banner()} is lower than its sources' {floor.banner()}; raise it, or ask a "
-            "security officer to downgrade"
-        )
+def check_marking(caller: Caller, requested: Marking | None, sources: list[Marking]) -> Marking:
+    """The marking to store: ``requested`` (default: the least upper bound of the sources), never below any
+    source (the floor), never above the caller's own access.
+
+    Each source is checked on its own rather than against their roll-up: the roll-up spells out NOFORN for a
+    classified source without REL, and "SECRET" on a "SECRET" chip must not be refused as lower than
+    "SECRET//NOFORN", which it is equivalent to.
+    """
+    distinct = list(dict.fromkeys(sources))
+    marking = requested or (distinct[0] if len(distinct) == 1 else roll_up(distinct))
+    for source in distinct:
+        if not dominates(marking, source):
+            raise InvalidInputError(
+                f"marking {marking.banner()} is lower than its source's {source.banner()}; raise it, or ask "
+                "a security officer to downgrade"
+            )
     if not can_read(caller.access, marking):
         raise InvalidInputError(f"marking {marking.banner()} is above your own access")
     return marking
@@ -95,7 +103,7 @@ def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -
     geometry = parse_geometry(data.geometry, label_class["geometry_types"])
     check_within_chip(geometry, to_shape(chip["footprint"]))
     attributes = check_attributes(label_class, data.attributes)
-    marking = check_marking(caller, data.marking, roll_up([marking_of(chip), marking_of(project)]))
+    marking = check_marking(caller, data.marking, [marking_of(chip), marking_of(project)])
     annotation_id = uuid.uuid4()
     session.execute(
         insert(ANNOTATIONS).values(
@@ -154,7 +162,9 @@ def audit_read(session: Session, caller: Caller, kind: str, rows: list[Any], **d
     classified = [r for r in rows if r["classification"] > 0]
     if not classified:
         return
-    item_id = classified[0]["id"] if len(rows) == 1 else None
+    first = classified[0]
+    # Versions (history) carry their annotation's id as annotation_id: they have no id column of their own.
+    item_id = (first["id"] if "id" in first else first["annotation_id"]) if len(rows) == 1 else None
     audit.record(
         session,
         caller,
@@ -253,9 +263,9 @@ def update_annotation(
     attributes = changes.attributes if changes.attributes is not None else current["attributes"]
     values["attributes"] = check_attributes(label_class, attributes)
     if changes.marking is not None:
-        floor = roll_up([marking_of(chip), marking_of(project)])
+        sources = [marking_of(chip), marking_of(project)]
         values.update(
-            marking_columns(check_marking(caller, changes.marking, floor)),
+            marking_columns(check_marking(caller, changes.marking, sources)),
             marked_by=caller.user_id,
             marked_at=func.now(),
         )

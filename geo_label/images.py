@@ -69,6 +69,13 @@ def prepare_image(
     return PreparedImage(info, marking, chips_dir / sha, sha, params, summary.chips_written)
 
 
+def project_chip_id(project_id: uuid.UUID, tiling_chip_id: str) -> uuid.UUID:
+    """The chip's id in a project. Tiling ids depend only on the image and the chip grid, so the same image in
+    two projects (possibly at different markings) must not share chip records: derive one id per project,
+    still deterministic so a repeated ingest finds its chips."""
+    return uuid.uuid5(uuid.UUID(tiling_chip_id), str(project_id))
+
+
 def register_image(
     session: Session, caller: Caller, *, project: Any, prepared: PreparedImage
 ) -> tuple[uuid.UUID, int]:
@@ -118,7 +125,7 @@ def register_image(
     index = gpd.read_parquet(prepared.chips_dir / "index.parquet")
     rows = [
         {
-            "id": uuid.UUID(row.chip_id),
+            "id": project_chip_id(project["id"], row.chip_id),
             "image_id": image_id,
             "project_id": project["id"],
             "row_off": int(row.row_off),

@@ -9,7 +9,7 @@ import sys
 
 from sqlalchemy.exc import DBAPIError
 
-from geo_label.cli import imagery_commands, service_commands  # noqa: F401  (registers the commands)
+from geo_label.cli import demo_command, imagery_commands, service_commands  # noqa: F401  (registers commands)
 from geo_label.cli.common import USER_ERRORS, CliError, app
 from geo_label.console import stderr
 from geo_label.settings import load_settings
