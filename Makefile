@@ -53,8 +53,11 @@ test: lint typecheck pytest
 demo: install demo-deps
 	GEO_LABEL_DATA_DIR=$(DEMO_DIR) $(BIN)/geo-label demo
 
-bench: install
+# Figures are printed as ratios to baselines measured in the same run (ogr2ogr comes from gdal-bin).
+bench: install demo-deps
+	@scripts/ensure-debian-packages.sh gdal-bin
 	$(PY) benchmarks/tiling.py
+	$(PY) benchmarks/service.py
 
 # Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:
