@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from geoalchemy2.shape import to_shape
@@ -100,15 +101,21 @@ def export_project(
     fmt: ExportFormat = ExportFormat.GEOJSON,
     recipient: str | None = None,
     statuses: tuple[str, ...] = (),
+    spool_dir: Path | None = None,
 ) -> ExportSummary:
-    """Write the project's readable (and, for a recipient, releasable) annotations to ``out``."""
+    """Write the project's readable (and, for a recipient, releasable) annotations to ``out``.
+
+    ``spool_dir`` is where the writer keeps features while it computes the banner: classified content, so it
+    belongs on the protected data volume (the data directory), not in a shared /tmp.
+    """
     project = get_project(session, caller, project_id)
     country = check_recipient(recipient, registry)
     header = ExportHeader(
         project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
     )
+    query = export_query(caller, project_id, country, statuses)
     summary = write_export(
-        features(session, export_query(caller, project_id, country, statuses), country), header, out, fmt
+        features(session, query, country), header, out, fmt, spool_dir=spool_dir, registry=registry
     )
     audit.record(
         session,

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     oidc_username_claim: str = "preferred_username"
     debug: bool = Field(default=False, description="Show tracebacks of internal errors on the CLI.")
 
+    @property
+    def spool_dir(self) -> Path:
+        """Temporary files holding marked content (export spools): on the data volume, mode 0700."""
+        path = self.data_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
     @field_validator("token_signing_key")
     @classmethod
     def strong_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -248,6 +248,7 @@ def export(
                     fmt=fmt,
                     recipient=recipient,
                     statuses=tuple(status or ()),
+                    spool_dir=settings.spool_dir,
                 )
     stdout.print(f"exported {summary.count} features [{summary.banner.banner()}] to {output}", markup=False)
 
