@@ -7,11 +7,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from access_control import MarkingError
+from api.responses import JSONResponse
 from geo_label.errors import (
     AuthenticationError,
     ConflictError,
@@ -39,9 +39,9 @@ STATUS: dict[type[GeoLabelError], int] = {
 NO_STORE = {"Cache-Control": "private, no-store"}
 
 
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> ORJSONResponse:
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     all_headers = {**NO_STORE, **(headers or {})}
-    return ORJSONResponse({"code": code, "detail": detail}, status_code=status, headers=all_headers)
+    return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=all_headers)
 
 
 def status_of(exc: GeoLabelError) -> int:
@@ -53,44 +53,44 @@ def status_of(exc: GeoLabelError) -> int:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GeoLabelError)
-    async def domain_error(_: Request, exc: GeoLabelError) -> ORJSONResponse:
+    async def domain_error(_: Request, exc: GeoLabelError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
         return problem(status_of(exc), exc.code, exc.detail, headers)
 
     @app.exception_handler(MarkingError)
-    async def marking_error(_: Request, exc: MarkingError) -> ORJSONResponse:
+    async def marking_error(_: Request, exc: MarkingError) -> JSONResponse:
         return problem(422, "invalid_marking", str(exc))
 
     @app.exception_handler(ImageryError)
-    async def imagery_error(_: Request, exc: ImageryError) -> ORJSONResponse:
+    async def imagery_error(_: Request, exc: ImageryError) -> JSONResponse:
         return problem(422, "invalid_image", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = first.get("msg", "invalid request")
         return problem(422, "invalid", f"{where}: {message}" if where else str(message))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
             exc.status_code, "error"
         )
         return problem(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(IntegrityError)
-    async def integrity_error(_: Request, exc: IntegrityError) -> ORJSONResponse:
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
         # A unique or foreign-key error could reveal a hidden row: the same answer whatever the cause.
         log.warning("integrity error: %s", type(exc.orig).__name__)
         return problem(409, "conflict", "the request conflicts with stored data")
 
     @app.exception_handler(DBAPIError)
-    async def database_error(_: Request, exc: DBAPIError) -> ORJSONResponse:
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         log.error("database error: %s", type(exc.orig).__name__)
         return problem(503, "unavailable", "the request could not be completed; try again")
 
     @app.exception_handler(Exception)
-    async def internal_error(_: Request, exc: Exception) -> ORJSONResponse:
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
         return problem(500, "internal", "internal error")

@@ -6,12 +6,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import ORJSONResponse
 
 from access_control import parse_marking
 from api import serialize
 from api.deps import ContextDep
 from api.errors import NO_STORE
+from api.responses import JSONResponse
 from api.schemas import AnnotationIn, AnnotationOut, AnnotationPatch, DowngradeIn, Page
 from geo_label import annotations as service
 from geo_label.chips import BBox
@@ -36,14 +36,14 @@ def parse_if_match(value: str | None) -> int | None:
         raise InvalidInputError('If-Match must be the ETag you read, e.g. "3"') from None
 
 
-def one(row: Any, status_code: int = 200) -> ORJSONResponse:
-    return ORJSONResponse(
+def one(row: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(
         serialize.annotation(row), status_code=status_code, headers={"ETag": etag(row["version"]), **NO_STORE}
     )
 
 
 @router.post("", response_model=AnnotationOut, status_code=status.HTTP_201_CREATED)
-def create(ctx: ContextDep, body: AnnotationIn) -> ORJSONResponse:
+def create(ctx: ContextDep, body: AnnotationIn) -> JSONResponse:
     data = service.AnnotationInput(
         chip_id=body.chip_id,
         label_class=body.label_class,
@@ -70,7 +70,7 @@ def list_annotations(
     max_classification: Annotated[str | None, Query(description="U, C, S or TS")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> ORJSONResponse:
+) -> JSONResponse:
     if max_classification is not None and max_classification.upper() not in LEVELS:
         raise InvalidInputError("max_classification must be U, C, S or TS")
     filters = service.AnnotationFilter(
@@ -89,11 +89,11 @@ def list_annotations(
         "limit": limit,
         "offset": offset,
     }
-    return ORJSONResponse(body, headers=NO_STORE)
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.get("/{annotation_id}", response_model=AnnotationOut)
-def get(ctx: ContextDep, annotation_id: uuid.UUID) -> ORJSONResponse:
+def get(ctx: ContextDep, annotation_id: uuid.UUID) -> JSONResponse:
     return one(service.get_annotation(ctx.session, ctx.caller, annotation_id))
 
 
@@ -103,7 +103,7 @@ def patch(
     annotation_id: uuid.UUID,
     body: AnnotationPatch,
     if_match: Annotated[str | None, Header()] = None,
-) -> ORJSONResponse:
+) -> JSONResponse:
     changes = service.AnnotationChanges(
         label_class=body.label_class,
         geometry=body.geometry,
@@ -127,9 +127,9 @@ def delete(
 
 
 @router.get("/{annotation_id}/history")
-def history(ctx: ContextDep, annotation_id: uuid.UUID) -> ORJSONResponse:
+def history(ctx: ContextDep, annotation_id: uuid.UUID) -> JSONResponse:
     rows = service.history(ctx.session, ctx.caller, annotation_id)
-    return ORJSONResponse({"items": [serialize.version(r) for r in rows]}, headers=NO_STORE)
+    return JSONResponse({"items": [serialize.version(r) for r in rows]}, headers=NO_STORE)
 
 
 @router.post("/{annotation_id}/downgrade", response_model=AnnotationOut)
@@ -138,7 +138,7 @@ def downgrade(
     annotation_id: uuid.UUID,
     body: DowngradeIn,
     if_match: Annotated[str | None, Header()] = None,
-) -> ORJSONResponse:
+) -> JSONResponse:
     """A security officer lowers a marking below its floor, with a justification (audited)."""
     row = service.downgrade_annotation(
         ctx.session,
