@@ -1,0 +1,468 @@
+"""OGC API - Features, Part 1: Core, GeoJSON encoding: each project the caller can see is a collection of its
+annotations, for QGIS and GDAL's OAPIF driver.
+
+Every read goes through the service filters (``list_projects``/``get_project`` and ``annotation_query``):
+a hidden project is the same 404 as a missing one; hidden annotations are never returned, counted, nor used
+for a collection's extent. Reads of classified annotations are audited (``audit_read``). Links are absolute,
+built from ``request.base_url``. Bad query parameters give 400 ``{"code", "detail"}``, as OGC expects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Path, Request
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from access_control import roll_up
+from api import serialize
+from api.deps import ContextDep
+from api.errors import NO_STORE, problem
+from api.responses import GeoJSONResponse, JSONResponse
+from geo_label.annotations import MAX_PAGE, AnnotationFilter, annotation_query, audit_read
+from geo_label.chips import BBox
+from geo_label.db.context import Caller
+from geo_label.db.models import ANNOTATIONS
+from geo_label.errors import InvalidInputError, NotFoundError
+from geo_label.markings import marking_of
+from geo_label.projects import get_project, list_projects
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+DEFAULT_LIMIT = 100
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+# Parameters the items endpoint understands; anything else is a 400 (/req/core/query-param-unknown).
+# ``f`` and ``bbox-crs``/``crs`` are accepted for clients that always send them, with CRS84/JSON values only.
+ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs"})
+JSON_FORMATS = frozenset({"json", "geojson", JSON, GEOJSON})
+
+ITEMS_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "bbox",
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "description": "minlon,minlat,maxlon,maxlat (CRS84); west > east crosses the antimeridian",
+            "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "description": f"features per page; larger values are lowered to {MAX_PAGE}",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_LIMIT},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "required": False,
+            "description": "features to skip (the next link pages with it)",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "datetime",
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "description": "an instant or interval (RFC 3339, '..' open) matched against updated_at",
+            "schema": {"type": "string"},
+        },
+    ]
+}
+
+
+class BadParameter(Exception):
+    """A query parameter OGC clients must get a 400 for."""
+
+
+def bad_request(exc: BadParameter) -> JSONResponse:
+    return problem(400, "invalid_parameter", str(exc))
+
+
+# --- links and documents ------------------------------------------------------------------------------------
+
+
+def base(request: Request) -> str:
+    """The absolute URL of /ogc, from the request's base URL (it carries any root path)."""
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": type_}
+    if title:
+        out["title"] = title
+    return out
+
+
+def collection_url(request: Request, project_id: uuid.UUID) -> str:
+    return f"{base(request)}/collections/{project_id}"
+
+
+def json_response(body: Any) -> JSONResponse:
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def geojson_response(body: Any) -> GeoJSONResponse:
+    return GeoJSONResponse(body, headers=NO_STORE)
+
+
+@dataclass(frozen=True)
+class Extent:
+    bbox: list[float]
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def extents(session: Session, caller: Caller, project_ids: list[uuid.UUID]) -> dict[uuid.UUID, Extent]:
+    """Per project, the bounding box and time span of the annotations the caller may read (only those)."""
+    if not project_ids:
+        return {}
+    readable = annotation_query(caller, AnnotationFilter()).subquery()
+    box = func.ST_Extent(readable.c.geometry)
+    query = (
+        select(
+            readable.c.project_id,
+            func.ST_XMin(box),
+            func.ST_YMin(box),
+            func.ST_XMax(box),
+            func.ST_YMax(box),
+            func.min(readable.c.updated_at),
+            func.max(readable.c.updated_at),
+        )
+        .where(readable.c.project_id.in_(project_ids))
+        .group_by(readable.c.project_id)
+    )
+    out: dict[uuid.UUID, Extent] = {}
+    for project_id, west, south, east, north, first, last in session.execute(query):
+        if west is not None:
+            out[project_id] = Extent([float(west), float(south), float(east), float(north)], first, last)
+    return out
+
+
+def collection(request: Request, project: Mapping[str, Any], extent: Extent | None) -> dict[str, Any]:
+    url = collection_url(request, project["id"])
+    extent = extent or Extent(WORLD)
+    return {
+        "id": str(project["id"]),
+        "title": project["name"],
+        "description": project["description"] or "",
+        "marking": marking_of(project).banner(),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {
+            "spatial": {"bbox": [extent.bbox], "crs": CRS84},
+            "temporal": {
+                "interval": [[iso(extent.first), iso(extent.last)]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            },
+        },
+        "links": [
+            link(url, "self", JSON, "this collection"),
+            link(f"{url}/items", "items", GEOJSON, "the collection's features"),
+        ],
+    }
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def visible_projects(session: Session, caller: Caller) -> Iterator[Any]:
+    offset = 0
+    while True:
+        rows, total = list_projects(session, caller, limit=MAX_PAGE, offset=offset)
+        yield from rows
+        offset += len(rows)
+        if not rows or offset >= total:
+            return
+
+
+def find_project(ctx: ContextDep, collection_id: str) -> Any:
+    """The visible project ``collection_id`` names; a malformed id is the same 404 as a hidden one."""
+    try:
+        project_id = uuid.UUID(collection_id)
+    except ValueError:
+        raise NotFoundError("project") from None
+    return get_project(ctx.session, ctx.caller, project_id)
+
+
+def feature(request: Request, row: Any) -> dict[str, Any]:
+    marking = marking_of(row)
+    url = collection_url(request, row["project_id"])
+    return {
+        "type": "Feature",
+        "id": str(row["id"]),
+        "geometry": serialize.geojson(row["geometry"]),
+        "properties": {
+            "class": row["label_class"],
+            "attributes": row["attributes"],
+            "status": row["status"],
+            "source": row["source"],
+            "confidence": row["confidence"],
+            "marking": marking.portion(),
+            "marking_banner": marking.banner(),
+            "chip_id": str(row["chip_id"]),
+            "image_id": str(row["image_id"]),
+            "version": row["version"],
+            "created_at": iso(row["created_at"]),
+            "updated_at": iso(row["updated_at"]),
+        },
+        "links": [
+            link(f"{url}/items/{row['id']}", "self", GEOJSON, "this feature"),
+            link(url, "collection", JSON, "the collection"),
+        ],
+    }
+
+
+# --- query parameters ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    bbox: BBox | None
+    limit: int
+    offset: int
+    when: tuple[datetime | None, datetime | None, bool] | None  # start, end, end exclusive
+    datetime_text: str | None
+
+
+def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
+    unknown = sorted(set(keys) - ITEM_PARAMETERS)
+    if unknown:
+        raise BadParameter(f"unknown query parameter: {', '.join(unknown)}")
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise BadParameter(f"query parameter given more than once: {', '.join(repeated)}")
+    if params.get("f") is not None and params["f"] not in JSON_FORMATS:
+        raise BadParameter("f must be json or geojson")
+    for name in ("bbox-crs", "crs"):
+        if params.get(name) is not None and params[name] != CRS84:
+            raise BadParameter(f"{name} must be {CRS84}")
+    text = params.get("datetime")
+    return ItemQuery(
+        bbox=parse_bbox(params["bbox"]) if params.get("bbox") is not None else None,
+        limit=min(parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, minimum=1), MAX_PAGE),
+        offset=parse_int(params.get("offset"), "offset", 0, minimum=0),
+        when=parse_datetime(text) if text is not None else None,
+        datetime_text=text,
+    )
+
+
+def parse_int(text: str | None, name: str, default: int, *, minimum: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadParameter(f"{name} must be an integer") from None
+    if value < minimum:
+        raise BadParameter(f"{name} must be at least {minimum}")
+    return value
+
+
+def parse_bbox(text: str) -> BBox:
+    parts = text.split(",")
+    if len(parts) == 6:  # minlon,minlat,minz,maxlon,maxlat,maxz: heights do not apply to labels
+        parts = [parts[0], parts[1], parts[3], parts[4]]
+    try:
+        return BBox.parse(",".join(parts))
+    except InvalidInputError as exc:
+        raise BadParameter(exc.detail) from None
+
+
+def parse_instant(text: str) -> tuple[datetime, bool]:
+    """An RFC 3339 date-time (naive means UTC), or a full date; True for a date (it spans its whole day)."""
+    try:
+        if "T" not in text.upper() and len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC), True
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadParameter(
+            "datetime must be an RFC 3339 instant or an interval start/end with '..' for an open end"
+        ) from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
+
+
+def parse_datetime(text: str) -> tuple[datetime | None, datetime | None, bool]:
+    """``instant``, ``start/end``, ``../end`` or ``start/..``: (start, end, end is exclusive)."""
+    if "/" not in text:
+        instant, whole_day = parse_instant(text)
+        return (instant, instant + timedelta(days=1), True) if whole_day else (instant, instant, False)
+    first, _, second = text.partition("/")
+    start = None if first in ("", "..") else parse_instant(first)[0]
+    end, exclusive = None, False
+    if second not in ("", ".."):
+        end, whole_day = parse_instant(second)
+        if whole_day:
+            end, exclusive = end + timedelta(days=1), True
+    if start is None and end is None:
+        raise BadParameter("datetime needs at least one closed end")
+    if start is not None and end is not None and start > end:
+        raise BadParameter("datetime start must not be after its end")
+    return start, end, exclusive
+
+
+def time_filter(when: tuple[datetime | None, datetime | None, bool]) -> ColumnElement[bool]:
+    start, end, exclusive = when
+    column = ANNOTATIONS.c.updated_at
+    parts: list[ColumnElement[bool]] = []
+    if start is not None:
+        parts.append(column >= start)
+    if end is not None:
+        parts.append(column < end if exclusive else column <= end)
+    return and_(*parts)
+
+
+def page_url(request: Request, project_id: uuid.UUID, query: ItemQuery, offset: int) -> str:
+    params: dict[str, str | int] = {}
+    if query.bbox is not None:
+        b = query.bbox
+        params["bbox"] = f"{b.west},{b.south},{b.east},{b.north}"
+    if query.datetime_text is not None:
+        params["datetime"] = query.datetime_text
+    params["limit"] = query.limit
+    params["offset"] = offset
+    return f"{collection_url(request, project_id)}/items?{urlencode(params, quote_via=quote, safe=',:/')}"
+
+
+# --- endpoints ----------------------------------------------------------------------------------------------
+
+
+@router.get("", summary="OGC API - Features landing page")
+def landing(request: Request, ctx: ContextDep) -> JSONResponse:
+    root = base(request)
+    site = str(request.base_url).rstrip("/")
+    return json_response(
+        {
+            "title": "GeoLabel features",
+            "description": (
+                "Annotations of classified satellite imagery as OGC API - Features: one collection per "
+                "project you can see; only annotations you may read are served."
+            ),
+            "links": [
+                link(root, "self", JSON, "this document"),
+                link(
+                    f"{site}{request.app.openapi_url or '/openapi.json'}",
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.1",
+                    "the API definition",
+                ),
+                link(f"{site}/docs", "service-doc", "text/html", "the API documentation"),
+                link(f"{root}/conformance", "conformance", JSON, "conformance classes"),
+                link(f"{root}/collections", "data", JSON, "the collections"),
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance(ctx: ContextDep) -> JSONResponse:
+    return json_response({"conformsTo": CONFORMANCE})
+
+
+@router.get("/collections", summary="The collections: one per project the caller can see")
+def collections(request: Request, ctx: ContextDep) -> JSONResponse:
+    projects = list(visible_projects(ctx.session, ctx.caller))
+    spans = extents(ctx.session, ctx.caller, [p["id"] for p in projects])
+    url = f"{base(request)}/collections"
+    return json_response(
+        {
+            "links": [link(url, "self", JSON, "the collections")],
+            "collections": [collection(request, p, spans.get(p["id"])) for p in projects],
+        }
+    )
+
+
+@router.get("/collections/{collectionId}", summary="One collection")
+def one_collection(
+    request: Request, ctx: ContextDep, collection_id: Annotated[str, Path(alias="collectionId")]
+) -> JSONResponse:
+    project = find_project(ctx, collection_id)
+    spans = extents(ctx.session, ctx.caller, [project["id"]])
+    return json_response(collection(request, project, spans.get(project["id"])))
+
+
+@router.get(
+    "/collections/{collectionId}/items",
+    summary="The collection's features (GeoJSON), paged with limit and offset",
+    openapi_extra=ITEMS_OPENAPI,
+)
+def items(
+    request: Request, ctx: ContextDep, collection_id: Annotated[str, Path(alias="collectionId")]
+) -> JSONResponse:
+    project = find_project(ctx, collection_id)  # 404 before 400: a hidden collection reveals nothing
+    try:
+        query = parse_items_query(request.query_params, list(request.query_params.keys()))
+    except BadParameter as exc:
+        return bad_request(exc)
+    filters = AnnotationFilter(project_id=project["id"], bbox=query.bbox)
+    statement = annotation_query(ctx.caller, filters)
+    if query.when is not None:
+        statement = statement.where(time_filter(query.when))
+    matched = ctx.session.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    rows = list(
+        ctx.session.execute(
+            statement.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        ).mappings()
+    )
+    audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
+    links = [link(page_url(request, project["id"], query, query.offset), "self", GEOJSON, "this page")]
+    if query.offset + len(rows) < matched:
+        links.append(
+            link(page_url(request, project["id"], query, query.offset + query.limit), "next", GEOJSON, "next")
+        )
+    if query.offset > 0:
+        previous = max(0, query.offset - query.limit)
+        links.append(link(page_url(request, project["id"], query, previous), "prev", GEOJSON, "previous"))
+    links.append(link(collection_url(request, project["id"]), "collection", JSON, "the collection"))
+    return geojson_response(
+        {
+            "type": "FeatureCollection",
+            "marking": roll_up(marking_of(r) for r in rows).banner(),
+            "numberMatched": matched,
+            "numberReturned": len(rows),
+            "timeStamp": iso(datetime.now(UTC)),
+            "links": links,
+            "features": [feature(request, r) for r in rows],
+        }
+    )
+
+
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature (GeoJSON)")
+def one_feature(
+    request: Request,
+    ctx: ContextDep,
+    collection_id: Annotated[str, Path(alias="collectionId")],
+    feature_id: Annotated[str, Path(alias="featureId")],
+) -> JSONResponse:
+    project = find_project(ctx, collection_id)
+    try:
+        annotation_id = uuid.UUID(feature_id)
+    except ValueError:
+        raise NotFoundError("annotation") from None
+    statement = annotation_query(ctx.caller, AnnotationFilter(project_id=project["id"]))
+    row = ctx.session.execute(statement.where(ANNOTATIONS.c.id == annotation_id)).mappings().one_or_none()
+    if row is None:
+        raise NotFoundError("annotation")  # hidden or missing: the same answer
+    audit_read(ctx.session, ctx.caller, "annotation", [row], via="ogc")
+    return geojson_response(feature(request, row))
