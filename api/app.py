@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
 
 from access_control import default_registry, load_registry
 from api.deps import request_context
 from api.docs import mount_docs
 from api.errors import install_error_handlers
+from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
-from api.routes import audit_routes, auth, imagery_routes, me, projects, users
+from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
+from api.routes import tasks as task_routes
 from api.state import AppState
 from geo_label.db.engine import Database
 from geo_label.security.oidc import oidc_verifier_from_settings
@@ -56,7 +57,7 @@ def create_app(state: AppState) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONResponse,
     )
     app.state.geo_label = state
     install_error_handlers(app)
@@ -80,9 +81,12 @@ def create_app(state: AppState) -> FastAPI:
         imagery_routes.router,
         annotation_routes.router,
         audit_routes.router,
+        export.router,
+        task_routes.router,
     ]
     for router in protected:
         # Auth is attached to whole routers: a new route cannot forget it.
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(request_context)])
+    app.include_router(ogc.router, dependencies=[Depends(request_context)])
     mount_docs(app)
     return app

@@ -146,6 +146,10 @@ def register_image(
     for start in range(0, len(rows), 1000):
         session.execute(pg_insert(CHIPS).values(rows[start : start + 1000]).on_conflict_do_nothing())
     registered = len(rows) - before
+    # Every chip is a labeling task: create them now, in the same transaction, as the ingesting operator.
+    from geo_label.workflow.queue import ensure_tasks
+
+    ensure_tasks(session, caller, project["id"])
     audit.record(
         session,
         caller,

@@ -78,6 +78,9 @@ class Project(MarkedMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     label_schema: Mapped[dict[str, Any]] = mapped_column(JSONB)
     review_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    lease_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    consensus_k: Mapped[int] = mapped_column(SmallInteger, default=1)
+    agreement_threshold: Mapped[float] = mapped_column(Float, default=0.7)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -213,3 +216,97 @@ CHIPS = table_of(Chip)
 ANNOTATIONS = table_of(Annotation)
 ANNOTATION_VERSIONS = table_of(AnnotationVersion)
 AUDIT_LOG = table_of(AuditRecord)
+
+
+# --- Labeling workflow (migration 0002) -------------------------------------------------------------------
+
+
+class Task(MarkedMixin, Base):
+    """One labeling task per chip and consensus replica; the marking is the chip's."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
+    replica: Mapped[int] = mapped_column(SmallInteger, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    assignee: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    work_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_by: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TaskReview(MarkedMixin, Base):
+    """A reviewer's decision on a submitted task, with the comment; append-only."""
+
+    __tablename__ = "task_reviews"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
+    reviewer: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    labeler: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GoldChip(MarkedMixin, Base):
+    __tablename__ = "gold_chips"
+
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GoldFeature(MarkedMixin, Base):
+    """A reference feature of a gold chip (kept apart from annotations: labelers must not see answers)."""
+
+    __tablename__ = "gold_features"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("gold_chips.chip_id"))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    label_class: Mapped[str] = mapped_column(String(100))
+    geometry: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GoldScore(MarkedMixin, Base):
+    __tablename__ = "gold_scores"
+
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
+    labeler: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    true_positives: Mapped[int] = mapped_column(Integer)
+    false_positives: Mapped[int] = mapped_column(Integer)
+    false_negatives: Mapped[int] = mapped_column(Integer)
+    precision: Mapped[float] = mapped_column(Float)
+    recall: Mapped[float] = mapped_column(Float)
+    f1: Mapped[float] = mapped_column(Float)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+TASKS = table_of(Task)
+TASK_REVIEWS = table_of(TaskReview)
+GOLD_CHIPS = table_of(GoldChip)
+GOLD_FEATURES = table_of(GoldFeature)
+GOLD_SCORES = table_of(GoldScore)

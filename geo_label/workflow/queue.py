@@ -1,0 +1,365 @@
+"""The task queue: tasks created lazily per chip and replica, handed out one at a time under leases.
+
+``next_task`` picks the highest-priority open task the caller may read with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` inside the same access filter as every other read: concurrent callers lock different rows, so no
+task is handed to two labelers and none is lost. A labeler's own requests are serialized by a transaction
+advisory lock, so one labeler holds at most one lease per project and never two replicas of one chip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Text, any_, cast, exists, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import UUID, array
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from access_control import roll_up
+from geo_label import audit
+from geo_label.annotations import audit_read
+from geo_label.chips import get_chip
+from geo_label.db.access import readable
+from geo_label.db.context import Caller
+from geo_label.db.models import CHIPS, TASKS
+from geo_label.errors import InvalidInputError
+from geo_label.markings import marking_of
+from geo_label.projects import require_project_role
+from geo_label.workflow import gold
+from geo_label.workflow.common import (
+    ACCEPTED,
+    IN_PROGRESS,
+    LABELER_ROLES,
+    OPEN,
+    REJECTED,
+    REVIEWER_ROLES,
+    STATES,
+    SUBMITTED,
+    fetch_task,
+    is_gold,
+    record,
+    require_holder,
+    require_reader,
+    require_user,
+    set_work_status,
+    utcnow,
+)
+from geo_label.workflow.config import Workflow, load_workflow
+from geo_label.workflow.review import task_reviews
+
+MAX_PAGE = 1000
+MARKING = ("classification", "sci_controls", "dissemination", "rel_to")
+
+
+def ensure_tasks(
+    session: Session, caller: Caller, project_id: uuid.UUID, *, workflow: Workflow | None = None
+) -> int:
+    """Insert the missing task rows (one per readable chip and replica) of a project; idempotent. Each task
+    copies its chip's marking. Returns how many were created."""
+    workflow = workflow or load_workflow(session, caller, project_id)
+    replicas = func.generate_series(0, workflow.consensus_k - 1)
+    series = replicas.table_valued("replica").render_derived(name="replicas")
+    replica = series.c.replica
+    missing = ~exists().where(TASKS.c.chip_id == CHIPS.c.id, TASKS.c.replica == replica)
+    source = (
+        select(
+            CHIPS.c.project_id,
+            CHIPS.c.id,
+            replica,
+            *(CHIPS.c[name] for name in MARKING),
+            array([literal("chip:") + cast(CHIPS.c.id, Text)]),
+            literal(caller.user_id, UUID(as_uuid=True)),
+        )
+        .select_from(CHIPS.join(series, true()))
+        .where(CHIPS.c.project_id == project_id, readable(CHIPS, caller), missing)
+        .order_by(CHIPS.c.id, replica)  # one order for every caller: concurrent inserts cannot deadlock
+    )
+    columns = ["project_id", "chip_id", "replica", *MARKING, "derived_from", "marked_by"]
+    inserted = (
+        pg_insert(TASKS)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["chip_id", "replica"])
+        .returning(*(TASKS.c[name] for name in MARKING))
+        .cte("inserted")
+    )
+    groups = session.execute(
+        select(*(inserted.c[name] for name in MARKING), func.count()).group_by(
+            *(inserted.c[name] for name in MARKING)
+        )
+    ).all()
+    created = sum(int(g[-1]) for g in groups)
+    if created:
+        audit.record(
+            session,
+            caller,
+            "task.create",
+            item_type="project",
+            item_id=project_id,
+            project_id=project_id,
+            marking=roll_up(marking_of(dict(zip(MARKING, g[:-1], strict=True))) for g in groups),
+            details={"count": created, "consensus_k": workflow.consensus_k},
+        )
+    return created
+
+
+def release_expired(session: Session, caller: Caller, project_id: uuid.UUID, *, now: datetime) -> int:
+    """Return tasks whose lease lapsed to the queue. The labeler's drafts stay: annotations are not touched.
+    Rows another transaction holds are skipped, never waited for."""
+    expired = (
+        session.execute(
+            select(TASKS)
+            .where(
+                TASKS.c.project_id == project_id,
+                TASKS.c.state == IN_PROGRESS,
+                TASKS.c.lease_expires_at <= now,
+                readable(TASKS, caller),
+            )
+            .with_for_update(skip_locked=True, of=TASKS)
+        )
+        .mappings()
+        .all()
+    )
+    if not expired:
+        return 0
+    session.execute(
+        update(TASKS)
+        .where(TASKS.c.id.in_([t["id"] for t in expired]))
+        .values(state=OPEN, assignee=None, lease_expires_at=None, started_at=None, updated_at=now)
+    )
+    for task in expired:
+        record(
+            session,
+            caller,
+            "task.lease_expired",
+            task,
+            previous_assignee=str(task["assignee"]),
+            lease_expired_at=task["lease_expires_at"].isoformat(),
+        )
+    return len(expired)
+
+
+def _serialize_labeler(session: Session, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
+    key = func.hashtextextended(literal(f"geo_label.next_task:{user_id}:{project_id}"), 0)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _lease_values(workflow: Workflow, now: datetime) -> dict[str, Any]:
+    return {
+        "state": IN_PROGRESS,
+        "lease_expires_at": now + timedelta(minutes=workflow.lease_minutes),
+        "started_at": now,
+        "last_seen_at": now,
+        "updated_at": now,
+    }
+
+
+def _held(session: Session, caller: Caller, project_id: uuid.UUID, now: datetime) -> Any:
+    query = select(TASKS).where(
+        TASKS.c.project_id == project_id,
+        TASKS.c.state == IN_PROGRESS,
+        TASKS.c.assignee == caller.user_id,
+        TASKS.c.lease_expires_at > now,
+        readable(TASKS, caller),
+    )
+    return session.execute(query.order_by(TASKS.c.started_at).limit(1)).mappings().one_or_none()
+
+
+def _rework(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
+    """A task of the caller's that a reviewer rejected: it comes back to them before new work."""
+    query = (
+        select(TASKS.c.id)
+        .where(
+            TASKS.c.project_id == project_id,
+            TASKS.c.state == REJECTED,
+            TASKS.c.assignee == caller.user_id,
+            readable(TASKS, caller),
+        )
+        .order_by(TASKS.c.priority.desc(), TASKS.c.updated_at, TASKS.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=TASKS)
+    )
+    return session.execute(query).scalar_one_or_none()
+
+
+def _claim(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
+    """The highest-priority open task the caller may read and has not labeled (another replica of the same
+    chip) nor skipped; rows locked by concurrent callers are skipped."""
+    other = TASKS.alias("other")
+    own_replica = exists().where(other.c.chip_id == TASKS.c.chip_id, other.c.assignee == caller.user_id)
+    query = (
+        select(TASKS.c.id)
+        .where(
+            TASKS.c.project_id == project_id,
+            TASKS.c.state == OPEN,
+            readable(TASKS, caller),
+            ~own_replica,
+            ~(literal(caller.user_id, UUID(as_uuid=True)) == any_(TASKS.c.skipped_by)),
+        )
+        .order_by(TASKS.c.priority.desc(), TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=TASKS)
+    )
+    return session.execute(query).scalar_one_or_none()
+
+
+def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: datetime | None = None) -> Any:
+    """Lease the caller's next task in the project (None when there is none): the task they already hold,
+    else one of theirs sent back by a reviewer, else the highest-priority open task they may read."""
+    now = now or utcnow()
+    user_id = require_user(caller)
+    workflow = load_workflow(session, caller, project_id)
+    require_project_role(caller, project_id, *LABELER_ROLES)
+    _serialize_labeler(session, user_id, project_id)
+    ensure_tasks(session, caller, project_id, workflow=workflow)
+    release_expired(session, caller, project_id, now=now)
+    held = _held(session, caller, project_id, now)
+    if held is not None:
+        return held
+    action = "task.resume"
+    task_id = _rework(session, caller, project_id)
+    values = _lease_values(workflow, now)
+    if task_id is None:
+        action = "task.lease"
+        task_id = _claim(session, caller, project_id)
+        values.update(assignee=user_id, work_seconds=0.0)
+    if task_id is None:
+        return None
+    task = session.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values).returning(*TASKS.c))
+    row = task.mappings().one()
+    record(session, caller, action, row, lease_expires_at=row["lease_expires_at"].isoformat())
+    return row
+
+
+def heartbeat(session: Session, caller: Caller, task_id: uuid.UUID, *, now: datetime | None = None) -> Any:
+    """Extend the caller's live lease by the project's lease length (a lease, not a state change: not
+    audited, or every open editor would write to the audit chain every few minutes)."""
+    now = now or utcnow()
+    task = fetch_task(session, caller, task_id, lock=True)
+    require_holder(caller, task, now)
+    workflow = load_workflow(session, caller, task["project_id"])
+    result = session.execute(
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
+        .values(lease_expires_at=now + timedelta(minutes=workflow.lease_minutes), last_seen_at=now)
+        .returning(*TASKS.c)
+    )
+    return result.mappings().one()
+
+
+def skip(session: Session, caller: Caller, task_id: uuid.UUID, *, now: datetime | None = None) -> Any:
+    """Give a leased (or rejected) task back to the queue; the caller will not be offered it again. Drafts
+    stay on the chip."""
+    now = now or utcnow()
+    task = fetch_task(session, caller, task_id, lock=True)
+    if not (task["state"] == REJECTED and task["assignee"] == caller.user_id):
+        require_holder(caller, task, now)
+    result = session.execute(
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
+        .values(
+            state=OPEN,
+            assignee=None,
+            lease_expires_at=None,
+            started_at=None,
+            skipped_by=func.array_append(TASKS.c.skipped_by, caller.user_id),
+            updated_at=now,
+        )
+        .returning(*TASKS.c)
+    )
+    row = result.mappings().one()
+    record(session, caller, "task.skip", row, previous_state=task["state"])
+    return row
+
+
+def submit(session: Session, caller: Caller, task_id: uuid.UUID, *, now: datetime | None = None) -> Any:
+    """Hand in the work: submitted for review, or accepted at once when the project needs no review. The
+    time on task (lease start to submission, capped by the lease) is added up; a gold task is scored."""
+    now = now or utcnow()
+    task = fetch_task(session, caller, task_id, lock=True)
+    require_holder(caller, task, now)
+    workflow = load_workflow(session, caller, task["project_id"])
+    state = SUBMITTED if workflow.review_required else ACCEPTED
+    worked = max(0.0, (min(now, task["lease_expires_at"]) - task["started_at"]).total_seconds())
+    result = session.execute(
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
+        .values(
+            state=state,
+            lease_expires_at=None,
+            submitted_at=now,
+            last_seen_at=now,
+            submissions=TASKS.c.submissions + 1,
+            work_seconds=TASKS.c.work_seconds + worked,
+            updated_at=now,
+        )
+        .returning(*TASKS.c)
+    )
+    row = result.mappings().one()
+    handed_in = ("draft", REJECTED) if state == SUBMITTED else ("draft", REJECTED, SUBMITTED)
+    features = set_work_status(session, caller, row, workflow, from_states=handed_in, to_state=state)
+    score = gold.score_task(session, caller, row, workflow)
+    record(session, caller, "task.submit", row, state=state, features=features, gold=score is not None)
+    return row
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task: Any
+    chip: Any
+    reviews: list[Any]
+    gold: bool | None  # None: not shown to this caller (labelers are not told which tasks are gold)
+
+
+def describe(session: Session, caller: Caller, task: Any) -> TaskDetail:
+    """A task with its chip and reviews (the reviewer's comments reach the labeler this way); whether it is
+    gold only for the project's reviewers and managers."""
+    reviewer = caller.role_in(task["project_id"]) in REVIEWER_ROLES or "system" in caller.roles
+    return TaskDetail(
+        task=task,
+        chip=get_chip(session, caller, task["chip_id"]),
+        reviews=task_reviews(session, caller, task["id"]),
+        gold=is_gold(session, caller, task["chip_id"]) if reviewer else None,
+    )
+
+
+def get_task(session: Session, caller: Caller, task_id: uuid.UUID) -> TaskDetail:
+    """A task for its labeler and the project's reviewers and managers."""
+    task = fetch_task(session, caller, task_id)
+    require_reader(caller, task)
+    audit_read(session, caller, "task", [task])
+    return describe(session, caller, task)
+
+
+def list_tasks(
+    session: Session,
+    caller: Caller,
+    project_id: uuid.UUID,
+    *,
+    state: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Any], int]:
+    """A page of the project's readable tasks and their number (the same filter for both): reviewers and
+    managers."""
+    load_workflow(session, caller, project_id)
+    require_project_role(caller, project_id, *REVIEWER_ROLES)
+    if state is not None and state not in STATES:
+        raise InvalidInputError(f"state must be one of {', '.join(STATES)}")
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
+    query = select(TASKS).where(TASKS.c.project_id == project_id, readable(TASKS, caller))
+    if state is not None:
+        query = query.where(TASKS.c.state == state)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = list(
+        session.execute(
+            query.order_by(TASKS.c.priority.desc(), TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+    )
+    audit_read(session, caller, "task", rows)
+    return rows, int(total)

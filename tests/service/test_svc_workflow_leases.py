@@ -1,0 +1,122 @@
+"""Leases: two hours by default (a project setting), extended by heartbeats; a lapsed lease returns the task
+to the queue and the labeler's drafts stay on the chip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_label import annotations, workflow
+from geo_label.errors import ConflictError, PermissionDeniedError
+from tests.pg import TestDatabase
+from tests.service.test_svc_workflow_support import (
+    API,
+    World,
+    audit_actions,
+    footprint,
+    headers,
+    make_world,
+    owner,
+    scene,
+    square,
+)
+
+MEMBERS = {"labeler": ("U", "labeler"), "other": ("U", "labeler"), "manager": ("U", "manager")}
+T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(test_db: TestDatabase, raster_dir: Path, data_dir: Path) -> World:
+    # 256 x 256 pixels: a single chip, so a single task.
+    return make_world(test_db, scene(raster_dir, 256, 256, seed=31), data_dir, members=MEMBERS)
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def test_heartbeat_extends_and_expiry_returns_the_task_with_its_drafts(
+    test_db: TestDatabase, world: World
+) -> None:
+    task = world.next("labeler", now=T0)
+    assert task["lease_expires_at"] == minutes(120)  # the default lease: two hours
+    beat = world.call("labeler", lambda s, c: workflow.heartbeat(s, c, task["id"], now=minutes(100)))
+    assert beat["lease_expires_at"] == minutes(220)
+
+    draft_input = annotations.AnnotationInput(
+        chip_id=task["chip_id"],
+        label_class="building",
+        geometry=square(footprint(test_db, task["chip_id"]), 0.2, 0.2),
+    )
+    draft = world.call("labeler", lambda s, c: annotations.create_annotation(s, c, draft_input))
+
+    with pytest.raises(ConflictError, match="expired"):
+        world.call("labeler", lambda s, c: workflow.heartbeat(s, c, task["id"], now=minutes(221)))
+    with pytest.raises(ConflictError, match="expired"):
+        world.call("labeler", lambda s, c: workflow.submit(s, c, task["id"], now=minutes(221)))
+
+    taken_over = world.next("other", now=minutes(221))  # the lapsed lease went back to the queue
+    assert taken_over["id"] == task["id"] and taken_over["assignee"] == world.caller("other").user_id
+    assert taken_over["lease_expires_at"] == minutes(341)
+    with pytest.raises(PermissionDeniedError, match="another labeler"):
+        world.call("labeler", lambda s, c: workflow.submit(s, c, task["id"], now=minutes(222)))
+
+    kept = world.call("other", lambda s, c: annotations.get_annotation(s, c, draft["id"]))
+    assert kept["status"] == "draft" and kept["created_by"] == world.caller("labeler").user_id
+    done = world.call("other", lambda s, c: workflow.submit(s, c, task["id"], now=minutes(251)))
+    assert done["state"] == "submitted" and done["work_seconds"] == 30 * 60  # only the new labeler's session
+    handed_in = world.call("other", lambda s, c: annotations.get_annotation(s, c, draft["id"]))
+    assert handed_in["status"] == "submitted"  # one labeler per chip: the drafts left on it are the work
+    assert audit_actions(test_db, task["id"]) == [
+        "task.lease",
+        "task.lease_expired",
+        "task.lease",
+        "task.submit",
+    ]
+
+
+def test_time_on_task_is_capped_by_the_lease(world: World) -> None:
+    task = world.next("labeler", now=T0)
+    world.call("labeler", lambda s, c: workflow.heartbeat(s, c, task["id"], now=minutes(119)))
+    done = world.call("labeler", lambda s, c: workflow.submit(s, c, task["id"], now=minutes(150)))
+    assert done["work_seconds"] == 150 * 60
+
+
+def test_expiry_through_the_api(client: TestClient, test_db: TestDatabase, world: World) -> None:
+    auth = headers(client, world.users["labeler"])
+    task = client.post(f"{API}/projects/{world.project}/tasks/next", headers=auth).json()
+    with owner(test_db) as connection:  # the clock moves on: the lease lapsed a minute ago
+        connection.execute(
+            "UPDATE tasks SET lease_expires_at = now() - interval '1 minute' WHERE id = %s", (task["id"],)
+        )
+    lapsed = client.post(f"{API}/tasks/{task['id']}/heartbeat", headers=auth)
+    assert lapsed.status_code == 409 and "expired" in lapsed.json()["detail"]
+    again = client.post(f"{API}/projects/{world.project}/tasks/next", headers=auth)
+    assert again.status_code == 200 and again.json()["id"] == task["id"]
+    assert datetime.fromisoformat(again.json()["lease_expires_at"]) > datetime.now(UTC) + timedelta(
+        minutes=119
+    )
+    assert audit_actions(test_db, task["id"]) == ["task.lease", "task.lease_expired", "task.lease"]
+
+
+def test_the_lease_length_is_a_project_setting(client: TestClient, world: World) -> None:
+    settings = f"{API}/projects/{world.project}/workflow"
+    manager, labeler = headers(client, world.users["manager"]), headers(client, world.users["labeler"])
+    assert client.get(settings, headers=labeler).json() == {
+        "review_required": True,
+        "lease_minutes": 120,
+        "consensus_k": 1,
+        "agreement_threshold": 0.7,
+    }
+    assert client.patch(settings, headers=labeler, json={"lease_minutes": 5}).status_code == 403
+    for bad in ({"lease_minutes": 0}, {"consensus_k": 11}, {"agreement_threshold": 1.5}):
+        assert client.patch(settings, headers=manager, json=bad).status_code == 422
+    changed = client.patch(settings, headers=manager, json={"lease_minutes": 5})
+    assert changed.status_code == 200 and changed.json()["lease_minutes"] == 5
+    before = datetime.now(UTC)
+    task = client.post(f"{API}/projects/{world.project}/tasks/next", headers=labeler).json()
+    lease = datetime.fromisoformat(task["lease_expires_at"]) - before
+    assert timedelta(minutes=4) < lease <= timedelta(minutes=5, seconds=5)
