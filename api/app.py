@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 
 from access_control import default_registry, load_registry
-from api.deps import request_context
+from api.deps import RequestContext
 from api.docs import mount_docs
-from api.errors import install_error_handlers
+from api.errors import SECURITY_HEADERS, install_error_handlers
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
@@ -22,13 +22,6 @@ from geo_label.security.tokens import load_or_create_signing_key
 from geo_label.settings import Settings
 
 API_PREFIX = "/api/v1"
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def build_state(settings: Settings, database: Database) -> AppState:
@@ -86,7 +79,7 @@ def create_app(state: AppState) -> FastAPI:
     ]
     for router in protected:
         # Auth is attached to whole routers: a new route cannot forget it.
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(request_context)])
-    app.include_router(ogc.router, dependencies=[Depends(request_context)])
+        app.include_router(router, prefix=API_PREFIX, dependencies=[RequestContext])
+    app.include_router(ogc.router, dependencies=[RequestContext])
     mount_docs(app)
     return app

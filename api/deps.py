@@ -49,4 +49,7 @@ def request_context(state: StateDep, token: Annotated[str | None, Depends(oauth2
         yield Context(session=session, caller=caller, registry=state.registry)
 
 
-ContextDep = Annotated[Context, Depends(request_context)]
+#: ``scope="function"``: the transaction commits when the route returns, before the response is sent, so a
+#: failed commit can never follow a 2xx the client already received.
+RequestContext = Depends(request_context, scope="function")
+ContextDep = Annotated[Context, RequestContext]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -37,6 +38,13 @@ STATUS: dict[type[GeoLabelError], int] = {
 }
 
 NO_STORE = {"Cache-Control": "private, no-store"}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -87,10 +95,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc.orig, psycopg.errors.DataError):
+            # The input reached the database but cannot be stored (a NUL character, a number out of range):
+            # the client's to fix, not a reason to retry.
+            return problem(
+                422,
+                "invalid",
+                "the request holds a value that cannot be stored (a NUL character or a number too large)",
+            )
         log.error("database error: %s", type(exc.orig).__name__)
         return problem(503, "unavailable", "the request could not be completed; try again")
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
-        return problem(500, "internal", "internal error")
+        # This answer comes from the outermost middleware, past the one that adds security headers.
+        return problem(500, "internal", "internal error", SECURITY_HEADERS)

@@ -14,6 +14,10 @@ PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "enum": (str,),
 }
 
+#: Attributes go back to clients (and exports) through orjson, which encodes 64-bit integers only: a larger
+#: value made the response fail with an internal error (500) instead of a clear refusal (422).
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
+
 
 def find_class(schema: dict[str, Any], name: str) -> dict[str, Any]:
     for label_class in schema.get("classes", []):
@@ -42,6 +46,10 @@ def check_attributes(label_class: dict[str, Any], attributes: Any) -> dict[str, 
         bad_bool = isinstance(value, bool) and kind != "boolean"
         if bad_bool or not isinstance(value, PYTHON_TYPES[kind]):
             raise InvalidInputError(f"attribute {name!r} must be of type {kind}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            low, high = INTEGER_RANGE
+            if not low <= value <= high:
+                raise InvalidInputError(f"attribute {name!r} must lie between {low} and {high}")
         if kind == "enum" and value not in definition["values"]:
             raise InvalidInputError(
                 f"attribute {name!r} must be one of {', '.join(map(str, definition['values']))}"

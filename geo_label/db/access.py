@@ -66,7 +66,10 @@ def project_visible(table: Table, caller: Caller, *, now: datetime | None = None
 
 def releasable_filter(table: Table, country: str) -> ColumnElement[bool]:
     """Acting for a recipient nation (MARKINGS.md section 3, last line): not NOFORN; classified items must be
-    REL TO the country; any explicit REL TO list must name it. Applied together with the caller's filter."""
+    REL TO the country; any explicit REL TO list must name it. Applied together with the caller's filter.
+    USA is always a valid recipient (as in ``access_control.releasable_to``): it removes nothing."""
+    if country == "USA":
+        return true()
     c = table.c
     return and_(
         not_(literal("NOFORN") == any_(c.dissemination)),
