@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import shapely
 
 from geo_label.markings import marking_of
@@ -16,6 +17,12 @@ def geojson(wkb_element: Any) -> dict[str, Any]:
     return result
 
 
+def geometry_of(row: Any) -> Any:
+    """PostGIS's own GeoJSON text when the query selected it (embedded as is), else decoded from WKB."""
+    text = row.get("geometry_geojson") if hasattr(row, "get") else None
+    return orjson.Fragment(text) if text is not None else geojson(row["geometry"])
+
+
 def annotation(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -23,7 +30,7 @@ def annotation(row: Any) -> dict[str, Any]:
         "image_id": row["image_id"],
         "chip_id": row["chip_id"],
         "class": row["label_class"],
-        "geometry": geojson(row["geometry"]),
+        "geometry": geometry_of(row),
         "marking": marking_of(row).banner(),
         "attributes": row["attributes"],
         "source": row["source"],

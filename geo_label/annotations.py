@@ -221,14 +221,18 @@ def list_annotations(
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
     query = annotation_query(caller, filters)
-    total = (
-        session.execute(select(func.count()).select_from(query.subquery())).scalar_one() if count else None
-    )
+    # The geometry as GeoJSON text from PostGIS: far cheaper than decoding WKB into shapely per row.
+    page = query.add_columns(func.ST_AsGeoJSON(ANNOTATIONS.c.geometry, 9).label("geometry_geojson"))
     rows = list(
         session.execute(
-            query.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id).limit(limit).offset(offset)
+            page.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id).limit(limit).offset(offset)
         ).mappings()
     )
+    total: int | None = None
+    if count and offset == 0 and len(rows) < limit:
+        total = len(rows)  # a first page that is not full holds every match: no second query
+    elif count:
+        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     audit_read(session, caller, "annotation", rows)
     return rows, total
 

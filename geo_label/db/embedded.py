@@ -363,6 +363,8 @@ class EmbeddedCluster:
             with self._superuser_connection(DATABASE) as conn:
                 conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                # Lets bbox queries under RLS use the GiST index (see migration 0003 for why it is safe).
+                conn.execute("ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF")
         except psycopg.errors.FeatureNotSupported as exc:
             raise EmbeddedDatabaseError(
                 f"PostGIS is not available: {_first_line(str(exc))}; {INSTALL_HINT}."
