@@ -31,8 +31,11 @@ def world(test_db: TestDatabase, raster_dir: Path, data_dir: Path) -> World:
     """An UNCLASSIFIED project with two UNCLASSIFIED chips and two SECRET ones; all four tasks exist."""
     built = make_world(test_db, scene(raster_dir, 512, 256, seed=21), data_dir, members=MEMBERS)
     ingest(test_db, built.project, scene(raster_dir, 512, 256, seed=22), data_dir, "SECRET")
-    assert built.call("manager_s", lambda s, c: workflow.ensure_tasks(s, c, built.project)) == 4
-    assert built.call("manager_s", lambda s, c: workflow.ensure_tasks(s, c, built.project)) == 0  # idempotent
+    # Ingest created the four tasks already; asking again creates nothing (idempotent).
+    assert built.call("manager_s", lambda s, c: workflow.ensure_tasks(s, c, built.project)) == 0
+    count = "SELECT count(*) FROM tasks WHERE project_id = :p"
+    with test_db.as_system() as session:
+        assert session.execute(text(count), {"p": built.project}).scalar_one() == 4
     return built
 
 

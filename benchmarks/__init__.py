@@ -1,0 +1,1 @@
+"""Benchmarks of GeoLabel, run as scripts (``make bench``); see README.md."""

@@ -1,0 +1,345 @@
+"""Tiling benchmark: how close `geo-label tile` comes to the I/O limit, and how far it beats a naive loop.
+
+Measured on the seeded reference scene (``SceneSpec(width=10980, height=10980, seed=42)``: a Sentinel-2-sized
+4-band uint16 UTM scene with realistic texture and sensor noise, DEFLATE, cached under ``bench-output/``),
+each case as a whole process (interpreter start and imports included, as a user would run it):
+
+(a)  the limit: one copy of the whole scene with the chips' compression on all cores and no overviews, i.e.
+     every pixel read, decoded, encoded and written once, by GDAL alone;
+(b)  the naive baseline: one process, a plain rasterio loop over the pipeline's windows, one DEFLATE
+     GeoTIFF per chip, no previews, no index;
+(c)  ``geo-label tile`` with its defaults (threads, ZSTD; previews and index included);
+(c2) the same with ``--processes`` and (c3) with ``--compress deflate``, to justify those defaults.
+
+Machines differ and are noisy, so the figures that matter are ratios to baselines measured in the same run;
+the goals are (b)/(c) >= 2.0 and (c)/(a) <= 1.25. This is a report, not a test: it exits 0 whether or not
+the goals are met, and non-zero only when a step itself fails.
+
+Run: ``.venv/bin/python benchmarks/tiling.py [--size N] [--repeat K] [--keep]`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts benchmarks/ first on sys.path, where `tiling` would be this very file rather
+# than the package it measures. Put the repository root there instead (which also makes `benchmarks` a
+# package, for the shared helpers).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import textwrap  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import numpy as np  # noqa: E402
+import rasterio  # noqa: E402
+
+from benchmarks._common import (  # noqa: E402
+    OUTPUT,
+    REPO,
+    StepFailedError,
+    Timing,
+    core_count,
+    ensure_scene,
+    reference_spec,
+    remove_folder,
+    scratch_folder,
+    timed_run,
+)
+from imagery.synthetic import SceneSpec  # noqa: E402
+from tiling import INDEX_NAME, ChipWindow, TileParameters, chip_windows  # noqa: E402
+
+FULL_SIZE = 10980
+DEFAULTS = TileParameters()
+GOAL_NAIVE_OVER_PIPELINE = 2.0
+GOAL_PIPELINE_OVER_LIMIT = 1.25
+#: Other processes busy on more than this many cores during a run make its wall time unreliable.
+CONTENTION_WARNING_CORES = 0.25
+
+#: (a) One GDAL copy of the scene with the chips' creation options; argv: source, target, options as JSON.
+#: OVERVIEWS=NONE: by default the COG driver also builds overviews of an image larger than one block (the
+#: chips, one block each, get none), which costs several times the copy itself and would flatter (c)/(a).
+LIMIT_CODE = textwrap.dedent(
+    """
+    import json, sys
+    import rasterio, rasterio.shutil
+    source, target, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        rasterio.shutil.copy(
+            source, target, driver="COG", num_threads="ALL_CPUS", overviews="NONE", **options
+        )
+    """
+)
+
+#: (b) The loop anyone would write first; argv: source, output folder; stdin: the windows as JSON
+#: [col_off, row_off, width, height] lists (computed by the parent, so this process imports rasterio only).
+NAIVE_CODE = textwrap.dedent(
+    """
+    import json, sys
+    import rasterio
+    from rasterio.windows import Window, transform
+    source, out_dir = sys.argv[1], sys.argv[2]
+    with rasterio.open(source) as src:
+        for col, row, width, height in json.load(sys.stdin):
+            window = Window(col, row, width, height)
+            data = src.read(window=window)
+            profile = dict(
+                driver="GTiff", width=width, height=height, count=src.count, dtype=src.dtypes[0],
+                crs=src.crs, transform=transform(window, src.transform),
+                compress="deflate", predictor=2, tiled=True, blockxsize=512, blockysize=512,
+            )
+            with rasterio.open(f"{out_dir}/r{row:07d}_c{col:07d}.tif", "w", **profile) as dst:
+                dst.write(data)
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The scene and the chip grid every case works on."""
+
+    scene: Path
+    spec: SceneSpec
+    windows: list[ChipWindow]
+
+    @property
+    def source_bytes(self) -> int:
+        return self.spec.width * self.spec.height * self.spec.bands * np.dtype(self.spec.dtype).itemsize
+
+    @property
+    def chip_pixel_ratio(self) -> float:
+        """Pixels written as chips over pixels in the scene (> 1 because neighbouring chips overlap)."""
+        return sum(w.width * w.height for w in self.windows) / (self.spec.width * self.spec.height)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    key: str
+    slug: str
+    what: str
+    command: Callable[[Path], list[str]]
+    check: Callable[[Path], None]
+    counts_chips: bool = True
+    stdin: str | None = None
+    timings: list[Timing] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        """Median wall time in seconds."""
+        return statistics.median(t.seconds for t in self.timings)
+
+    @property
+    def cores(self) -> float:
+        """Median cores kept busy (CPU time over wall time): how well the case used the machine."""
+        return statistics.median(t.cores for t in self.timings)
+
+
+def geo_label_command() -> list[str]:
+    script = Path(sys.executable).parent / "geo-label"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "geo_label"]
+
+
+def expect_file(path: Path) -> None:
+    if not path.is_file():
+        raise StepFailedError(f"expected output {path} is missing")
+
+
+def expect_chips(folder: Path, count: int) -> None:
+    found = sum(1 for _ in folder.glob("*.tif"))
+    if found != count:
+        raise StepFailedError(f"{folder} holds {found} chips, expected {count}")
+
+
+def expect_tiled(out: Path, count: int) -> None:
+    expect_chips(out / "chips", count)
+    expect_file(out / INDEX_NAME)
+
+
+def build_cases(plan: Plan) -> list[Case]:
+    scene, count = str(plan.scene), len(plan.windows)
+    limit_options = json.dumps(DEFAULTS.compression.creation_options())
+    windows = json.dumps([[w.col_off, w.row_off, w.width, w.height] for w in plan.windows])
+    tile = [*geo_label_command(), "tile", scene, "--out"]
+    return [
+        Case(
+            "(a)",
+            "a-limit",
+            f"limit: one COG copy of the scene, {DEFAULTS.compression.value}, all cores",
+            lambda out: [sys.executable, "-c", LIMIT_CODE, scene, str(out / "copy.tif"), limit_options],
+            lambda out: expect_file(out / "copy.tif"),
+            counts_chips=False,
+        ),
+        Case(
+            "(b)",
+            "b-naive",
+            "naive: 1 process, rasterio loop, DEFLATE GTiff",
+            lambda out: [sys.executable, "-c", NAIVE_CODE, scene, str(out)],
+            lambda out: expect_chips(out, count),
+            stdin=windows,
+        ),
+        Case(
+            "(c)",
+            "c-default",
+            "geo-label tile (defaults)",
+            lambda out: [*tile, str(out)],
+            lambda out: expect_tiled(out, count),
+        ),
+        Case(
+            "(c2)",
+            "c2-processes",
+            "geo-label tile --processes",
+            lambda out: [*tile, str(out), "--processes"],
+            lambda out: expect_tiled(out, count),
+        ),
+        Case(
+            "(c3)",
+            "c3-deflate",
+            "geo-label tile --compress deflate",
+            lambda out: [*tile, str(out), "--compress", "deflate"],
+            lambda out: expect_tiled(out, count),
+        ),
+    ]
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read the scene once so every case starts with it in the page cache, not only the ones after (a)."""
+    with path.open("rb") as handle:
+        while handle.read(64 << 20):
+            pass
+
+
+def measure(case: Case, *, keep: bool) -> Timing:
+    """One timed run of ``case`` in a fresh folder; the folder is removed afterwards unless ``keep``."""
+    out = scratch_folder(case.slug)
+    try:
+        timing = timed_run(case.command(out), stdin=case.stdin)
+        case.check(out)
+    finally:
+        if not keep:
+            remove_folder(out)
+        # Flush what is left of this run's writes now, not during the next case's measurement.
+        os.sync()
+    kept = f", kept in {out.relative_to(REPO)}" if keep else ""
+    print(
+        f"  {case.key:<5} {timing.seconds:8.1f} s  {timing.cores:4.2f} cores busy, "
+        f"other processes {timing.other_cores:4.2f}{kept}",
+        flush=True,
+    )
+    return timing
+
+
+def prepare(size: int) -> Plan:
+    spec = reference_spec(size)
+    scene = OUTPUT / f"scene-{size}.tif"
+    started = time.perf_counter()
+    if ensure_scene(spec, scene):
+        print(f"wrote {scene.relative_to(REPO)} in {time.perf_counter() - started:.0f} s", flush=True)
+    warm_page_cache(scene)
+    return Plan(scene, spec, chip_windows(spec.width, spec.height, DEFAULTS.size, DEFAULTS.overlap))
+
+
+def print_header(plan: Plan, repeat: int) -> None:
+    spec = plan.spec
+    runs = "1 run per case" if repeat == 1 else f"{repeat} runs per case, median shown"
+    print("GeoLabel tiling benchmark")
+    print(
+        f"  scene    {plan.scene.relative_to(REPO)}: {spec.width} x {spec.height} px, {spec.bands} bands "
+        f"{spec.dtype}, {plan.source_bytes / 1e6:.0f} MB of pixels, "
+        f"{plan.scene.stat().st_size / 1e6:.0f} MB on disk"
+    )
+    print(
+        f"  chips    {len(plan.windows)} windows of {DEFAULTS.size} px, overlap {DEFAULTS.overlap} "
+        f"({plan.chip_pixel_ratio:.2f}x the scene's pixels)"
+    )
+    print(
+        f"  machine  {core_count()} cores, load {os.getloadavg()[0]:.2f}, Python "
+        f"{sys.version.split()[0]}, rasterio {rasterio.__version__}, GDAL {rasterio.__gdal_version__}"
+    )
+    print(f"  runs     {runs}", flush=True)
+
+
+def print_table(plan: Plan, cases: Sequence[Case]) -> None:
+    print(f"\n{'case':<5} {'what':<50} {'seconds':>8} {'chips/s':>8} {'MB/s':>7} {'cores':>6}")
+    for case in cases:
+        seconds = case.median
+        rate = f"{len(plan.windows) / seconds:8.1f}" if case.counts_chips else f"{'-':>8}"
+        throughput = plan.source_bytes / 1e6 / seconds
+        print(f"{case.key:<5} {case.what:<50} {seconds:8.1f} {rate} {throughput:7.1f} {case.cores:6.2f}")
+
+
+def print_contention(cases: Sequence[Case]) -> None:
+    """Say which runs other processes competed with for the cores: their wall times are inflated."""
+    timings = [t for case in cases for t in case.timings]
+    disturbed = [t.other_cores for t in timings if t.other_cores > CONTENTION_WARNING_CORES]
+    if disturbed:
+        print(
+            f"\nnote: other processes kept more than {CONTENTION_WARNING_CORES} cores busy during "
+            f"{len(disturbed)} of {len(timings)} runs (up to {max(disturbed):.2f}), whose wall times are "
+            "inflated; medians of --repeat 3 or more absorb a few, otherwise run again"
+        )
+
+
+def goal(ratio: float, bound: float, *, at_least: bool) -> str:
+    met = ratio >= bound if at_least else ratio <= bound
+    return f"goal {'>=' if at_least else '<='} {bound:.2f}: {'met' if met else 'not met'}"
+
+
+def print_ratios(cases: Sequence[Case]) -> None:
+    t = {case.key: case.median for case in cases}
+    pipeline_over_limit = t["(c)"] / t["(a)"]
+    naive_over_pipeline = t["(b)"] / t["(c)"]
+    print("\nratios (of wall times)")
+    print(
+        f"  (c)/(a)   {pipeline_over_limit:5.2f}  pipeline over the copy limit     "
+        f"{goal(pipeline_over_limit, GOAL_PIPELINE_OVER_LIMIT, at_least=False)}"
+    )
+    print(
+        f"  (b)/(c)   {naive_over_pipeline:5.2f}  naive loop over the pipeline     "
+        f"{goal(naive_over_pipeline, GOAL_NAIVE_OVER_PIPELINE, at_least=True)}"
+    )
+    print(f"  (c2)/(c)  {t['(c2)'] / t['(c)']:5.2f}  processes over threads (> 1: threads win)")
+    print(f"  (c3)/(c)  {t['(c3)'] / t['(c)']:5.2f}  deflate over zstd (> 1: zstd wins)")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--size", type=int, default=FULL_SIZE, help="scene width and height in pixels")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the median is reported")
+    parser.add_argument("--keep", action="store_true", help="keep every case's output under bench-output/")
+    args = parser.parse_args(argv)
+    if args.size < DEFAULTS.size:
+        parser.error(f"--size must be at least the chip size ({DEFAULTS.size})")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        plan = prepare(args.size)
+        print_header(plan, args.repeat)
+        cases = build_cases(plan)
+        # Round-robin rather than case by case, so a burst of load elsewhere spreads over all cases.
+        for run in range(1, args.repeat + 1):
+            print(f"run {run}/{args.repeat}", flush=True)
+            for case in cases:
+                case.timings.append(measure(case, keep=args.keep))
+    except StepFailedError as exc:
+        print(f"benchmark step failed: {exc}", file=sys.stderr)
+        return 1
+    print_table(plan, cases)
+    print_ratios(cases)
+    print_contention(cases)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
