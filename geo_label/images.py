@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 from geoalchemy2.shape import from_shape
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -122,6 +121,8 @@ def register_image(
             )
             .on_conflict_do_nothing()
         )
+    import geopandas as gpd  # heavy; only ingest needs it
+
     index = gpd.read_parquet(prepared.chips_dir / "index.parquet")
     rows = [
         {

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
-
 from imagery.footprint import window_footprints
 from tiling.atomic import atomic_path
 from tiling.records import ChipRecord
@@ -26,6 +23,10 @@ def write_index(
     marking: str | None,
 ) -> Path:
     """Write the index of the written chips, ordered by (row_off, col_off), atomically."""
+    # geopandas/pandas are imported here, not at module level: they take ~0.4 s, and every `geo-label` command
+    # imports the tiling package.
+    import geopandas as gpd
+    import pandas as pd
     from affine import Affine
 
     written = sorted((r for r in records if r.written), key=lambda r: (r.row_off, r.col_off))
