@@ -90,7 +90,7 @@ def write_chip(
             if description:
                 mem.set_band_description(band, description)
         with atomic_path(final) as temp:
-            rasterio.shutil.copy(mem, temp, driver="COG", **job.params.compression.creation_options())
+            rasterio.shutil.copy(mem, temp, **job.params.compression.chip_options(job.params.size))
 
 
 def write_preview(job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray) -> None:
