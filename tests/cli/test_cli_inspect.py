@@ -26,26 +26,9 @@ from tests import rasters
 
 pytestmark = pytest.mark.slow  # a dozen interpreter start-ups, run in parallel
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.imagery.conftest import INSPECT_JSON_KEYS  # noqa: E402
 
-JSON_KEYS = {
-    "path",
-    "driver",
-    "width",
-    "height",
-    "bands",
-    "dtype",
-    "nodata",
-    "crs",
-    "transform",
-    "georeferencing",
-    "footprint",
-    "gsd_m",
-    "acquired_at",
-    "sensor",
-    "marking",
-    "display",
-}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def crossing_antimeridian(path: Path) -> Path:
@@ -188,7 +171,7 @@ def test_json_output(runs: dict[str, subprocess.CompletedProcess[str]], images: 
     result = runs["utm-json"]
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) >= JSON_KEYS
+    assert set(data) >= INSPECT_JSON_KEYS
     assert data["path"] == images["utm"]
     assert (data["driver"], data["width"], data["height"], data["bands"]) == ("GTiff", 1100, 900, 4)
     assert data["dtype"] == "uint16" and data["nodata"] is None

@@ -152,3 +152,24 @@ def crossing_utm1_image(imagery_dir: Path) -> Path:
         crs="EPSG:32601",
         transform=from_origin(140_000.0, 1_000_000.0, 300.0, 300.0),
     )
+
+
+#: The keys `geo-label inspect --json` documents (README, issue 2).
+INSPECT_JSON_KEYS = {
+    "path",
+    "driver",
+    "width",
+    "height",
+    "bands",
+    "dtype",
+    "nodata",
+    "crs",
+    "transform",
+    "georeferencing",
+    "footprint",
+    "gsd_m",
+    "acquired_at",
+    "sensor",
+    "marking",
+    "display",
+}

@@ -14,26 +14,7 @@ from shapely.geometry import shape
 
 from imagery import Georeferencing, ImageInfo, inspect_image, open_raster
 from tests import rasters
-from tests.imagery.conftest import UTM_TRANSFORM, ramp, write_raster
-
-JSON_KEYS = {
-    "path",
-    "driver",
-    "width",
-    "height",
-    "bands",
-    "dtype",
-    "nodata",
-    "crs",
-    "transform",
-    "georeferencing",
-    "footprint",
-    "gsd_m",
-    "acquired_at",
-    "sensor",
-    "marking",
-    "display",
-}
+from tests.imagery.conftest import INSPECT_JSON_KEYS, UTM_TRANSFORM, ramp, write_raster
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +113,7 @@ def test_open_raster_closes_what_it_opened(utm_image: Path) -> None:
 def test_to_dict_is_json_with_the_documented_keys(fixture: str, request: pytest.FixtureRequest) -> None:
     info = inspect_image(request.getfixturevalue(fixture))
     data = json.loads(json.dumps(info.to_dict()))
-    assert set(data) >= JSON_KEYS
+    assert set(data) >= INSPECT_JSON_KEYS
     assert data["bands"] == info.band_count
     assert data["transform"] == list(info.transform)
     assert data["crs"]["epsg"] == info.epsg
