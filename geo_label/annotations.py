@@ -243,6 +243,16 @@ def _require_version(if_match: int | None) -> int:
     return if_match
 
 
+def _writable(
+    session: Session, caller: Caller, annotation_id: uuid.UUID, if_match: int | None
+) -> tuple[int, Any]:
+    """The version the caller says they read and the annotation as stored, for a writer of its project."""
+    expected = _require_version(if_match)
+    current = _fetch(session, caller, annotation_id)
+    require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    return expected, current
+
+
 def update_annotation(
     session: Session,
     caller: Caller,
@@ -251,9 +261,7 @@ def update_annotation(
     *,
     if_match: int | None,
 ) -> Any:
-    expected = _require_version(if_match)
-    current = _fetch(session, caller, annotation_id)
-    require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    expected, current = _writable(session, caller, annotation_id, if_match)
     project = get_project(session, caller, current["project_id"])
     chip = get_chip(session, caller, current["chip_id"])
     label_class = find_class(project["label_schema"], changes.label_class or current["label_class"])
@@ -321,9 +329,7 @@ def _versioned_update(
 def delete_annotation(
     session: Session, caller: Caller, annotation_id: uuid.UUID, *, if_match: int | None
 ) -> None:
-    expected = _require_version(if_match)
-    current = _fetch(session, caller, annotation_id)
-    require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    expected, current = _writable(session, caller, annotation_id, if_match)
     result = session.execute(
         delete(ANNOTATIONS).where(
             ANNOTATIONS.c.id == annotation_id,

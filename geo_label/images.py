@@ -63,7 +63,13 @@ def prepare_image(
 
     sha = file_sha256(path)
     summary = tile_image(
-        path, chips_dir / sha, params, scheduler=scheduler, marking=marking.banner(), info=info
+        path,
+        chips_dir / sha,
+        params,
+        scheduler=scheduler,
+        marking=marking.banner(),
+        info=info,
+        image_sha256=sha,
     )
     return PreparedImage(info, marking, chips_dir / sha, sha, params, summary.chips_written)
 

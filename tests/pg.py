@@ -17,11 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
-from geo_label.db.context import Caller, set_caller_context, system_caller
-from geo_label.db.engine import SERVICE_ROLE, Database, upgrade_schema
+from access_control import default_registry
+from geo_label.db.context import Caller
+from geo_label.db.engine import Database, upgrade_schema
+from geo_label.db.runtime import system_session
 
 
 def libpq(url: str) -> str:
@@ -35,13 +37,8 @@ class TestDatabase:
 
     @contextmanager
     def as_system(self) -> Iterator[Session]:
-        """A transaction as the server-side operator (sees every project)."""
-        with self.database.sessions() as session, session.begin():
-            set_caller_context(session, system_caller(frozenset(), frozenset()))
-            ids = session.execute(text("SELECT id::text FROM projects")).scalars().all()
-            caller = system_caller(frozenset({"SI", "TK", "HCS", "G", "SI-G", "HCS-P"}), frozenset(ids))
-            set_caller_context(session, caller)
-            session.info["caller"] = caller
+        """A transaction as the server-side operator (sees every project), exactly as the CLI opens one."""
+        with system_session(self.database, default_registry()) as session:
             yield session
 
     @contextmanager
@@ -71,12 +68,9 @@ def pg_admin_url() -> Iterator[str]:
 def test_db(pg_admin_url: str) -> Iterator[TestDatabase]:
     name = f"geo_label_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(pg_admin_url), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
         admin.execute(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN "
-            f"CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT; "
-            "END IF; END $$"
-        )
+            f"CREATE DATABASE {name}"
+        )  # the migrations, run as this superuser, add the service role
     owner_url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade_schema(owner_url)
     database = Database.connect(owner_url, pool_size=5)

@@ -70,12 +70,14 @@ def tile_image(
     scheduler: SchedulerChoice | None = None,
     marking: str | None = None,
     info: ImageInfo | None = None,
+    image_sha256: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TileSummary:
     """Cut ``source`` into chips under ``out_dir``; resumable, idempotent, safe to kill at any point.
 
-    ``marking`` (banner form) is written into every chip's tags and the index. ``on_start(total_chips)`` and
+    ``marking`` (banner form) is written into every chip's tags and the index. ``image_sha256``, when the
+    caller has already hashed the file, spares a second full read of it. ``on_start(total_chips)`` and
     ``on_progress(chips_done)`` drive a progress display.
     """
     started = time.perf_counter()
@@ -88,7 +90,7 @@ def tile_image(
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_run(out):
         manifest = read_manifest(out)
-        sha = image_fingerprint(source_path, manifest)
+        sha = image_sha256 or image_fingerprint(source_path, manifest)
         expected = {
             "version": MANIFEST_VERSION,
             "image_sha256": sha,
