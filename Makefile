@@ -39,9 +39,10 @@ typecheck: install
 demo-deps:
 	@scripts/ensure-debian-packages.sh postgresql-15 postgresql-15-postgis-3
 
-# What the tests need beyond Python: PostGIS, and strace/unshare to prove nothing touches the network.
+# What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, and
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
 test-deps: demo-deps
-	@scripts/ensure-debian-packages.sh strace util-linux
+	@scripts/ensure-debian-packages.sh strace util-linux chromium
 
 pytest: install test-deps
 	$(BIN)/pytest

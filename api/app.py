@@ -16,6 +16,7 @@ from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
 from api.routes import tasks as task_routes
 from api.state import AppState
+from api.web_ui import mount_web_ui
 from geo_label.db.engine import Database
 from geo_label.security.oidc import oidc_verifier_from_settings
 from geo_label.security.tokens import load_or_create_signing_key
@@ -82,4 +83,5 @@ def create_app(state: AppState) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, dependencies=[RequestContext])
     app.include_router(ogc.router, dependencies=[RequestContext])
     mount_docs(app)
+    mount_web_ui(app, api_prefix=API_PREFIX)
     return app

@@ -1,0 +1,83 @@
+// The one way pages talk to /api/v1: bearer token from sessionStorage, JSON in and out, 401 -> sign in.
+
+const TOKEN_KEY = "geolabel.token";
+export const API = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** Exchange a username and password for a token (OAuth2 password form). */
+export async function signIn(username, password) {
+  const form = new URLSearchParams({ username, password });
+  const response = await fetch(`${API}/auth/token`, { method: "POST", body: form });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body.code, body.detail);
+  token.set(body.access_token);
+}
+
+export function signOut() {
+  token.clear();
+  location.hash = "#/signin";
+}
+
+/**
+ * Call the API. `options`: method, json (a body to send as JSON), headers, raw (return the Response).
+ * Answers the parsed JSON (null for 204), or throws ApiError.
+ */
+export async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const current = token.get();
+  if (current) headers.Authorization = `Bearer ${current}`;
+  const init = { method: options.method || "GET", headers };
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path.startsWith("/") ? path : `${API}/${path}`, init);
+  if (response.status === 401) {
+    signOut();
+    throw new ApiError(401, "unauthenticated", "sign in again");
+  }
+  if (options.raw) {
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+  if (!response.ok) throw await errorOf(response);
+  if (response.status === 204) return null;
+  const body = await response.json();
+  const etag = response.headers.get("ETag");
+  if (etag && body && typeof body === "object") Object.defineProperty(body, "etag", { value: etag });
+  return body;
+}
+
+async function errorOf(response) {
+  const body = await response.json().catch(() => ({}));
+  return new ApiError(response.status, body.code, body.detail);
+}
+
+/**
+ * An image the API serves behind the bearer token, as a data: URL: img elements cannot send the header, and
+ * the CSP (img-src 'self' data:) refuses blob: URLs.
+ */
+export async function imageDataUrl(path) {
+  const response = await api(path, { raw: true, headers: { Accept: "image/*" } });
+  const blob = await response.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}

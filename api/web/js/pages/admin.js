@@ -1,0 +1,182 @@
+// Accounts (admins), clearances (security officers) and project memberships (admins, project managers).
+
+import { api } from "../api.js";
+import { setPageMarkings } from "../banner.js";
+import { h, mount, notice, table } from "../dom.js";
+
+function field(id, text, input) {
+  input.id = id;
+  input.name = id;
+  return h("div", {}, h("label", { for: id }, text), input);
+}
+
+function guarded(status, action) {
+  return async (event) => {
+    event?.preventDefault?.();
+    try {
+      await action();
+    } catch (error) {
+      mount(status, notice(error.message, "error"));
+    }
+  };
+}
+
+export async function renderUsers(root, _params, me) {
+  const roles = new Set(me.roles);
+  const users = await api("users");
+  const status = h("div", { class: "status-line", id: "status" });
+  const reload = () => renderUsers(root, _params, me);
+  const rows = users.map((u) => [
+    u.username,
+    u.clearance,
+    u.citizenship,
+    u.cui_ok ? "yes" : "no",
+    u.roles.join(", "),
+    u.active ? "active" : "deactivated",
+    h(
+      "span",
+      { class: "row" },
+      roles.has("security_officer") ? clearanceForm(u, status, reload) : null,
+      roles.has("admin") && u.active
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "danger",
+              dataset: { deactivate: u.username },
+              onclick: guarded(status, async () => {
+                await api(`users/${encodeURIComponent(u.username)}/deactivate`, { method: "POST" });
+                await reload();
+              }),
+            },
+            "Deactivate",
+          )
+        : null,
+    ),
+  ]);
+  mount(
+    root,
+    h("h1", {}, "Users"),
+    table(["user", "clearance", "citizenship", "CUI", "roles", "status", ""], rows),
+    status,
+    roles.has("admin") ? createUserForm(status, reload) : null,
+  );
+  await setPageMarkings([]);
+}
+
+function clearanceForm(user, status, reload) {
+  const clearance = h("input", { value: user.clearance, size: "18", "aria-label": `clearance of ${user.username}` });
+  const citizenship = h("input", { value: user.citizenship, size: "3", "aria-label": `citizenship of ${user.username}` });
+  const cui = h("input", { type: "checkbox", checked: user.cui_ok, "aria-label": `CUI for ${user.username}` });
+  return h(
+    "form",
+    {
+      class: "row",
+      dataset: { clearance: user.username },
+      onsubmit: guarded(status, async () => {
+        await api(`users/${encodeURIComponent(user.username)}/clearance`, {
+          method: "PUT",
+          json: { clearance: clearance.value, citizenship: citizenship.value, cui_ok: cui.checked },
+        });
+        await reload();
+      }),
+    },
+    clearance,
+    citizenship,
+    h("label", {}, cui, " CUI"),
+    h("button", { type: "submit" }, "Set clearance"),
+  );
+}
+
+function createUserForm(status, reload) {
+  const username = h("input", { required: true });
+  const password = h("input", { type: "password", autocomplete: "new-password" });
+  const clearance = h("input", { value: "UNCLASSIFIED" });
+  const citizenship = h("input", { value: "USA", size: "3" });
+  const role = h("select", {}, ["", "admin", "security_officer"].map((r) => h("option", { value: r }, r || "no system role")));
+  return h(
+    "form",
+    {
+      class: "card",
+      id: "create-user",
+      onsubmit: guarded(status, async () => {
+        await api("users", {
+          method: "POST",
+          json: {
+            username: username.value,
+            password: password.value || null,
+            clearance: clearance.value,
+            citizenship: citizenship.value,
+            roles: role.value ? [role.value] : [],
+          },
+        });
+        await reload();
+      }),
+    },
+    h("h2", {}, "New account"),
+    field("new-username", "User name", username),
+    field("new-password", "Password", password),
+    field("new-clearance", "Clearance (level and SCI, e.g. TS//SI/TK)", clearance),
+    field("new-citizenship", "Citizenship", citizenship),
+    field("new-role", "System role", role),
+    h("button", { type: "submit", class: "primary" }, "Create"),
+  );
+}
+
+export async function renderMembers(root, _params, me) {
+  const projects = (await api("projects?limit=1000")).items;
+  const status = h("div", { class: "status-line", id: "status" });
+  const reload = () => renderMembers(root, _params, me);
+  const sections = await Promise.all(projects.map((p) => membersCard(p, status, reload)));
+  mount(
+    root,
+    h("h1", {}, "Memberships"),
+    projects.length ? h("div", { class: "cards" }, sections) : notice("No project you can see."),
+    status,
+  );
+  await setPageMarkings(projects.map((p) => p.marking));
+}
+
+async function membersCard(project, status, reload) {
+  const members = await api(`projects/${project.id}/members`);
+  const username = h("input", { required: true, size: "14", "aria-label": "user name" });
+  const role = h("select", { "aria-label": "role" }, ["labeler", "reviewer", "manager"].map((r) => h("option", { value: r }, r)));
+  const base = `projects/${project.id}/members`;
+  return h(
+    "section",
+    { class: "card", dataset: { project: project.id } },
+    h("h2", {}, project.name, " ", h("span", { class: "portion" }, project.marking)),
+    table(
+      ["user", "role", ""],
+      members.map((m) => [
+        m.username,
+        m.role,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: guarded(status, async () => {
+              await api(`${base}/${encodeURIComponent(m.username)}`, { method: "DELETE" });
+              await reload();
+            }),
+          },
+          "Remove",
+        ),
+      ]),
+    ),
+    h(
+      "form",
+      {
+        class: "row",
+        onsubmit: guarded(status, async () => {
+          await api(base, { method: "PUT", json: { username: username.value, role: role.value } });
+          await reload();
+        }),
+      },
+      username,
+      role,
+      h("button", { type: "submit" }, "Add"),
+    ),
+  );
+}

@@ -1,0 +1,86 @@
+// My queue: per project, the next task button, my recent work (my statistics) and, for reviewers and
+// managers, the submitted tasks waiting for review.
+
+import { api } from "../api.js";
+import { setPageMarkings } from "../banner.js";
+import { formatNumber, h, mount, notice, table } from "../dom.js";
+
+const REVIEWERS = new Set(["reviewer", "manager"]);
+
+export async function render(root, _params, me) {
+  const entries = Object.entries(me.projects);
+  if (!entries.length) {
+    mount(root, h("h1", {}, "My queue"), notice("You are not a member of any project yet."));
+    await setPageMarkings([]);
+    return;
+  }
+  const markings = [];
+  const sections = await Promise.all(entries.map(([id, role]) => projectSection(id, role, me, markings)));
+  mount(root, h("h1", {}, "My queue"), h("div", { class: "cards" }, sections));
+  await setPageMarkings(markings);
+}
+
+async function projectSection(projectId, role, me, markings) {
+  const project = await api(`projects/${projectId}`);
+  markings.push(project.marking);
+  const status = h("div", { class: "status-line" });
+  const take = h(
+    "button",
+    { type: "button", class: "primary", dataset: { action: "next-task" }, onclick: () => next(project, status) },
+    "Take next task",
+  );
+  const stats = await api(`projects/${projectId}/stats/${encodeURIComponent(me.username)}`);
+  const work = table(
+    ["tasks in progress", "submitted", "accepted", "rejected", "acceptance rate"],
+    [[
+      stats.tasks.in_progress,
+      stats.tasks.submitted,
+      stats.tasks.accepted,
+      stats.tasks.rejected,
+      stats.acceptance_rate === null ? "–" : `${formatNumber(stats.acceptance_rate * 100, 0)} %`,
+    ]],
+  );
+  const card = h(
+    "section",
+    { class: "card", dataset: { project: projectId } },
+    h("h2", {}, project.name, " ", h("span", { class: "portion" }, project.marking)),
+    h("p", { class: "muted" }, `Your role: ${role}`),
+    take,
+    status,
+    h("h2", {}, "My recent work"),
+    work,
+  );
+  if (REVIEWERS.has(role)) card.append(await reviewList(projectId, markings));
+  if (role === "manager") card.append(h("p", {}, h("a", { href: `#/project/${projectId}` }, "Project overview")));
+  return card;
+}
+
+async function reviewList(projectId, markings) {
+  const page = await api(`projects/${projectId}/tasks?state=submitted&limit=20`);
+  for (const task of page.items) markings.push(task.marking);
+  const rows = page.items.map((task) => [
+    h("a", { href: `#/review/${task.id}`, dataset: { review: task.id } }, `chip ${task.chip_id.slice(0, 8)}`),
+    task.submitted_at ? new Date(task.submitted_at).toLocaleString() : "",
+    h("span", { class: "portion" }, task.marking),
+  ]);
+  return h(
+    "div",
+    {},
+    h("h2", {}, `To review (${page.total})`),
+    rows.length ? table(["task", "submitted", "marking"], rows) : h("p", { class: "muted" }, "Nothing to review."),
+  );
+}
+
+async function next(project, status) {
+  mount(status, "Finding your next task…");
+  try {
+    const task = await api(`projects/${project.id}/tasks/next`, { method: "POST" });
+    if (!task) {
+      mount(status, notice("No task for you now."));
+      return;
+    }
+    location.hash = `#/label/${task.id}`;
+  } catch (error) {
+    mount(status, notice(error.message, "error"));
+  }
+}

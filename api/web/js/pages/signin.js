@@ -1,0 +1,42 @@
+// Sign in: the OAuth2 password form; the token is kept in sessionStorage (gone when the tab closes).
+
+import { signIn, token } from "../api.js";
+import { h, mount, notice } from "../dom.js";
+
+export function render(root) {
+  token.clear();
+  const status = h("div", { class: "status-line" });
+  const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
+  const password = h("input", {
+    id: "password",
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const form = h(
+    "form",
+    { class: "signin", onsubmit: submit },
+    h("h1", {}, "Sign in to GeoLabel"),
+    h("label", { for: "username" }, "User name"),
+    username,
+    h("label", { for: "password" }, "Password"),
+    password,
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+    status,
+  );
+
+  async function submit(event) {
+    event.preventDefault();
+    mount(status, "Signing in…");
+    try {
+      await signIn(username.value.trim(), password.value);
+      location.hash = "#/queue";
+    } catch (error) {
+      mount(status, notice(error.message, "error"));
+    }
+  }
+
+  mount(root, form);
+  username.focus();
+}

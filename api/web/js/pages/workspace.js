@@ -1,0 +1,114 @@
+// What the labeling and review views share: load a task with its chip, project, context and annotations,
+// build the map, convert annotations between the API (lon/lat) and the map (image pixels), show the pointer's
+// coordinates, and keep the banner equal to the roll-up of everything on screen.
+
+import { forward as toMgrs } from "../../vendor/mgrs/mgrs.esm.js";
+import { api } from "../api.js";
+import { setPageMarkings } from "../banner.js";
+import { h, mount } from "../dom.js";
+import { contextBox, createChipMap } from "../map/chipmap.js";
+import { mapCoordinates } from "../map/georef.js";
+import { setClassOrder } from "../map/styles.js";
+
+const ol = window.ol;
+const geojson = new ol.format.GeoJSON();
+
+/** Everything about a task the views show; 404 for a task that is missing or not the caller's to read. */
+export async function loadTask(taskId) {
+  const task = await api(`tasks/${taskId}`);
+  const chip = task.chip;
+  const [project, nearby, annotations] = await Promise.all([
+    api(`projects/${task.project_id}`),
+    api(`chips?project=${task.project_id}&bbox=${contextBox(chip)}&limit=48`),
+    api(`annotations?chip=${chip.id}&limit=1000`),
+  ]);
+  setClassOrder(project.classes.map((c) => c.name));
+  return {
+    task,
+    chip,
+    project,
+    neighbours: nearby.items.filter((c) => c.id !== chip.id),
+    annotations: annotations.items,
+  };
+}
+
+/** The map for a loaded task, in `target`. */
+export async function buildMap(target, loaded) {
+  const chipMap = await createChipMap(target, { chip: loaded.chip, neighbours: loaded.neighbours });
+  exposeChipBox(target, chipMap);
+  return chipMap;
+}
+
+/**
+ * The chip's box on screen (CSS pixels, relative to the map element) as data-chip-box, kept current: a
+ * stable, documented hook for the browser tests, which click at known chip pixels.
+ */
+function exposeChipBox(target, { map, georef }) {
+  const update = () => {
+    const [x0, y0, x1, y1] = georef.extent;
+    const topLeft = map.getPixelFromCoordinate([x0, y1]);
+    const bottomRight = map.getPixelFromCoordinate([x1, y0]);
+    if (topLeft && bottomRight) target.dataset.chipBox = JSON.stringify([...topLeft, ...bottomRight]);
+  };
+  map.on("rendercomplete", update);
+  map.on("moveend", update);
+}
+
+/** An API annotation as a map feature (geometry in image pixels). */
+export function featureOf(annotation, georef) {
+  const geometry = geojson.readGeometry(mapCoordinates(annotation.geometry, georef.fromLonLat));
+  const feature = new ol.Feature(geometry);
+  feature.setProperties({
+    annotation_id: annotation.id,
+    version: annotation.version,
+    label_class: annotation.class,
+    marking: annotation.marking,
+    attributes: annotation.attributes || {},
+  });
+  return feature;
+}
+
+/** A map feature's geometry as GeoJSON in lon/lat (EPSG:4326), as the API stores it. */
+export function lonLatGeometry(feature, georef) {
+  const pixels = geojson.writeGeometryObject(feature.getGeometry());
+  const round = (v) => Math.round(v * 1e9) / 1e9;
+  return mapCoordinates(pixels, (p) => georef.toLonLat(p).map(round));
+}
+
+/** The pointer's position in lat/lon and MGRS, in `el`. */
+export function showPointer(chipMap, el) {
+  chipMap.map.on("pointermove", (event) => {
+    const [lon, lat] = chipMap.georef.toLonLat(event.coordinate);
+    let grid = "";
+    try {
+      grid = toMgrs([lon, lat], 5);
+    } catch {
+      grid = "outside MGRS";
+    }
+    mount(
+      el,
+      h("div", { dataset: { latlon: "" } }, `${lat.toFixed(6)}, ${lon.toFixed(6)}`),
+      h("div", { dataset: { mgrs: "" } }, `MGRS ${grid}`),
+    );
+  });
+}
+
+/**
+ * Keep the banner equal to the roll-up of what the view shows: the project, the task, the chip, the context
+ * chips that are displayed and every feature's marking. Coalesces bursts of changes.
+ */
+export function bannerUpdater(loaded, chipMap) {
+  let timer = null;
+  const fixed = [loaded.project.marking, loaded.task.marking, loaded.chip.marking, ...chipMap.neighbourMarkings];
+  const update = () => {
+    const features = chipMap.source.getFeatures().map((f) => f.get("marking"));
+    return setPageMarkings([...fixed, ...features]).catch(() => {});
+  };
+  return {
+    now: update,
+    soon() {
+      clearTimeout(timer);
+      timer = setTimeout(update, 120);
+    },
+  };
+}

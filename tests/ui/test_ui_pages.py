@@ -1,0 +1,59 @@
+"""The manager's project overview (with the export), and the admin and security officer pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.ui.browser import UiPage, sign_in
+from tests.ui.conftest import UiWorld
+from tests.ui.test_ui_labeling import GREEN
+from tests.world import PASSWORD, unique
+
+
+def test_project_overview_and_export(
+    open_ui: Callable[[], UiPage], ui_world: UiWorld, tmp_path: Path
+) -> None:
+    manager = open_ui()
+    sign_in(manager, ui_world.users["manager"], PASSWORD)
+    manager.page.click("text=Project overview")
+    manager.page.wait_for_selector("#progress")
+    assert "in_progress" in manager.page.inner_text("#progress")
+    assert manager.page.is_visible("#agreement") and manager.page.is_visible("#gold")
+    assert manager.banner()["text"] == "UNCLASSIFIED" and manager.banner()["background"] == GREEN
+    with manager.page.expect_download() as download:
+        manager.page.click("[data-action=export]")
+    target = tmp_path / "export.geojson"
+    download.value.save_as(target)
+    exported = json.loads(target.read_text())
+    assert exported["type"] == "FeatureCollection"
+    manager.page.wait_for_selector("#status:has-text('marked UNCLASSIFIED')")
+    manager.screenshot("08-project-overview")
+
+
+def test_admin_and_security_officer_pages(open_ui: Callable[[], UiPage], ui_world: UiWorld) -> None:
+    admin = open_ui()
+    sign_in(admin, ui_world.users["admin"], PASSWORD)
+    admin.goto("#/admin/users")
+    admin.page.wait_for_selector("#create-user")
+    newcomer = unique("newcomer")
+    admin.page.fill("#new-username", newcomer)
+    admin.page.fill("#new-password", "a long and unusual passphrase 42")
+    admin.page.click("#create-user button[type=submit]")
+    admin.page.wait_for_selector(f"td:has-text('{newcomer}')")
+    admin.screenshot("09-admin-users")
+    admin.goto("#/admin/members")
+    admin.page.wait_for_selector("h1:has-text('Memberships')")
+    admin.screenshot("10-admin-memberships")
+
+    officer = open_ui()
+    sign_in(officer, ui_world.users["officer"], PASSWORD)
+    officer.goto("#/admin/users")
+    form = f"form[data-clearance='{newcomer}']"
+    officer.page.wait_for_selector(form)
+    officer.page.fill(f"{form} input[aria-label='clearance of {newcomer}']", "SECRET")
+    officer.page.click(f"{form} button[type=submit]")
+    officer.page.wait_for_selector(f"tr:has(td:text-is('{newcomer}')) td:text-is('SECRET')")
+    assert officer.page.locator("#create-user").count() == 0  # accounts are the admin's
+    officer.screenshot("11-security-officer")
