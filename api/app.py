@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.telemetry import TelemetryConfig
 
 from access_control import default_registry, load_registry
 from api.deps import RequestContext
@@ -23,6 +24,15 @@ from geo_label.security.tokens import load_or_create_signing_key
 from geo_label.settings import Settings
 
 API_PREFIX = "/api/v1"
+#: FastAPI's built-in OpenTelemetry stays off whatever the environment says (FASTAPI_OTEL_AUTO_CONFIGURE
+#: would otherwise add OTLP exporters): nothing leaves the host.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def build_state(settings: Settings, database: Database) -> AppState:
@@ -52,6 +62,7 @@ def create_app(state: AppState) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        telemetry=NO_TELEMETRY,
     )
     app.state.geo_label = state
     install_error_handlers(app)

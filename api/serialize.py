@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import shapely
 
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of
 
 
 def geojson(wkb_element: Any) -> dict[str, Any]:
@@ -19,8 +19,14 @@ def geojson(wkb_element: Any) -> dict[str, Any]:
 
 def geometry_of(row: Any) -> Any:
     """PostGIS's own GeoJSON text when the query selected it (embedded as is), else decoded from WKB."""
-    text = row.get("geometry_geojson") if hasattr(row, "get") else None
+    text = row.get("geometry_geojson") if type(row) is dict else None
     return orjson.Fragment(text) if text is not None else geojson(row["geometry"])
+
+
+def attributes_of(row: Any) -> Any:
+    """The attributes: JSON text from a bulk read (embedded as is), else the decoded dict."""
+    text = row.get("attributes_json") if type(row) is dict else None
+    return orjson.Fragment(text) if text is not None else row["attributes"]
 
 
 def annotation(row: Any) -> dict[str, Any]:
@@ -31,8 +37,8 @@ def annotation(row: Any) -> dict[str, Any]:
         "chip_id": row["chip_id"],
         "class": row["label_class"],
         "geometry": geometry_of(row),
-        "marking": marking_of(row).banner(),
-        "attributes": row["attributes"],
+        "marking": banner_of(row),
+        "attributes": attributes_of(row),
         "source": row["source"],
         "confidence": row["confidence"],
         "status": row["status"],
@@ -52,7 +58,7 @@ def version(row: Any) -> dict[str, Any]:
         "operation": row["operation"],
         "class": row["label_class"],
         "geometry": geojson(row["geometry"]) if row["geometry"] is not None else None,
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "attributes": row["attributes"],
         "status": row["status"],
         "changed_by": row["changed_by"],
@@ -65,7 +71,7 @@ def chip(row: Any) -> dict[str, Any]:
         "id": row["id"],
         "image_id": row["image_id"],
         "project_id": row["project_id"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "geometry": geojson(row["footprint"]),
         "row_off": row["row_off"],
         "col_off": row["col_off"],
@@ -82,7 +88,7 @@ def image(row: Any) -> dict[str, Any]:
         "id": row["id"],
         "project_id": row["project_id"],
         "name": row["name"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "sha256": row["sha256"],
         "driver": row["driver"],
         "width": row["width"],
@@ -103,7 +109,7 @@ def project(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "description": row["description"],
         "classes": row["label_schema"]["classes"],
         "review_required": row["review_required"],

@@ -5,9 +5,11 @@ database (see ``_service_data.py``), read by a SECRET US user who may read 95% o
 
 (a) bbox queries returning about 1,000 features each, over 30 windows chosen to hold 900-1,000 features the
     reader may read, p50 and p95 over several passes:
-    (a0) raw SQL as the superuser (no row-level security): the floor, what the GiST index alone costs;
-    (a1) the same raw SQL through psycopg as the service role ``geo_label_app``, under RLS with the reader's
-         context set as the service sets it (``geom && envelope AND ST_Intersects(...)``);
+    (a0) the floor: the fewest columns a bbox answer needs (id, class, ``ST_AsGeoJSON``), no order, as the
+         superuser (no row-level security): what the GiST index alone costs;
+    (a1) the same SQL as (a2)'s: the service's own page statement (every column of an annotation, its
+         order and the clearance filter), compiled by SQLAlchemy and run straight through psycopg as the
+         service role ``geo_label_app``, under RLS with the reader's context set as the service sets it;
     (a2) ``GET /api/v1/annotations?project=..&bbox=..&limit=1000`` over HTTP (keep-alive) to the real server
          (``geo-label serve``) with the reader's bearer token: authentication, caller loading, the page and
          its count, the read audit, serialisation.
@@ -65,6 +67,7 @@ import orjson  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 from sqlalchemy import create_engine, func, make_url, select  # noqa: E402
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import default_registry  # noqa: E402
@@ -79,7 +82,7 @@ from benchmarks._service_data import (  # noqa: E402
     load_fixture,
     set_context,
 )
-from geo_label.annotations import MAX_PAGE, AnnotationFilter, annotation_query  # noqa: E402
+from geo_label.annotations import MAX_PAGE, AnnotationFilter, count_statement, page_statement  # noqa: E402
 from geo_label.callers import load_caller_by_name  # noqa: E402
 from geo_label.chips import BBox, bbox_filter  # noqa: E402
 from geo_label.db.access import readable  # noqa: E402
@@ -114,6 +117,8 @@ MISSING_CONTEXT_FUNCTION = "geo_label_missing_context(text)"
 GIST_INDEX = "annotations_geometry"
 PLAN_LINE_CHARS = 150
 
+PSYCOPG_DIALECT = PGDialect_psycopg()
+#: (a0), the floor: the fewest columns a bbox answer needs, no order, no row-level security.
 RAW_BBOX_SQL = (
     "SELECT id, label_class, ST_AsGeoJSON(geometry) FROM annotations "
     "WHERE geometry && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326) "
@@ -355,12 +360,19 @@ def _window_params(window: BBox) -> dict[str, float]:
     return {"w": window.west, "s": window.south, "e": window.east, "n": window.north}
 
 
-def raw_query(conn: psycopg.Connection[Any], caller: Caller | None, window: BBox) -> int:
-    """(a0)/(a1): one transaction, the caller's context (unless None), the bbox query, every row fetched."""
+def raw_query(conn: psycopg.Connection[Any], caller: Caller | None, sql: str, params: dict[str, Any]) -> int:
+    """(a0)/(a1): one transaction, the caller's context (unless None), the statement, every row fetched."""
     with conn.transaction():
         if caller is not None:
             set_context(conn, caller)
-        return len(conn.execute(RAW_BBOX_SQL, _window_params(window)).fetchall())
+        return len(conn.execute(sql, params, prepare=True).fetchall())
+
+
+def service_sql(reader: Caller, fixture: Fixture, window: BBox) -> tuple[str, dict[str, Any]]:
+    """(a1): the very SQL and parameters of (a2)'s page statement, as the service sends them to psycopg."""
+    statement = service_statements(reader, fixture, window)["page"]
+    compiled = statement.compile(dialect=PSYCOPG_DIALECT, compile_kwargs={"render_postcompile": True})
+    return str(compiled), dict(compiled.params)
 
 
 def api_query(client: httpx.Client, project_id: uuid.UUID, window: BBox) -> httpx.Response:
@@ -446,13 +458,14 @@ def bbox_cases(ctx: QueryContext, label: str, *, with_floor: bool) -> list[Case]
         psycopg.connect(libpq(service_url(ctx.bench.owner_url))) as service,
         psycopg.connect(libpq(ctx.bench.owner_url)) as owner,
     ):
+        statements = {window: service_sql(ctx.reader, ctx.fixture, window) for window in ctx.windows}
 
         def as_owner(window: BBox) -> Callable[[], int]:
-            n = raw_query(owner, None, window)
+            n = raw_query(owner, None, RAW_BBOX_SQL, _window_params(window))
             return lambda: n
 
         def as_service(window: BBox) -> Callable[[], int]:
-            n = raw_query(service, ctx.reader, window)
+            n = raw_query(service, ctx.reader, *statements[window])
             return lambda: n
 
         def through_api(window: BBox) -> Callable[[], int]:
@@ -460,21 +473,21 @@ def bbox_cases(ctx: QueryContext, label: str, *, with_floor: bool) -> list[Case]
             return lambda: features_in(response)
 
         cases = [
-            Case("(a1)", f"raw SQL, {SERVICE_ROLE}, RLS as {READER}", as_service),
+            Case("(a1)", f"the API's SQL via psycopg, {SERVICE_ROLE}, RLS", as_service),
             Case("(a2)", "GET /api/v1/annotations?bbox=..&limit=1000", through_api),
         ]
         if with_floor and ctx.bench.superuser:
-            cases.insert(0, Case("(a0)", "raw SQL, superuser, no RLS (floor)", as_owner))
+            cases.insert(0, Case("(a0)", "3-column SQL, superuser, no RLS (floor)", as_owner))
         measure_cases(cases, ctx.windows, ctx.passes)
     return cases
 
 
 def service_statements(reader: Caller, fixture: Fixture, window: BBox) -> dict[str, Any]:
     """The page and count statements ``list_annotations`` runs for (a2)'s request."""
-    query = annotation_query(reader, AnnotationFilter(project_id=fixture.project_id, bbox=window))
+    filters = AnnotationFilter(project_id=fixture.project_id, bbox=window)
     return {
-        "page": query.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id).limit(MAX_PAGE).offset(0),
-        "count": select(func.count()).select_from(query.subquery()),
+        "page": page_statement(reader, filters, limit=MAX_PAGE, offset=0),
+        "count": count_statement(reader, filters),
     }
 
 

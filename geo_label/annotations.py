@@ -20,6 +20,7 @@ from geo_label import audit
 from geo_label.attributes import check_attributes, find_class
 from geo_label.chips import BBox, bbox_filter, get_chip
 from geo_label.db.access import readable
+from geo_label.db.bulk import as_json_text, marking_columns_of
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_VERSIONS as VERSIONS
 from geo_label.db.models import ANNOTATIONS
@@ -204,8 +205,52 @@ class AnnotationFilter:
         return out
 
 
+#: A page's columns: the geometry as PostGIS's GeoJSON text and the attributes as JSON text (embedded in the
+#: response as they are), the markings as plain lists (see :mod:`geo_label.db.bulk`).
+PAGE_COLUMNS = [
+    *(
+        ANNOTATIONS.c[name]
+        for name in (
+            "id",
+            "project_id",
+            "image_id",
+            "chip_id",
+            "label_class",
+            "source",
+            "confidence",
+            "status",
+            "version",
+            "created_by",
+            "created_at",
+            "updated_by",
+            "updated_at",
+            "reviewed_by",
+        )
+    ),
+    *marking_columns_of(ANNOTATIONS),
+    as_json_text(ANNOTATIONS.c.attributes),
+    func.ST_AsGeoJSON(ANNOTATIONS.c.geometry, 9).label("geometry_geojson"),
+]
+
+
 def annotation_query(caller: Caller, filters: AnnotationFilter) -> Any:
     return select(ANNOTATIONS).where(readable(ANNOTATIONS, caller), *filters.conditions())
+
+
+def page_statement(caller: Caller, filters: AnnotationFilter, *, limit: int, offset: int) -> Any:
+    """One page of readable annotations in a stable order (oldest first)."""
+    return (
+        select(*PAGE_COLUMNS)
+        .where(readable(ANNOTATIONS, caller), *filters.conditions())
+        .order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+def count_statement(caller: Caller, filters: AnnotationFilter) -> Any:
+    """The number of readable matches: the same filter as the page's."""
+    return select(func.count()).select_from(annotation_query(caller, filters).subquery())
 
 
 def list_annotations(
@@ -220,19 +265,14 @@ def list_annotations(
     """A page of readable annotations and the number of readable matches (the same filter for both)."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
-    query = annotation_query(caller, filters)
-    # The geometry as GeoJSON text from PostGIS: far cheaper than decoding WKB into shapely per row.
-    page = query.add_columns(func.ST_AsGeoJSON(ANNOTATIONS.c.geometry, 9).label("geometry_geojson"))
-    rows = list(
-        session.execute(
-            page.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id).limit(limit).offset(offset)
-        ).mappings()
-    )
+    result = session.execute(page_statement(caller, filters, limit=limit, offset=offset))
+    names = list(result.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in result.all()]  # plain dicts: the fastest to read
     total: int | None = None
     if count and offset == 0 and len(rows) < limit:
         total = len(rows)  # a first page that is not full holds every match: no second query
     elif count:
-        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        total = session.execute(count_statement(caller, filters)).scalar_one()
     audit_read(session, caller, "annotation", rows)
     return rows, total
 

@@ -8,6 +8,9 @@ from typing import Any
 
 from access_control import Classification, Marking
 
+#: The typed marking columns every marked table has, in this order.
+MARKING_COLUMNS = ("classification", "sci_controls", "dissemination", "rel_to")
+
 
 def marking_columns(marking: Marking) -> dict[str, Any]:
     return {
@@ -18,18 +21,28 @@ def marking_columns(marking: Marking) -> dict[str, Any]:
     }
 
 
+def _values(row: Mapping[str, Any] | Any) -> tuple[int, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    if type(row) is dict or isinstance(row, Mapping):
+        values = (row["classification"], row["sci_controls"], row["dissemination"], row["rel_to"])
+    else:
+        values = (row.classification, row.sci_controls, row.dissemination, row.rel_to)
+    level, sci, dissemination, rel_to = values
+    return int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ())
+
+
+def marking_of_values(level: int, sci: Any, dissemination: Any, rel_to: Any) -> Marking:
+    """The marking of a row's marking columns given as values (lists or tuples)."""
+    return _marking(int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ()))
+
+
 def marking_of(row: Mapping[str, Any] | Any) -> Marking:
     """The marking of a row (a mapping or an object with the marking columns)."""
+    return _marking(*_values(row))
 
-    def get(name: str) -> Any:
-        return row[name] if isinstance(row, Mapping) else getattr(row, name)
 
-    return _marking(
-        int(get("classification")),
-        tuple(get("sci_controls") or ()),
-        tuple(get("dissemination") or ()),
-        tuple(get("rel_to") or ()),
-    )
+def banner_of(row: Mapping[str, Any] | Any) -> str:
+    """The banner form of a row's marking (pages repeat a few markings a thousand times: format each once)."""
+    return _banner(*_values(row))
 
 
 @lru_cache(maxsize=4096)
@@ -43,3 +56,8 @@ def _marking(
         dissemination=frozenset(dissemination),
         rel_to=frozenset(rel_to),
     )
+
+
+@lru_cache(maxsize=4096)
+def _banner(level: int, sci: tuple[str, ...], dissemination: tuple[str, ...], rel_to: tuple[str, ...]) -> str:
+    return _marking(level, sci, dissemination, rel_to).banner()

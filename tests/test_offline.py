@@ -59,3 +59,21 @@ def test_proj_network_is_off_in_every_process() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PROJ_NETWORK"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.split() == ["OFF", "False"]
+
+
+def test_fastapi_telemetry_stays_off_even_when_the_environment_asks_for_it() -> None:
+    """FastAPI's built-in OpenTelemetry would add OTLP exporters under FASTAPI_OTEL_AUTO_CONFIGURE=true."""
+    code = (
+        "from pathlib import Path; from unittest.mock import Mock; from pydantic import SecretStr;"
+        "from api.app import build_state, create_app; from geo_label.settings import Settings;"
+        "s = Settings(data_dir=Path('.'), token_signing_key=SecretStr('k' * 48));"
+        "app = create_app(build_state(s, Mock()));"
+        "print(app._native_telemetry.enabled(), app._telemetry['auto_configure'])"
+    )
+    env = {
+        **os.environ,
+        "FASTAPI_OTEL_AUTO_CONFIGURE": "true",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://10.0.0.1",
+    }
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split() == ["False", "False"]

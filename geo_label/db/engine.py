@@ -38,6 +38,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            # Timestamps come back in UTC whatever the server's zone: responses and exports do not depend on
+            # it, and psycopg hands out datetime.UTC itself, which the export writes without converting.
+            connect_args={"options": "-c TimeZone=UTC"},
         )
         return cls(owner_url=owner_url, service_engine=engine)
 

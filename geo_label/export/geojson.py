@@ -68,7 +68,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from itertools import islice
 from typing import IO, Any, BinaryIO, Final
 
 import orjson
@@ -79,12 +78,14 @@ from geo_label.export.geometry import (
     MAX_PRECISION,
     BBoxAccumulator,
     ExportError,
+    FloatArray,
     geojson_geometries,
     normalize_geometries,
     part_bounds,
 )
 
 __all__ = [
+    "EncodedFeatures",
     "ExportError",
     "ExportFeature",
     "ExportFormat",
@@ -127,6 +128,22 @@ class ExportFeature:
     properties: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedFeatures:
+    """Features already encoded, for a producer that renders them faster than :class:`ExportFeature` can
+    (the database export, see :mod:`geo_label.export.postgis`).
+
+    ``texts`` are complete GeoJSON Feature objects, one per feature, exactly as the writer would write them
+    (``type`` first, properties sorted by key with the marking's ``marking`` and ``marking_banner``,
+    geometries in their RFC 7946 form); ``markings`` the distinct markings among them; ``bounds`` the
+    ``(xmin, ymin, xmax, ymax)`` rows of their parts, for the bbox.
+    """
+
+    texts: list[bytes]
+    markings: frozenset[Marking]
+    bounds: FloatArray
+
+
 @dataclass(frozen=True)
 class ExportHeader:
     """Who exported what, when and for whom; ``recipient`` is a partner nation's trigraph (None: USA only)."""
@@ -151,7 +168,7 @@ class ExportSummary:
 
 
 def write_export(
-    features: Iterable[ExportFeature],
+    features: Iterable[ExportFeature | EncodedFeatures],
     header: ExportHeader,
     out: BinaryIO,
     fmt: ExportFormat,
@@ -183,7 +200,10 @@ def write_export(
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         sink = _Sink(spool)
         for batch in _batches(features):
-            encoder.encode(batch, sink)
+            if isinstance(batch, EncodedFeatures):
+                encoder.encoded(batch, sink)
+            else:
+                encoder.encode(batch, sink)
         sink.flush()
         banner = roll_up(encoder.markings)
         if recipient is not None and not releasable_to(banner, recipient, registry):  # pragma: no cover
@@ -241,11 +261,10 @@ class _Encoder:
             if not isinstance(feature, ExportFeature):
                 raise TypeError(f"features must be ExportFeature, not {type(feature).__name__}")
         ids = [_feature_id(feature) for feature in batch]
-        geometries = normalize_geometries([f.geometry for f in batch], ids, self.precision)
-        objects = geojson_geometries(geometries)
+        texts = self._geometry_texts(batch, ids)
         separator, suffix = self._separator, self._suffix
         dumps, add = orjson.dumps, sink.add
-        for feature, feature_id, geometry in zip(batch, ids, objects, strict=True):
+        for feature, feature_id, geometry in zip(batch, ids, texts, strict=True):
             portion, banner = self._marking(feature, feature_id)
             properties = _encode_properties(feature, feature_id, portion, banner)
             start = separator if self.count else self._first_separator
@@ -256,7 +275,7 @@ class _Encoder:
                         b'{"type":"Feature","id":',
                         dumps(feature_id),
                         b',"geometry":',
-                        dumps(geometry, option=orjson.OPT_SERIALIZE_NUMPY),
+                        geometry,
                         b',"properties":',
                         properties,
                         suffix,
@@ -264,17 +283,41 @@ class _Encoder:
                 )
             )
             self.count += 1
+
+    def _geometry_texts(self, batch: list[ExportFeature], ids: list[str]) -> list[bytes]:
+        """Each feature's geometry as GeoJSON text (one vectorised pass over the batch), and into the bbox."""
+        geometries = normalize_geometries([feature.geometry for feature in batch], ids, self.precision)
+        dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         self.bbox.add(part_bounds(geometries))
+        return [dumps(obj, option=option) for obj in geojson_geometries(geometries)]
+
+    def encoded(self, batch: EncodedFeatures, sink: _Sink) -> None:
+        """Add features encoded by the producer: their markings are checked and collected like any others."""
+        for marking in batch.markings:
+            self._check(marking, "a feature")
+        if not batch.texts:
+            return
+        start = self._separator if self.count else self._first_separator
+        if self._suffix == b"}":  # GeoJSON: features separated by ",\n"
+            sink.add(start + b",\n".join(batch.texts))
+        else:  # text sequence: RS before each record, LF after
+            sink.add(_RS + b"\n\x1e".join(batch.texts) + b"\n")
+        self.count += len(batch.texts)
+        self.bbox.add(batch.bounds)
 
     def _marking(self, feature: ExportFeature, feature_id: str) -> tuple[str, str]:
         marking = feature.marking
         if not isinstance(marking, Marking):
             raise ExportError(f"feature {feature_id!r}: marking is {type(marking).__name__}, not a Marking")
+        return self._check(marking, f"feature {feature_id!r}")
+
+    def _check(self, marking: Marking, what: str) -> tuple[str, str]:
+        """The portion and banner text of ``marking``, checked against the recipient once."""
         text = self._marking_text.get(marking)
         if text is None:
             if self.recipient is not None and not releasable_to(marking, self.recipient, self.registry):
                 raise ExportError(
-                    f"feature {feature_id!r}: marked {marking.banner()}, which is not releasable to "
+                    f"{what}: marked {marking.banner()}, which is not releasable to "
                     f"{self.recipient}; the export's access filter should have left it out"
                 )
             text = (marking.portion(), marking.banner())
@@ -283,10 +326,24 @@ class _Encoder:
         return text
 
 
-def _batches(features: Iterable[ExportFeature]) -> Iterator[list[ExportFeature]]:
-    iterator = iter(features)
-    while batch := list(islice(iterator, BATCH_SIZE)):
-        yield batch
+def _batches(
+    features: Iterable[ExportFeature | EncodedFeatures],
+) -> Iterator[list[ExportFeature] | EncodedFeatures]:
+    """Features in lists of up to BATCH_SIZE; already encoded batches pass as they are, in their place."""
+    pending: list[ExportFeature] = []
+    for item in features:
+        if type(item) is EncodedFeatures:
+            if pending:
+                yield pending
+                pending = []
+            yield item
+            continue
+        pending.append(item)  # type: ignore[arg-type]
+        if len(pending) == BATCH_SIZE:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
 
 
 def _feature_id(feature: ExportFeature) -> str:
