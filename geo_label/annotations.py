@@ -8,6 +8,7 @@ access. Lowering below the floor is a security officer's act with a justificatio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,13 +141,10 @@ def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -
 
 
 def _fetch(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
-    row = (
-        session.execute(
-            select(ANNOTATIONS).where(ANNOTATIONS.c.id == annotation_id, readable(ANNOTATIONS, caller))
-        )
-        .mappings()
-        .one_or_none()
+    query = select(ANNOTATIONS, GEOMETRY_GEOJSON).where(
+        ANNOTATIONS.c.id == annotation_id, readable(ANNOTATIONS, caller)
     )
+    row = session.execute(query).mappings().one_or_none()
     if row is None:
         raise NotFoundError("annotation")
     return row
@@ -158,24 +156,31 @@ def get_annotation(session: Session, caller: Caller, annotation_id: uuid.UUID) -
     return row
 
 
-def audit_read(session: Session, caller: Caller, kind: str, rows: list[Any], **details: Any) -> None:
-    """Reads of classified content are audited: one record per request with the roll-up of what was read."""
-    classified = [r for r in rows if r["classification"] > 0]
+def audit_read(session: Session, caller: Caller, kind: str, rows: Sequence[Any], **details: Any) -> None:
+    """Reads of classified content are audited: one record per request with the roll-up of what was read.
+
+    ``rows`` are mappings or rows with attributes (a page's plain rows)."""
+    markings = [marking_of(r) for r in rows]
+    classified = [(r, m) for r, m in zip(rows, markings, strict=True) if m.classification > 0]
     if not classified:
         return
-    first = classified[0]
+    first = classified[0][0]
     # Versions (history) carry their annotation's id as annotation_id: they have no id column of their own.
-    item_id = (first["id"] if "id" in first else first["annotation_id"]) if len(rows) == 1 else None
+    item_id = (_field(first, "id") or _field(first, "annotation_id")) if len(rows) == 1 else None
     audit.record(
         session,
         caller,
         f"{kind}.read",
         item_type=kind,
         item_id=item_id,
-        project_id=classified[0].get("project_id"),
-        marking=roll_up(marking_of(r) for r in classified),
+        project_id=_field(first, "project_id"),
+        marking=roll_up(m for _, m in classified),
         details={"count": len(rows), "classified": len(classified), **details},
     )
+
+
+def _field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,10 @@ class AnnotationFilter:
         return out
 
 
+#: Annotation geometries in responses: PostGIS's GeoJSON to 9 decimals (0.1 mm), the same text for a page
+#: and a single annotation.
+GEOMETRY_GEOJSON = func.ST_AsGeoJSON(ANNOTATIONS.c.geometry, 9).label("geometry_geojson")
+
 #: A page's columns: the geometry as PostGIS's GeoJSON text and the attributes as JSON text (embedded in the
 #: response as they are), the markings as plain lists (see :mod:`geo_label.db.bulk`).
 PAGE_COLUMNS = [
@@ -229,7 +238,7 @@ PAGE_COLUMNS = [
     ),
     *marking_columns_of(ANNOTATIONS),
     as_json_text(ANNOTATIONS.c.attributes),
-    func.ST_AsGeoJSON(ANNOTATIONS.c.geometry, 9).label("geometry_geojson"),
+    GEOMETRY_GEOJSON,
 ]
 
 
@@ -262,12 +271,11 @@ def list_annotations(
     offset: int,
     count: bool = True,
 ) -> tuple[list[Any], int | None]:
-    """A page of readable annotations and the number of readable matches (the same filter for both)."""
+    """A page of readable annotations (plain rows of PAGE_COLUMNS) and the number of readable matches (the
+    same filter for both)."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
-    result = session.execute(page_statement(caller, filters, limit=limit, offset=offset))
-    names = list(result.keys())
-    rows = [dict(zip(names, row, strict=True)) for row in result.all()]  # plain dicts: the fastest to read
+    rows = list(session.execute(page_statement(caller, filters, limit=limit, offset=offset)).all())
     total: int | None = None
     if count and offset == 0 and len(rows) < limit:
         total = len(rows)  # a first page that is not full holds every match: no second query

@@ -4,17 +4,43 @@ effect on the next request, whatever a token says."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from access_control import Classification, UserAccess
 from geo_label.db.context import Caller
-from geo_label.db.models import Membership, User
+from geo_label.db.models import MEMBERSHIPS, USERS, User
 from geo_label.errors import AuthenticationError
 
 
-def caller_from_user(user: User, memberships: dict[str, str]) -> Caller:
+class UserRecord(Protocol):
+    """What a Caller is made of: a ``User`` or a row with its columns."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def is_admin(self) -> bool: ...
+    @property
+    def is_security_officer(self) -> bool: ...
+    @property
+    def clearance(self) -> int: ...
+    @property
+    def sci_accesses(self) -> Sequence[str] | None: ...
+    @property
+    def citizenship(self) -> str: ...
+    @property
+    def cui_ok(self) -> bool: ...
+    @property
+    def clearance_expires(self) -> datetime | None: ...
+
+
+def caller_from_user(user: UserRecord, memberships: dict[str, str]) -> Caller:
     roles = {
         name
         for name, flag in (("admin", user.is_admin), ("security_officer", user.is_security_officer))
@@ -38,14 +64,21 @@ def caller_from_user(user: User, memberships: dict[str, str]) -> Caller:
 
 
 def load_caller(session: Session, user_id: uuid.UUID) -> Caller:
-    """The active user ``user_id`` as a Caller; AuthenticationError when gone or deactivated."""
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise AuthenticationError("invalid or expired token")
-    rows = session.execute(
-        select(Membership.project_id, Membership.role).where(Membership.user_id == user_id)
+    """The active user ``user_id`` as a Caller; AuthenticationError when gone or deactivated.
+
+    One statement (every request makes it): the user's row and their memberships as a JSON object."""
+    u, m = USERS.c, MEMBERSHIPS.c
+    memberships = func.json_object_agg(m.project_id, m.role).filter(m.project_id.is_not(None))
+    query = (
+        select(*u, memberships.label("memberships"))
+        .outerjoin(MEMBERSHIPS, m.user_id == u.id)
+        .where(u.id == user_id)
+        .group_by(u.id)
     )
-    return caller_from_user(user, {str(project): role for project, role in rows})
+    row = session.execute(query).one_or_none()
+    if row is None or not row.active:
+        raise AuthenticationError("invalid or expired token")
+    return caller_from_user(row, dict(row.memberships or {}))
 
 
 def load_caller_by_name(session: Session, username: str) -> Caller:

@@ -40,6 +40,11 @@ def marking_of(row: Mapping[str, Any] | Any) -> Marking:
     return _marking(*_values(row))
 
 
+def banner_of_values(level: int, sci: Any, dissemination: Any, rel_to: Any) -> str:
+    """The banner form of a marking given as its column values (lists or tuples)."""
+    return _banner(int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ()))
+
+
 def banner_of(row: Mapping[str, Any] | Any) -> str:
     """The banner form of a row's marking (pages repeat a few markings a thousand times: format each once)."""
     return _banner(*_values(row))

@@ -84,7 +84,7 @@ def list_annotations(
     )
     rows, total = service.list_annotations(ctx.session, ctx.caller, filters, limit=limit, offset=offset)
     body = {
-        "items": [serialize.annotation(r) for r in rows],
+        "items": serialize.annotation_page(rows),
         "total": total,
         "limit": limit,
         "offset": offset,
