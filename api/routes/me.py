@@ -1,13 +1,18 @@
-"""The signed-in user's own account."""
+"""The signed-in user's own account and recent work."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import ContextDep
+from api.errors import NO_STORE
+from api.responses import JSONResponse
+from geo_label import workflow
+from geo_label.markings import marking_of
 from geo_label.users import describe
+from geo_label.workflow.recent import DEFAULT_RECENT, MAX_RECENT
 
 router = APIRouter(tags=["me"])
 
@@ -25,3 +30,30 @@ def me(ctx: ContextDep) -> dict[str, Any]:
         "roles": sorted(caller.roles),
         "projects": dict(caller.project_roles),
     }
+
+
+def recent_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "project_name": row["project_name"],
+        "chip_id": row["chip_id"],
+        "replica": row["replica"],
+        "state": row["state"],
+        "assigned": row["assigned"],
+        "marking": marking_of(row).banner(),
+        "submitted_at": row["submitted_at"],
+        "updated_at": row["updated_at"],
+        "review_comment": row["review_comment"],
+        "reviewer": row["reviewer"],
+    }
+
+
+@router.get("/me/tasks")
+def my_tasks(
+    ctx: ContextDep, limit: Annotated[int, Query(ge=1, le=MAX_RECENT)] = DEFAULT_RECENT
+) -> JSONResponse:
+    """Your most recent tasks across your projects, newest first: the ones assigned to you and the ones you
+    handed in, only those you may still read. A task rejected back to you carries the reviewer's comment."""
+    rows = workflow.recent_tasks(ctx.session, ctx.caller, limit=limit)
+    return JSONResponse({"items": [recent_json(r) for r in rows], "limit": limit}, headers=NO_STORE)

@@ -10,7 +10,7 @@ filter (and row-level security) as every other marked table: a task one may not 
 
 from geo_label.workflow.common import STATES
 from geo_label.workflow.config import Workflow, WorkflowChanges, load_workflow, update_workflow
-from geo_label.workflow.consensus import ChipAgreement, project_agreement, task_agreement
+from geo_label.workflow.consensus import ChipAgreement, agreement_summary, project_agreement, task_agreement
 from geo_label.workflow.gold import GoldResult, ReferenceInput, Score, mark_gold, score
 from geo_label.workflow.queue import (
     TaskDetail,
@@ -24,6 +24,7 @@ from geo_label.workflow.queue import (
     skip,
     submit,
 )
+from geo_label.workflow.recent import recent_tasks
 from geo_label.workflow.review import review_task, task_reviews
 from geo_label.workflow.stats import labeler_stats, project_progress
 
@@ -36,6 +37,7 @@ __all__ = [
     "TaskDetail",
     "Workflow",
     "WorkflowChanges",
+    "agreement_summary",
     "describe",
     "ensure_tasks",
     "get_task",
@@ -47,6 +49,7 @@ __all__ = [
     "next_task",
     "project_agreement",
     "project_progress",
+    "recent_tasks",
     "release_expired",
     "review_task",
     "score",

@@ -229,3 +229,11 @@ def project_agreement(session: Session, caller: Caller, workflow: Workflow) -> d
         "flagged_count": len(flagged),
         "flagged": [{"chip_id": r.chip_id, "agreement": r.agreement} for r in flagged[:MAX_FLAGGED_LISTED]],
     }
+
+
+def agreement_summary(session: Session, caller: Caller, project_id: uuid.UUID) -> dict[str, Any]:
+    """The project's agreement summary, chips below the threshold listed first (lowest agreement first), for
+    its managers: the part of ``project_progress`` about agreement, on its own."""
+    workflow = load_workflow(session, caller, project_id)
+    require_project_role(caller, project_id, "manager")
+    return project_agreement(session, caller, workflow)

@@ -114,6 +114,9 @@ def test_label_review_export(
     page.click("[data-action=submit]")
     page.wait_for_url("**/#/queue")
     page.wait_for_selector("h1:has-text('My queue')")
+    # My recent work lists it, handed in: no longer a link to the labeling page.
+    recent = page.wait_for_selector(f".recent-work [data-recent-task='{task_id}']")
+    assert recent.evaluate("el => el.tagName") == "SPAN"
 
     # The reviewer (SECRET) sees the CONFIDENTIAL scene around the chip: the banner rolls it up.
     reviewer = open_ui()

@@ -1,11 +1,14 @@
-// My queue: per project, the next task button, my recent work (my statistics) and, for reviewers and
-// managers, the submitted tasks waiting for review.
+// My queue: per project, the next task button, my statistics and, for reviewers and managers, the submitted
+// tasks waiting for review; then my recent work across projects (GET /me/tasks), with the reviewer's comment
+// on rejected tasks and a link back to the ones still mine to work on.
 
 import { api } from "../api.js";
 import { setPageMarkings } from "../banner.js";
 import { formatNumber, h, mount, notice, table } from "../dom.js";
 
 const REVIEWERS = new Set(["reviewer", "manager"]);
+// States of a task its labeler can open and work on again.
+const WORKABLE = new Set(["in_progress", "rejected"]);
 
 export async function render(root, _params, me) {
   const entries = Object.entries(me.projects);
@@ -15,9 +18,39 @@ export async function render(root, _params, me) {
     return;
   }
   const markings = [];
-  const sections = await Promise.all(entries.map(([id, role]) => projectSection(id, role, me, markings)));
-  mount(root, h("h1", {}, "My queue"), h("div", { class: "cards" }, sections));
+  const [sections, recent] = await Promise.all([
+    Promise.all(entries.map(([id, role]) => projectSection(id, role, me, markings))),
+    recentWork(markings),
+  ]);
+  mount(root, h("h1", {}, "My queue"), h("div", { class: "cards" }, sections), recent);
   await setPageMarkings(markings);
+}
+
+async function recentWork(markings) {
+  const page = await api("me/tasks?limit=20");
+  for (const task of page.items) markings.push(task.marking);
+  const rows = page.items.map((task) => {
+    const name = `chip ${task.chip_id.slice(0, 8)}`;
+    const link = task.assigned && WORKABLE.has(task.state);
+    return [
+      task.project_name,
+      link
+        ? h("a", { href: `#/label/${task.id}`, dataset: { recentTask: task.id } }, name)
+        : h("span", { dataset: { recentTask: task.id } }, name),
+      task.state.replace("_", " "),
+      new Date(task.updated_at).toLocaleString(),
+      task.review_comment ? [task.review_comment, h("span", { class: "muted" }, ` (${task.reviewer})`)] : "",
+      h("span", { class: "portion" }, task.marking),
+    ];
+  });
+  return h(
+    "section",
+    { class: "recent-work" },
+    h("h2", {}, "My recent work"),
+    rows.length
+      ? table(["project", "task", "state", "updated", "reviewer's comment", "marking"], rows)
+      : h("p", { class: "muted" }, "No tasks yet: take one above."),
+  );
 }
 
 async function projectSection(projectId, role, me, markings) {
@@ -47,7 +80,7 @@ async function projectSection(projectId, role, me, markings) {
     h("p", { class: "muted" }, `Your role: ${role}`),
     take,
     status,
-    h("h2", {}, "My recent work"),
+    h("h2", {}, "My statistics"),
     work,
   );
   if (REVIEWERS.has(role)) card.append(await reviewList(projectId, markings));
