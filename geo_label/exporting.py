@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from access_control import MarkingRegistry
@@ -103,6 +103,8 @@ def copy_lines(session: Session, statement: Any) -> Iterator[bytes]:
 
 def features(session: Session, rows: Any) -> Iterator[EncodedFeatures]:
     """The export's features, rendered by PostgreSQL (see :mod:`geo_label.export.postgis`)."""
+    # The datetimes PostgreSQL writes into the JSON are in the session's zone: UTC, whatever the server's.
+    session.execute(text("SET LOCAL TimeZone = 'UTC'"))
     decoder = LineDecoder(PRECISION)
     yield from decoder.batches(copy_lines(session, lines_statement(rows, PRECISION)))
 

@@ -6,8 +6,9 @@ made for, on its own core, while this process only stitches lines together:
 * **SQL** (:func:`feature_columns`) renders every feature's JSON in pieces: the id, the geometry (PostGIS
   rounds it to the grid, drops the points that then repeat, orients polygon rings and writes the GeoJSON,
   when that is the whole of RFC 7946's rules for it, see :func:`geometry_lane`), and the properties in
-  sorted key order, with datetimes as RFC 3339 UTC text. The marking is left out, since only
-  ``access_control`` may format markings: a key of the marking columns comes along instead.
+  sorted key order, as PostgreSQL's JSON of one record (datetimes as RFC 3339 in UTC, ``+00:00``). The
+  marking is left out, since only ``access_control`` may format markings: a key of the marking columns
+  comes along instead.
 * **COPY** ``TO STDOUT`` streams the rows (text format) without a cursor round trip per batch, so the
   server computes the next rows while this process handles the last ones.
 * **Python** (:class:`LineDecoder`) splits each line, inserts the marking's portion and banner text
@@ -18,7 +19,8 @@ made for, on its own core, while this process only stitches lines together:
 
 The result says what the writer says for the same annotations given as
 :class:`~geo_label.export.geojson.ExportFeature` objects (a test holds the two to it, feature by feature), in
-the order of the statement; only the text of a datetime's fraction may differ (``.25`` for ``.250000``).
+the order of the statement; only the text of a datetime differs (``2024-05-01T12:00:00.25+00:00`` where the
+writer says ``2024-05-01T12:00:00.250000Z``: the same instant, both RFC 3339).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 import orjson
 import shapely
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, not_, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, not_, select, true
 
 from access_control import Marking
 from geo_label.export.geojson import EncodedFeatures
@@ -45,17 +47,6 @@ _EMPTY_OBJECT: Final = b"{}"
 def json_text(value: Any) -> ColumnElement[str]:
     """The JSON text of a SQL value (``null`` for NULL)."""
     return func.coalesce(cast(func.to_json(value), Text), literal("null"))
-
-
-def json_time(value: Any) -> ColumnElement[str]:
-    """A timestamptz as RFC 3339 text in UTC with a ``Z`` (``"2024-05-01T12:00:00Z"``,
-    ``"2024-05-01T12:00:00.25Z"``: fractional seconds only when there are any), ``null`` for NULL.
-
-    ``to_json`` of the UTC wall time is PostgreSQL's own ISO 8601 output, several times cheaper than
-    ``to_char``: its closing quote gives way to ``Z"``.
-    """
-    iso = cast(func.to_json(func.timezone("UTC", value)), Text)
-    return func.coalesce(func.rtrim(iso, '"') + literal('Z"'), literal("null"))
 
 
 def geometry_lane(geometry: Any, precision: int) -> tuple[ColumnElement[bool], Any]:
@@ -77,15 +68,40 @@ def geometry_lane(geometry: Any, precision: int) -> tuple[ColumnElement[bool], A
     return fast, snapped
 
 
-def feature_columns(row: Any, precision: int) -> list[ColumnElement[Any]]:
-    """The line of one feature, from a subquery ``row`` with the columns the export selects (see
-    :func:`geo_label.exporting.export_query`) plus ``fast`` and ``snapped`` from :func:`geometry_lane`.
+#: Feature properties from PostgreSQL's JSON of one record, in sorted key order. The writer's ``attributes``
+#: goes before ``chip_id`` and the marking's ``marking`` and ``marking_banner`` before ``reviewer``.
+PROPERTIES = (
+    "acquired_at",
+    "chip_id",
+    "class",
+    "confidence",
+    "created_at",
+    "image_id",
+    "labeler",
+    "reviewer",
+    "sensor",
+    "source",
+    "status",
+    "updated_at",
+    "version",
+)
+_COLUMN_OF = {"class": "label_class"}
+_ATTRIBUTES_BEFORE: Final = b',"chip_id":'
+_MARKING_BEFORE: Final = b',"reviewer":'
 
-    The order is the one :class:`LineDecoder` reads; ``properties`` keys are in sorted order with the
-    marking's two (``marking``, ``marking_banner``) to go between ``labeler`` and ``reviewer``.
+
+def feature_columns(row: Any, precision: int) -> tuple[list[ColumnElement[Any]], Any]:
+    """The line of one feature, from a subquery ``row`` with the columns the export selects (see
+    :func:`geo_label.exporting.export_rows`) plus ``fast`` and ``snapped`` from :func:`geometry_lane`, and
+    the LATERAL subquery the properties' record comes from (to join).
+
+    The order is the one :class:`LineDecoder` reads. Datetimes in the record are written by PostgreSQL as RFC
+    3339 with the session's zone, which the service sets to UTC (``+00:00``).
     """
     c = row.c
-    return [
+    properties = (c[_COLUMN_OF.get(name, name)].label(name) for name in PROPERTIES)
+    record = select(*properties).correlate(row).lateral("properties")
+    columns = [
         func.concat(
             c.classification,
             "|",
@@ -97,40 +113,12 @@ def feature_columns(row: Any, precision: int) -> list[ColumnElement[Any]]:
         ),
         json_text(cast(c.id, Text)),
         case((c.fast, func.ST_AsGeoJSON(func.ST_ForcePolygonCCW(c.snapped), precision))),
-        func.concat(',"properties":{"acquired_at":', json_time(c.acquired_at), ',"attributes":'),
+        cast(func.to_json(record.table_valued()), Text),
         cast(c.attributes, Text),
-        func.concat(
-            ',"chip_id":',
-            json_text(cast(c.chip_id, Text)),
-            ',"class":',
-            json_text(c.label_class),
-            ',"confidence":',
-            json_text(c.confidence),
-            ',"created_at":',
-            json_time(c.created_at),
-            ',"image_id":',
-            json_text(cast(c.image_id, Text)),
-            ',"labeler":',
-            json_text(c.labeler),
-        ),
-        func.concat(
-            ',"reviewer":',
-            json_text(c.reviewer),
-            ',"sensor":',
-            json_text(c.sensor),
-            ',"source":',
-            json_text(c.source),
-            ',"status":',
-            json_text(c.status),
-            ',"updated_at":',
-            json_time(c.updated_at),
-            ',"version":',
-            json_text(c.version),
-            "}}",
-        ),
         case((c.fast, cast(func.Box2D(c.snapped), Text))),
         case((not_(c.fast), func.encode(func.ST_AsBinary(c.geometry), "hex"))),
     ]
+    return columns, record
 
 
 def lines_statement(rows: Any, precision: int) -> Any:
@@ -142,7 +130,8 @@ def lines_statement(rows: Any, precision: int) -> Any:
     inner = rows.offset(0).subquery("exported")
     fast, snapped = geometry_lane(inner.c.geometry, precision)
     laned = select(*inner.c, fast.label("fast"), snapped.label("snapped")).offset(0).subquery("laned")
-    return select(*feature_columns(laned, precision))
+    columns, record = feature_columns(laned, precision)
+    return select(*columns).select_from(laned.join(record, true()))
 
 
 class LineDecoder:
@@ -172,10 +161,10 @@ class LineDecoder:
             fields[4] = attributes
             fields[0] = marking_text
             if fields[2] == _NULL:
-                slow.append((len(texts), bytes.fromhex(fields[8].decode()), fields))
+                slow.append((len(texts), bytes.fromhex(fields[6].decode()), fields))
                 texts.append(b"")
             else:
-                bounds.append(_box(fields[7]))
+                bounds.append(_box(fields[5]))
                 texts.append(_join(fields, fields[2]))
             if len(texts) >= BATCH:
                 yield self._finish(texts, markings, bounds, slow)
@@ -212,18 +201,26 @@ class LineDecoder:
 
 
 def _join(fields: list[bytes], geometry: bytes) -> bytes:
-    """One Feature's text: fields[0] holds the marking's members by now, fields[4] the attributes."""
+    """One Feature's text: fields[0] holds the marking's members by now, fields[3] the properties' record and
+    fields[4] the attributes, spliced in before ``chip_id`` (JSON text from PostgreSQL escapes every quote
+    inside a string, so the key patterns are found only where they are keys)."""
+    record = fields[3]
+    at = record.index(_ATTRIBUTES_BEFORE)
+    marking_at = record.index(_MARKING_BEFORE, at)
     return b"".join(
         (
             b'{"type":"Feature","id":',
             fields[1],
             b',"geometry":',
             geometry,
-            fields[3],
+            b',"properties":',
+            record[:at],
+            b',"attributes":',
             fields[4],
-            fields[5],
+            record[at:marking_at],
             fields[0],
-            fields[6],
+            record[marking_at:],
+            b"}",
         )
     )
 

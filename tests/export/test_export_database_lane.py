@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString, Point, Polygon, box
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from access_control import default_registry, parse_marking
 from geo_label.db.context import Caller
@@ -126,15 +126,16 @@ def test_database_export_equals_the_writer(
 
     out = io.BytesIO()
     with test_db.as_caller(reader) as session:
+        session.execute(text("SET LOCAL TimeZone = 'Asia/Kolkata'"))  # the export writes UTC all the same
         summary = export_project(
             session, reader, project_id=project, out=out, registry=default_registry(), fmt=fmt
         )
-    text = out.getvalue().decode()
+    written = out.getvalue().decode()
     if fmt is ExportFormat.GEOJSONSEQ:
-        records = [json.loads(record) for record in text.split("\x1e") if record]
+        records = [json.loads(record) for record in written.split("\x1e") if record]
         got = {**records[0], "features": records[1:]}
     else:
-        got = json.loads(text)
+        got = json.loads(written)
     header = ExportHeader(
         project=got["project"],
         exported_at=datetime.fromisoformat(got["exported_at"].replace("Z", "+00:00")),
@@ -150,3 +151,4 @@ def test_database_export_equals_the_writer(
     classes = {f["properties"]["class"]: f for f in got["features"]}
     assert classes["antimeridian"]["geometry"]["type"] == "MultiPolygon"  # the writer's lane split it
     assert [10.1234568, 45.1] in classes["polygon"]["geometry"]["coordinates"][0]  # 7 decimals
+    assert classes["polygon"]["properties"]["created_at"] == "2024-05-01T12:00:00+00:00"
