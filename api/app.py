@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from access_control import default_registry, load_registry
 from api.deps import RequestContext
 from api.docs import mount_docs
 from api.errors import SECURITY_HEADERS, install_error_handlers
+from api.headers import SecurityHeaders
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
@@ -67,16 +68,7 @@ def create_app(state: AppState) -> FastAPI:
     app.state.geo_label = state
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith((API_PREFIX, "/ogc")):
-            response.headers.setdefault("Cache-Control", "private, no-store")
-        return response
+    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS, private_prefixes=(API_PREFIX, "/ogc"))
 
     app.include_router(auth.router, prefix=API_PREFIX)
     protected = [
