@@ -3,7 +3,7 @@ caller's attributes to row-level security; every protected route gets it through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -37,7 +37,26 @@ class Context:
     registry: MarkingRegistry
 
 
-def request_context(state: StateDep, token: Annotated[str | None, Depends(oauth2)]) -> Iterator[Context]:
+async def database_slot(state: StateDep) -> AsyncIterator[None]:
+    """Admission: at most as many requests use the database at once as it has connections.
+
+    A request's transaction is opened in one worker thread (the caller's dependency) and used in another (the
+    route), so without a bound the worker threads can all be waiting for a connection while every connection
+    waits for a thread to finish its request: under a hundred concurrent requests, timeouts and errors. A
+    request waits here, in the event loop and holding neither, until a connection is sure to be free.
+    """
+    async with state.db_slots:
+        yield
+
+
+DatabaseSlot = Depends(database_slot, scope="function")
+
+
+def request_context(
+    state: StateDep,
+    token: Annotated[str | None, Depends(oauth2)],
+    _slot: Annotated[None, DatabaseSlot],
+) -> Iterator[Context]:
     if not token:
         raise AuthenticationError("sign in first: send a bearer token")
     from geo_label.auth import user_id_from_token

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
 
 from access_control import MarkingRegistry
 from geo_label.db.engine import Database
@@ -17,3 +19,8 @@ class AppState:
     registry: MarkingRegistry
     signing_key: bytes
     oidc: OidcVerifier | None
+    #: Admission to the database, one slot per connection (see api.deps.database_slot).
+    db_slots: anyio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.db_slots = anyio.Semaphore(self.database.connections)

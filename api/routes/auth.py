@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import StateDep
+from api.deps import DatabaseSlot, StateDep
 from api.schemas import TokenOut
 from geo_label.auth import INVALID_LOGIN, login
 from geo_label.errors import AuthenticationError
@@ -15,7 +15,7 @@ from geo_label.errors import AuthenticationError
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut)
+@router.post("/token", response_model=TokenOut, dependencies=[DatabaseSlot])
 def token(state: StateDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
     """Exchange a username and password for a short-lived bearer token. Repeated failures lock the account."""
     with state.database.sessions() as session, session.begin():

@@ -30,6 +30,8 @@ class Database:
 
     owner_url: str
     service_engine: Engine
+    #: Connections the service engine may open at once (its pool and overflow).
+    connections: int = 20
 
     @classmethod
     def connect(cls, owner_url: str, *, service_password: str | None = None, pool_size: int = 10) -> Database:
@@ -42,7 +44,7 @@ class Database:
             # it, and psycopg hands out datetime.UTC itself, which the export writes without converting.
             connect_args={"options": "-c TimeZone=UTC"},
         )
-        return cls(owner_url=owner_url, service_engine=engine)
+        return cls(owner_url=owner_url, service_engine=engine, connections=2 * pool_size)
 
     @property
     def sessions(self) -> sessionmaker[Session]:

@@ -88,8 +88,9 @@ def load_workflow(session: Session, caller: Caller, project_id: uuid.UUID) -> Wo
 def update_workflow(
     session: Session, caller: Caller, project_id: uuid.UUID, changes: WorkflowChanges
 ) -> Workflow:
-    """The project's managers (or an admin) change its workflow settings. Raising ``consensus_k`` adds
-    replicas the next time tasks are ensured; lowering it leaves existing replicas alone."""
+    """The project's managers (or an admin) change its workflow settings. Raising ``consensus_k`` adds the
+    replicas of every chip the caller may read now (and of the others as labelers who may read them ask for
+    work); lowering it leaves existing replicas alone."""
     before = load_workflow(session, caller, project_id)
     if not caller.is_admin:
         require_project_role(caller, project_id, "manager")
@@ -106,4 +107,9 @@ def update_workflow(
             marking=before.marking,
             details={"before": before.as_dict(), "changes": values},
         )
-    return load_workflow(session, caller, project_id)
+    after = load_workflow(session, caller, project_id)
+    if after.consensus_k > before.consensus_k:
+        from geo_label.workflow.queue import ensure_tasks  # queue builds on this module
+
+        ensure_tasks(session, caller, project_id, workflow=after)
+    return after

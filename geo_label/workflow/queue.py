@@ -213,7 +213,11 @@ def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: d
     workflow = load_workflow(session, caller, project_id)
     require_project_role(caller, project_id, *LABELER_ROLES)
     _serialize_labeler(session, user_id, project_id)
-    ensure_tasks(session, caller, project_id, workflow=workflow)
+    if workflow.consensus_k > 1:
+        # Ingest creates every chip's tasks (as the operator, who reads every chip); raising k later adds the
+        # replicas of the chips the manager can read at once, and those of the others here, as each labeler
+        # who may read them asks. With one labeler per chip nothing can be missing: no scan per request.
+        ensure_tasks(session, caller, project_id, workflow=workflow)
     release_expired(session, caller, project_id, now=now)
     held = _held(session, caller, project_id, now)
     if held is not None:
