@@ -67,7 +67,7 @@ def test_fastapi_telemetry_stays_off_even_when_the_environment_asks_for_it() -> 
         "from pathlib import Path; from unittest.mock import Mock; from pydantic import SecretStr;"
         "from api.app import build_state, create_app; from geo_label.settings import Settings;"
         "s = Settings(data_dir=Path('.'), token_signing_key=SecretStr('k' * 48));"
-        "app = create_app(build_state(s, Mock()));"
+        "app = create_app(build_state(s, Mock(connections=4)));"
         "print(app._native_telemetry.enabled(), app._telemetry['auto_configure'])"
     )
     env = {
