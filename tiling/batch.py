@@ -1,24 +1,31 @@
 """One Dask task: a run of neighbouring chips written with one open handle on the source.
 
-Opening the source once per batch instead of once per chip saves the header parse and keeps the chips'
-shared source blocks hot in GDAL's block cache (neighbouring chips overlap).
+Opening the source once per batch instead of once per chip saves the header parse. The source pixels come
+through a :class:`~tiling.cells.CellCache`: shared by every task of a run on the local threaded scheduler
+(each source block decoded once), or one per task elsewhere (each block decoded once per task).
 """
 
 from __future__ import annotations
 
-import orjson
+from pathlib import Path
 
-from imagery import open_raster, reading
+import orjson
+import rasterio
+
+from imagery import Georeferencing, open_raster, reading
 from tiling.atomic import atomic_path
-from tiling.chip import process_chip
+from tiling.cells import CellCache
+from tiling.chip import ChipSource, ChipWriter, process_chip
 from tiling.job import STATE_DIR, TileJob
 from tiling.records import BatchResult, ChipRecord
 from tiling.windows import ChipWindow
 
-#: Chips per task, in whole chip rows where rows are shorter. Consecutive chip rows share source tile rows
-#: (chips overlap and rarely align with the source's tiles), and one open handle decodes each shared tile
-#: once; with one row per task every tile row was decoded twice.
+#: Chips per task at most, in whole chip rows where rows are shorter.
 MAX_BATCH_CHIPS = 96
+#: Rows are packed into one task until it holds at least this many chips. Small tasks balance the workers
+#: at the end of a run (the last task finishes on one core while the others idle); with a shared cell cache
+#: they cost no extra decoding. Below about 20 chips the per-task overhead starts to show.
+MIN_BATCH_CHIPS = 24
 
 
 def make_batches(windows: list[ChipWindow]) -> list[tuple[ChipWindow, ...]]:
@@ -33,7 +40,7 @@ def make_batches(windows: list[ChipWindow]) -> list[tuple[ChipWindow, ...]]:
     batches: list[tuple[ChipWindow, ...]] = []
     current: list[ChipWindow] = []
     for row in rows.values():
-        if current and len(current) + len(row) > MAX_BATCH_CHIPS:
+        if current and (len(current) + len(row) > MAX_BATCH_CHIPS or len(current) >= MIN_BATCH_CHIPS):
             batches.append(tuple(current))
             current = []
         for start in range(0, len(row), MAX_BATCH_CHIPS):
@@ -51,24 +58,40 @@ def batch_name(batch: tuple[ChipWindow, ...]) -> str:
     return f"{batch[0].key}.json"
 
 
-def run_batch(job: TileJob, batch: tuple[ChipWindow, ...]) -> BatchResult:
-    """Write every chip of ``batch`` that is not on disk yet, then record the batch as done."""
+def run_batch(job: TileJob, batch: tuple[ChipWindow, ...], cells: CellCache | None = None) -> BatchResult:
+    """Write every chip of ``batch`` that is not on disk yet, then record the batch as done.
+
+    ``cells`` is the run's shared cache (threads of one process); without it the task reads through its own.
+    """
     records: list[ChipRecord] = []
     newly_written = 0
-    with open_raster(job.source) as raster, reading(raster.path):
-        for window in batch:
-            record, wrote = process_chip(raster.dataset, job, window)
-            records.append(record)
-            newly_written += wrote
+    # One rasterio environment for the task: otherwise every rasterio call sets one up and tears it down.
+    with rasterio.Env(), open_raster(job.source) as raster, reading(raster.path):
+        plain = raster.georeferencing is Georeferencing.GEOTRANSFORM
+        source = ChipSource.open(raster.dataset, (cells or CellCache(batch)) if plain else None)
+        with ChipWriter(raster.dataset, job) as writer:
+            for window in batch:
+                record, wrote = process_chip(source, writer, job, window)
+                records.append(record)
+                newly_written += wrote
     done_file = job.out_dir / STATE_DIR / "batches" / batch_name(batch)
     with atomic_path(done_file) as temp:
         temp.write_bytes(orjson.dumps([r.to_dict() for r in records]))
     return BatchResult(records=tuple(records), newly_written=newly_written)
 
 
-def load_done_batch(job: TileJob, batch: tuple[ChipWindow, ...]) -> BatchResult | None:
-    """The records of a batch an earlier run finished, or None."""
-    done_file = job.out_dir / STATE_DIR / "batches" / batch_name(batch)
+def prefetch_cells(source: Path, batch: tuple[ChipWindow, ...], cells: CellCache) -> None:
+    """Decode into ``cells`` the source pixels of ``batch`` (those run_batch would take from the cache)."""
+    with rasterio.Env(), open_raster(source) as raster, reading(raster.path):
+        if raster.georeferencing is Georeferencing.GEOTRANSFORM:
+            chips = ChipSource.open(raster.dataset, cells)
+            if chips.cells is not None:
+                chips.cells.prefetch(raster.dataset, [w for w in batch if chips.inside(w)])
+
+
+def load_done_batch(out_dir: Path, batch: tuple[ChipWindow, ...]) -> BatchResult | None:
+    """The records of a batch an earlier run finished in ``out_dir``, or None."""
+    done_file = out_dir / STATE_DIR / "batches" / batch_name(batch)
     try:
         rows = orjson.loads(done_file.read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):

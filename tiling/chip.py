@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +14,76 @@ from affine import Affine
 from PIL import Image
 from rasterio.windows import Window
 
-from imagery import valid_mask
+from imagery import DisplayStretch, valid_mask
 from tiling.atomic import atomic_path
+from tiling.cells import CellCache
 from tiling.job import TileJob
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
 PREVIEW_QUALITY = 90
 VALID_FRACTION_TAG = "GEO_LABEL_VALID_FRACTION"
+#: Integer types whose previews are stretched through a lookup table (one entry per possible value).
+LOOKUP_DTYPES: dict[str, type[np.unsignedinteger[Any]]] = {
+    "uint8": np.uint8,
+    "int8": np.uint8,
+    "uint16": np.uint16,
+    "int16": np.uint16,
+}
 
 
-def read_window(dataset: Any, window: ChipWindow) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of the window (padded with nodata past the image edge) and the valid-pixel mask."""
+@dataclass(frozen=True, slots=True)
+class ChipSource:
+    """The source as one task reads it: the open dataset, what every chip shares, and the cell cache.
+
+    ``cells`` is None where chips must be read from the dataset one by one: a warped view (a GCP or RPC
+    image resampled on the fly, whose pixels could depend on the window asked for).
+    """
+
+    dataset: Any
+    cells: CellCache | None
+    count: int
+    dtype: str
+    nodata: float | None
+    all_valid: bool
+    #: The array the chips of this task are copied into, one after the other (each is written before the
+    #: next is read): a fresh 2 MB array per chip costs the kernel's zeroing of its pages.
+    buffers: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, dataset: Any, cells: CellCache | None) -> ChipSource:
+        dtype = str(dataset.dtypes[0])
+        masked = dataset.nodata is None and not all(f.name == "all_valid" for f in dataset.mask_flag_enums[0])
+        all_valid = dataset.nodata is None and not masked and not np.issubdtype(np.dtype(dtype), np.floating)
+        return cls(dataset, None if masked else cells, dataset.count, dtype, dataset.nodata, all_valid)
+
+    def buffer(self, window: ChipWindow) -> np.ndarray:
+        shape = (self.count, window.height, window.width)
+        if shape not in self.buffers:
+            self.buffers[shape] = np.empty(shape, self.dtype)
+        return self.buffers[shape]
+
+    def inside(self, window: ChipWindow) -> bool:
+        width: int = self.dataset.width
+        height: int = self.dataset.height
+        return window.col_off + window.width <= width and window.row_off + window.height <= height
+
+
+def read_window(source: ChipSource, window: ChipWindow) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels of the window (padded with nodata past the image edge) and the valid-pixel mask (None: every
+    pixel is valid)."""
+    dataset = source.dataset
     rio_window = Window(window.col_off, window.row_off, window.width, window.height)
-    inside = (
-        window.col_off + window.width <= dataset.width and window.row_off + window.height <= dataset.height
-    )
-    if inside:
+    inside = source.inside(window)
+    if inside and source.cells is not None:
+        data = source.cells.read(dataset, window, out=source.buffer(window))
+    elif inside:
         data = np.asarray(dataset.read(window=rio_window))
     else:
         fill = dataset.nodata if dataset.nodata is not None else 0
         data = np.asarray(dataset.read(window=rio_window, boundless=True, fill_value=fill))
+    if inside and source.all_valid:
+        return data, None
     valid = valid_mask(data, dataset.nodata)
     if dataset.nodata is None and not all(flag.name == "all_valid" for flag in dataset.mask_flag_enums[0]):
         valid &= np.asarray(dataset.dataset_mask(window=rio_window, boundless=not inside)) > 0
@@ -56,52 +107,133 @@ def in_memory(width: int, height: int, count: int, dtype: str, **profile: Any) -
     )
 
 
-def write_chip(
-    dataset: Any,
-    job: TileJob,
-    window: ChipWindow,
-    data: np.ndarray,
-    valid: np.ndarray,
-    valid_fraction: float,
-    chip_id: str,
-) -> None:
-    final = job.out_dir / job.chip_path(window)
-    tags = {
+#: rasterio.shutil.copy without its decorator, which sets up and tears down a rasterio environment on every
+#: call (0.3 ms holding the GIL, a quarter of a chip's Python time). Only for use inside ``rasterio.Env()``,
+#: as every task runs (see tiling.batch).
+copy_dataset: Any = getattr(rasterio.shutil.copy, "__wrapped__", rasterio.shutil.copy)
+
+
+class ChipWriter:
+    """Writes the chips of one task, through one MEM dataset reused from chip to chip.
+
+    Creating a MEM dataset holds the GIL (and zero-fills its pixels) for about 0.4 ms, as long as the
+    Python work of a whole chip; only a chip with a mask of its own (padding of an image without nodata, or
+    a source mask) gets a fresh one, so no mask carries over to the next chip.
+    """
+
+    def __init__(self, dataset: Any, job: TileJob) -> None:
+        self._dataset = dataset
+        self._job = job
+        # Chips are copied to fresh temporary names (tiling.atomic): skip GDAL's attempt to find and delete
+        # an existing dataset there first (it probes the path with every driver; ~1% of a run).
+        self._options = {
+            **job.params.compression.chip_options(job.params.size),
+            "quiet_delete_on_create_copy": "NO",
+        }
+        self._reused: Any = None
+
+    def __enter__(self) -> ChipWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._reused is not None:
+            self._reused.close()
+            self._reused = None
+
+    def _open(self, window: ChipWindow) -> Any:
+        dataset = self._dataset
+        mem = in_memory(
+            window.width,
+            window.height,
+            dataset.count,
+            dataset.dtypes[0],
+            crs=dataset.crs,
+            transform=chip_transform(dataset, window),
+            nodata=dataset.nodata,
+        )
+        for band, description in enumerate(dataset.descriptions, start=1):
+            if description:
+                mem.set_band_description(band, description)
+        return mem
+
+    def write(
+        self,
+        window: ChipWindow,
+        data: np.ndarray,
+        valid: np.ndarray | None,
+        valid_fraction: float,
+        chip_id: str,
+    ) -> None:
+        job = self._job
+        masked = self._dataset.nodata is None and valid is not None and not bool(valid.all())
+        if masked:
+            mem = self._open(window)
+        else:
+            if self._reused is None or (self._reused.width, self._reused.height) != (
+                window.width,
+                window.height,
+            ):
+                self.__exit__()
+                self._reused = self._open(window)
+            mem = self._reused
+            mem.transform = chip_transform(self._dataset, window)
+        try:
+            mem.write(data)
+            if masked:
+                mem.write_mask(valid)
+            mem.update_tags(**chip_tags(job, window, valid_fraction, chip_id))
+            with atomic_path(job.out_dir / job.chip_path(window)) as temp:
+                copy_dataset(mem, str(temp), **self._options)
+        finally:
+            if masked:
+                mem.close()
+
+
+def chip_tags(job: TileJob, window: ChipWindow, valid_fraction: float, chip_id: str) -> dict[str, str]:
+    return {
         "GEO_LABEL_CHIP_ID": chip_id,
         "GEO_LABEL_IMAGE_SHA256": job.image_sha256,
         "GEO_LABEL_SOURCE_WINDOW": f"{window.row_off},{window.col_off},{window.height},{window.width}",
         VALID_FRACTION_TAG: repr(valid_fraction),
         **({"GEO_LABEL_MARKING": job.marking} if job.marking else {}),
     }
-    with in_memory(
-        window.width,
-        window.height,
-        dataset.count,
-        dataset.dtypes[0],
-        crs=dataset.crs,
-        transform=chip_transform(dataset, window),
-        nodata=dataset.nodata,
-    ) as mem:
-        mem.write(data)
-        if dataset.nodata is None and not bool(valid.all()):
-            mem.write_mask(valid)
-        mem.update_tags(**tags)
-        for band, description in enumerate(dataset.descriptions, start=1):
-            if description:
-                mem.set_band_description(band, description)
-        with atomic_path(final) as temp:
-            rasterio.shutil.copy(mem, temp, **job.params.compression.chip_options(job.params.size))
 
 
-def write_preview(job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray) -> None:
+@lru_cache(maxsize=8)
+def lookup_tables(stretch: DisplayStretch, dtype: str) -> np.ndarray | None:
+    """``stretch.apply`` of every value an integer type of at most 16 bits can hold: one row per displayed
+    band, indexed by the value's bits as unsigned. Identical to stretching pixel by pixel, much cheaper."""
+    index_type = LOOKUP_DTYPES.get(dtype)
+    if index_type is None:
+        return None
+    values = np.arange(1 << (8 * np.dtype(index_type).itemsize), dtype=index_type).view(dtype)
+    tables = stretch.apply(np.broadcast_to(values, (len(stretch.bands), values.size)))
+    tables.setflags(write=False)
+    return tables
+
+
+def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> list[np.ndarray]:
+    """The displayed bands stretched to uint8 (one rows x cols plane each), invalid pixels black."""
+    tables = lookup_tables(stretch, str(data.dtype))
+    if tables is None:
+        stretched = stretch.apply(data[[b - 1 for b in stretch.bands]])
+        planes = list(stretched)
+    else:
+        index_type = LOOKUP_DTYPES[str(data.dtype)]
+        planes = [np.take(tables[i], data[band - 1].view(index_type)) for i, band in enumerate(stretch.bands)]
+    if valid is not None and not bool(valid.all()):
+        invalid = ~valid
+        for plane in planes:
+            plane[invalid] = 0
+    return planes
+
+
+def write_preview(job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray | None) -> None:
     """The chip as an 8-bit JPEG with the image's stretch (nodata black). Pillow's libjpeg-turbo encodes a
     512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver here (measured)."""
-    stretch = job.stretch
-    pixels = stretch.apply(data[[b - 1 for b in stretch.bands]])
-    pixels[:, ~valid] = 0
-    image = Image.fromarray(
-        pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
-    )
+    planes = preview_pixels(job.stretch, data, valid)
+    bands = [Image.fromarray(np.ascontiguousarray(plane)) for plane in planes]
+    image = bands[0] if len(bands) == 1 else Image.merge("RGB", bands)
     with atomic_path(job.out_dir / job.preview_path(window)) as temp:
         image.save(temp, format="JPEG", quality=PREVIEW_QUALITY)
 
@@ -116,20 +248,24 @@ def recorded_valid_fraction(path: Path) -> float | None:
     return float(value) if value is not None else None
 
 
-def process_chip(dataset: Any, job: TileJob, window: ChipWindow) -> tuple[ChipRecord, bool]:
+def process_chip(
+    source: ChipSource, writer: ChipWriter, job: TileJob, window: ChipWindow
+) -> tuple[ChipRecord, bool]:
     """Write (or find already written) one chip; returns its record and whether this call wrote it."""
     chip_id = job.chip_id(window)
     chip_file, preview_file = job.out_dir / job.chip_path(window), job.out_dir / job.preview_path(window)
     if chip_file.exists() and preview_file.exists():
         fraction = recorded_valid_fraction(chip_file)
         if fraction is not None:
+            if source.cells is not None and source.inside(window):
+                source.cells.done_with(source.dataset, window)
             return make_record(job, window, chip_id, fraction, written=True), False
-    data, valid = read_window(dataset, window)
-    fraction = float(valid.sum()) / valid.size
+    data, valid = read_window(source, window)
+    fraction = 1.0 if valid is None else float(valid.sum()) / valid.size
     keep = fraction > 0.0 and fraction >= job.params.min_valid
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
-    write_chip(dataset, job, window, data, valid, fraction, chip_id)
+    writer.write(window, data, valid, fraction, chip_id)
     write_preview(job, window, data, valid)
     return make_record(job, window, chip_id, fraction, written=True), True
 

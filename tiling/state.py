@@ -23,14 +23,17 @@ from tiling.job import STATE_DIR
 
 MANIFEST = "run.json"
 LOCK = "lock"
-HASH_CHUNK = 8 << 20
+HASH_CHUNK = 16 << 20
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes, read into one reused buffer (hashlib and the reads release the GIL)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(HASH_CHUNK)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            digest.update(view[:size])
     return digest.hexdigest()
 
 
@@ -52,11 +55,16 @@ def source_stamp(path: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def image_fingerprint(source: Path, manifest: dict[str, Any] | None) -> str:
-    """The image's SHA-256, taken from the manifest when the file is unchanged since it was recorded."""
+def recorded_fingerprint(source: Path, manifest: dict[str, Any] | None) -> str | None:
+    """The image's SHA-256 as the manifest records it, if the file is unchanged since (size and mtime)."""
     if manifest and manifest.get("source_stamp") == source_stamp(source) and manifest.get("image_sha256"):
         return str(manifest["image_sha256"])
-    return file_sha256(source)
+    return None
+
+
+def image_fingerprint(source: Path, manifest: dict[str, Any] | None) -> str:
+    """The image's SHA-256, taken from the manifest when the file is unchanged since it was recorded."""
+    return recorded_fingerprint(source, manifest) or file_sha256(source)
 
 
 def check_same_job(out_dir: Path, manifest: dict[str, Any] | None, expected: dict[str, Any]) -> None:
