@@ -54,11 +54,14 @@ test: lint typecheck pytest
 demo: install demo-deps
 	GEO_LABEL_DATA_DIR=$(DEMO_DIR) $(BIN)/geo-label demo
 
-# Figures are printed as ratios to baselines measured in the same run (ogr2ogr comes from gdal-bin).
+# Figures are printed as ratios to baselines measured in the same run (ogr2ogr comes from gdal-bin; ui.py
+# drives Debian's chromium).
 bench: install demo-deps
-	@scripts/ensure-debian-packages.sh gdal-bin
+	@scripts/ensure-debian-packages.sh gdal-bin chromium
 	$(PY) benchmarks/tiling.py
 	$(PY) benchmarks/service.py
+	$(PY) benchmarks/workflow.py
+	$(PY) benchmarks/ui.py
 
 # Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:
