@@ -14,6 +14,7 @@ citizen) and 5% TS//SI (not readable: above the reader's clearance).
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -156,14 +157,23 @@ def _chip_step() -> tuple[float, float]:
 
 
 def insert_image_and_chips(
-    conn: psycopg.Connection[Any], project_id: uuid.UUID, operator: uuid.UUID
+    conn: psycopg.Connection[Any],
+    project_id: uuid.UUID,
+    operator: uuid.UUID,
+    *,
+    chips: int = CHIP_GRID * CHIP_GRID,
+    marking: str = "UNCLASSIFIED",
+    name: str = "bench-scene",
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    """One unclassified image covering the region and its chip grid, row by row from the north-west."""
+    """One image covering the region, marked ``marking``, and ``chips`` chips of it on a square grid, row by
+    row from the north-west (the last row partly filled when ``chips`` is not a square)."""
     west, south, east, north = REGION
-    dx, dy = _chip_step()
-    size = CHIP_GRID * CHIP_PX
+    side = math.ceil(math.sqrt(chips))
+    dx, dy = (east - west) / side, (north - south) / side
+    size = side * CHIP_PX
     image_id = uuid.uuid4()
-    unclassified = marking_columns(parse_marking("UNCLASSIFIED"))
+    columns = marking_columns(parse_marking(marking))
+    marks = (columns["classification"], columns["sci_controls"], columns["dissemination"], columns["rel_to"])
     conn.execute(
         "INSERT INTO images (id, project_id, sha256, name, source_path, chips_dir, driver, width, height, "
         "band_count, dtype, crs_wkt, transform, footprint, gsd_m, acquired_at, sensor, chip_size, "
@@ -173,9 +183,9 @@ def insert_image_and_chips(
         (
             image_id,
             project_id,
-            hashlib.sha256(b"geo-label service benchmark scene").hexdigest(),
-            "bench-scene.tif",
-            "/bench/bench-scene.tif",
+            hashlib.sha256(f"geo-label benchmark scene {name} {project_id}".encode()).hexdigest(),
+            f"{name}.tif",
+            f"/bench/{name}.tif",
             f"/bench/chips/{image_id}",
             size,
             size,
@@ -187,26 +197,23 @@ def insert_image_and_chips(
             datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
             CHIP_PX,
             operator,
-            unclassified["classification"],
-            unclassified["sci_controls"],
-            unclassified["dissemination"],
-            unclassified["rel_to"],
+            *marks,
             [f"image:{image_id}"],
             operator,
         ),
     )
-    chip_ids = [uuid.uuid4() for _ in range(CHIP_GRID * CHIP_GRID)]
-    columns = (
+    chip_ids = [uuid.uuid4() for _ in range(chips)]
+    names = (
         "id, image_id, project_id, row_off, col_off, width, height, path, preview_path, valid_fraction, "
-        "footprint, status, classification, derived_from, marked_by"
+        "footprint, status, classification, sci_controls, dissemination, rel_to, derived_from, marked_by"
     )
-    with conn.cursor().copy(f"COPY chips ({columns}) FROM STDIN") as copy:
+    with conn.cursor().copy(f"COPY chips ({names}) FROM STDIN") as copy:
         for index, chip_id in enumerate(chip_ids):
-            row, col = divmod(index, CHIP_GRID)
+            row, col = divmod(index, side)
             footprint = shapely.box(
                 west + col * dx, north - (row + 1) * dy, west + (col + 1) * dx, north - row * dy
             )
-            name = f"r{row * CHIP_PX:07d}_c{col * CHIP_PX:07d}"
+            stem = f"/bench/chips/{image_id}/r{row * CHIP_PX:07d}_c{col * CHIP_PX:07d}"
             copy.write_row(
                 (
                     chip_id,
@@ -216,12 +223,12 @@ def insert_image_and_chips(
                     col * CHIP_PX,
                     CHIP_PX,
                     CHIP_PX,
-                    f"/bench/chips/{image_id}/{name}.tif",
-                    f"/bench/chips/{image_id}/{name}.jpg",
+                    f"{stem}.tif",
+                    f"{stem}.jpg",
                     1.0,
                     _ewkb_hex(footprint),
                     "open",
-                    0,
+                    *marks,
                     [f"image:{image_id}"],
                     operator,
                 )

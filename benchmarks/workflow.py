@@ -55,7 +55,6 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import queue  # noqa: E402
@@ -75,14 +74,13 @@ from typing import Any, cast  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
-import shapely  # noqa: E402
 from sqlalchemy import bindparam, create_engine, select, text, update  # noqa: E402
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import MarkingRegistry, default_registry, parse_marking  # noqa: E402
 from benchmarks._common import OUTPUT, StepFailedError, core_count, remove_folder, scratch_folder  # noqa: E402
-from benchmarks._service_data import set_context  # noqa: E402
+from benchmarks._service_data import insert_image_and_chips, set_context  # noqa: E402
 from benchmarks.service import (  # noqa: E402
     BenchDatabase,
     api_server,
@@ -97,7 +95,6 @@ from geo_label.db.context import Caller, system_caller  # noqa: E402
 from geo_label.db.engine import SERVICE_ROLE, Database, service_url  # noqa: E402
 from geo_label.db.models import TASKS  # noqa: E402
 from geo_label.db.runtime import system_session  # noqa: E402
-from geo_label.markings import marking_columns  # noqa: E402
 from geo_label.security.tokens import issue_access_token  # noqa: E402
 from geo_label.workflow import queue as task_queue  # noqa: E402
 from geo_label.workflow.common import IN_PROGRESS  # noqa: E402
@@ -107,9 +104,6 @@ DEFAULT_LABELERS = 100
 MARKING = "SECRET//REL TO USA, GBR"
 LABELER_CLEARANCE = "SECRET"
 LABELER_CITIZENSHIP = "USA"
-CHIP_PX = 512
-#: The region each project's image covers (a grid of chips over it), west, south, east, north.
-REGION = (44.0, 33.0, 45.0, 34.0)
 #: Connections beyond the labelers' that the benchmark itself and the server may hold at once.
 SPARE_CONNECTIONS = 40
 #: What the benchmark's own embedded cluster gets when its max_connections is lower than it needs.
@@ -232,81 +226,6 @@ def create_people_and_projects(
     return people, project_ids
 
 
-def _ewkb_hex(geometry: shapely.Geometry) -> str:
-    return str(shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True))
-
-
-def insert_image_and_chips(
-    conn: psycopg.Connection[Any], project_id: uuid.UUID, operator: uuid.UUID, chips: int
-) -> None:
-    """One image over REGION, cut into a grid of ``chips`` chips (the last row partly filled), marked
-    MARKING; as the owner, the operator's context set."""
-    west, south, east, north = REGION
-    side = math.ceil(math.sqrt(chips))
-    dx, dy = (east - west) / side, (north - south) / side
-    image_id = uuid.uuid4()
-    marking = marking_columns(parse_marking(MARKING))
-    marks = (marking["classification"], marking["sci_controls"], marking["dissemination"], marking["rel_to"])
-    conn.execute(
-        "INSERT INTO images (id, project_id, sha256, name, source_path, chips_dir, driver, width, height, "
-        "band_count, dtype, crs_wkt, transform, footprint, gsd_m, acquired_at, sensor, chip_size, "
-        "chip_overlap, ingested_by, classification, sci_controls, dissemination, rel_to, derived_from, "
-        "marked_by) VALUES (%s, %s, %s, %s, %s, %s, 'GTiff', %s, %s, 4, 'uint16', %s, %s, "
-        "ST_GeomFromEWKB(decode(%s, 'hex')), %s, %s, 'bench-sensor', %s, 0, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            image_id,
-            project_id,
-            hashlib.sha256(f"workflow benchmark {project_id}".encode()).hexdigest(),
-            "bench-workflow.tif",
-            "/bench/bench-workflow.tif",
-            f"/bench/chips/{image_id}",
-            side * CHIP_PX,
-            side * CHIP_PX,
-            'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
-            'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433],AUTHORITY["EPSG","4326"]]',
-            [dx / CHIP_PX, 0.0, west, 0.0, -dy / CHIP_PX, north],
-            _ewkb_hex(shapely.box(west, south, east, north)),
-            110_574.0 * dy / CHIP_PX,
-            datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
-            CHIP_PX,
-            operator,
-            *marks,
-            [f"image:{image_id}"],
-            operator,
-        ),
-    )
-    columns = (
-        "id, image_id, project_id, row_off, col_off, width, height, path, preview_path, valid_fraction, "
-        "footprint, status, classification, sci_controls, dissemination, rel_to, derived_from, marked_by"
-    )
-    with conn.cursor().copy(f"COPY chips ({columns}) FROM STDIN") as copy:
-        for index in range(chips):
-            row, col = divmod(index, side)
-            footprint = shapely.box(
-                west + col * dx, north - (row + 1) * dy, west + (col + 1) * dx, north - row * dy
-            )
-            name = f"r{row * CHIP_PX:07d}_c{col * CHIP_PX:07d}"
-            copy.write_row(
-                (
-                    uuid.uuid4(),
-                    image_id,
-                    project_id,
-                    row * CHIP_PX,
-                    col * CHIP_PX,
-                    CHIP_PX,
-                    CHIP_PX,
-                    f"/bench/chips/{image_id}/{name}.tif",
-                    f"/bench/chips/{image_id}/{name}.jpg",
-                    1.0,
-                    _ewkb_hex(footprint),
-                    "open",
-                    *marks,
-                    [f"image:{image_id}"],
-                    operator,
-                )
-            )
-
-
 def create_tasks(database: Database, registry: MarkingRegistry, project_id: uuid.UUID) -> set[uuid.UUID]:
     """The project's tasks, created by the service (``ensure_tasks``) as the operator; their ids."""
     with system_session(database, registry) as session:
@@ -324,7 +243,9 @@ def load_fixture(
         for project_id in project_ids.values():
             with admin.transaction():
                 set_context(admin, system_caller(registry.sci_controls, frozenset({str(project_id)})))
-                insert_image_and_chips(admin, project_id, people[0].user_id, chips)
+                insert_image_and_chips(
+                    admin, project_id, people[0].user_id, chips=chips, marking=MARKING, name="bench-workflow"
+                )
         admin.execute("ANALYZE")
     tasks = {case: create_tasks(database, registry, project_ids[case]) for case in cases}
     with psycopg.connect(libpq(bench.owner_url), autocommit=True) as admin:
