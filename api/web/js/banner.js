@@ -4,6 +4,8 @@
 import { api } from "./api.js";
 
 let sequence = 0;
+/** The latest call's markings (a key) and answer, once painted: the banner shows exactly that. */
+let shown = null;
 
 function paint(text, background, foreground, marking) {
   for (const el of document.querySelectorAll("[data-banner]")) {
@@ -35,12 +37,20 @@ export function showUnclassified() {
  * earlier ones still in flight; until the answer arrives the banner says it is pending, never something lower.
  */
 export async function setPageMarkings(markings) {
-  const mine = ++sequence;
-  pending();
   const unique = [...new Set(markings.filter(Boolean))];
+  const key = JSON.stringify([...unique].sort());
+  // The banner already shows the roll-up of exactly these markings, and nothing was asked since: keep it
+  // (an edit that changes no marking costs no request and no "pending" flash).
+  if (shown && shown.sequence === sequence && shown.key === key) return shown.result;
+  const mine = ++sequence;
+  shown = null;
+  pending();
   try {
     const result = await api("markings/rollup", { method: "POST", json: { markings: unique } });
-    if (mine === sequence) paint(result.banner, result.colour, result.text_colour, result.banner);
+    if (mine === sequence) {
+      paint(result.banner, result.colour, result.text_colour, result.banner);
+      shown = { sequence: mine, key, result };
+    }
     return result;
   } catch (error) {
     if (mine === sequence) {

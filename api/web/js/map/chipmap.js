@@ -1,5 +1,6 @@
 // The map of one chip: its preview and its neighbours' (context) in the image's pixel grid, and one vector
-// layer (one source, canvas-rendered: hundreds of features cost no DOM) for the annotations.
+// layer (one source, canvas-rendered into a cached image: hundreds of features cost no DOM and no per-frame
+// redraw) for the annotations.
 
 import { imageDataUrl } from "../api.js";
 import { chipGeoref } from "./georef.js";
@@ -53,7 +54,16 @@ export async function createChipMap(target, { chip, neighbours }) {
   });
   const outline = new ol.source.Vector({ features: [new ol.Feature(ol.geom.Polygon.fromExtent(georef.extent))] });
   const source = new ol.source.Vector();
-  const vector = new ol.layer.Vector({ source, style: (feature) => styleFor(feature, false) });
+  // VectorImage, not Vector: the features are drawn once into an image, which every later frame only copies
+  // (and, while panning or zooming, transforms) until the features or the view's resolution change. A Vector
+  // layer replays every feature on every frame: with hundreds of features each pointer move while drawing
+  // (the sketch changes, the whole map is rendered) and each frame of a pan cost a full redraw. The image is
+  // half as large again as the viewport, so a pan shows features beyond the edge before it is redrawn.
+  const vector = new ol.layer.VectorImage({
+    source,
+    style: (feature) => styleFor(feature, false),
+    imageRatio: 1.5,
+  });
   const map = new ol.Map({
     target,
     layers: [

@@ -15,6 +15,26 @@ export const TOOLS = {
   LineString: "Line",
 };
 
+/**
+ * Translate (alt+drag) without its hover test: OpenLayers' Translate hit-tests the layers on every pointer
+ * move to show a grab cursor, with hundreds of features a canvas read per move. It can only move a selected
+ * feature with alt held, so it looks only then.
+ */
+class AltTranslate extends ol.interaction.Translate {
+  constructor(options) {
+    super(options);
+    this.selection = options.features;
+  }
+
+  handleMoveEvent(event) {
+    if (this.selection.getLength() && ol.events.condition.altKeyOnly(event)) {
+      super.handleMoveEvent(event);
+    } else {
+      event.map.getViewport().classList.remove("ol-grab", "ol-grabbing");
+    }
+  }
+}
+
 export class Editor {
   /**
    * `newProps()` gives the properties of a feature about to be drawn; `onChange()` runs after every change
@@ -36,7 +56,7 @@ export class Editor {
     this.select.on("select", () => this.onSelect(this.selected()));
     this.modify = new ol.interaction.Modify({ features: this.select.getFeatures() });
     this.modify.on("modifyend", () => this.changed());
-    this.translate = new ol.interaction.Translate({ features: this.select.getFeatures(), condition: ol.events.condition.altKeyOnly });
+    this.translate = new AltTranslate({ features: this.select.getFeatures(), condition: ol.events.condition.altKeyOnly });
     this.translate.on("translateend", () => this.changed());
     this.snap = new ol.interaction.Snap({ source: this.source });
     this.draw = null;

@@ -5,12 +5,39 @@ const ol = window.ol;
 const LIMIT = 200;
 const KEEP = ["annotation_id", "version", "label_class", "marking", "attributes"];
 
+/**
+ * Each feature's latest snapshot entry with what it was taken from (the geometry object and its revision, the
+ * property values): a change touches one feature, so a snapshot after it copies that one and shares the
+ * others' entries (entries are never modified: restoring copies them again).
+ */
+const entries = new WeakMap();
+
+function entryOf(feature) {
+  const geometry = feature.getGeometry();
+  const revision = geometry.getRevision();
+  const uid = feature.get("uid");
+  const values = KEEP.map((k) => feature.get(k));
+  const cached = entries.get(feature);
+  if (
+    cached &&
+    cached.geometry === geometry &&
+    cached.revision === revision &&
+    cached.entry.uid === uid &&
+    cached.values.every((v, i) => v === values[i])
+  ) {
+    return cached.entry;
+  }
+  const entry = {
+    uid,
+    geometry: geometry.clone(),
+    props: Object.fromEntries(KEEP.map((k, i) => [k, structuredClone(values[i])])),
+  };
+  entries.set(feature, { geometry, revision, values, entry });
+  return entry;
+}
+
 function snapshot(source) {
-  return source.getFeatures().map((feature) => ({
-    uid: feature.get("uid"),
-    geometry: feature.getGeometry().clone(),
-    props: Object.fromEntries(KEEP.map((k) => [k, structuredClone(feature.get(k))])),
-  }));
+  return source.getFeatures().map(entryOf);
 }
 
 export class History {

@@ -75,21 +75,38 @@ export function lonLatGeometry(feature, georef) {
   return mapCoordinates(pixels, (p) => georef.toLonLat(p).map(round));
 }
 
-/** The pointer's position in lat/lon and MGRS, in `el`. */
+/**
+ * The pointer's position in lat/lon and MGRS, in `el`. Pointer moves come faster than frames: the readout is
+ * computed and written at most once per animation frame, into two text nodes made once (no new elements, no
+ * layout of the panel per move).
+ */
 export function showPointer(chipMap, el) {
-  chipMap.map.on("pointermove", (event) => {
-    const [lon, lat] = chipMap.georef.toLonLat(event.coordinate);
+  const latlon = h("div", { dataset: { latlon: "" } });
+  const mgrs = h("div", { dataset: { mgrs: "" } });
+  let mounted = false;
+  let pending = null;
+  let frame = 0;
+  const paint = () => {
+    frame = 0;
+    const [lon, lat] = chipMap.georef.toLonLat(pending);
     let grid = "";
     try {
       grid = toMgrs([lon, lat], 5);
     } catch {
       grid = "outside MGRS";
     }
-    mount(
-      el,
-      h("div", { dataset: { latlon: "" } }, `${lat.toFixed(6)}, ${lon.toFixed(6)}`),
-      h("div", { dataset: { mgrs: "" } }, `MGRS ${grid}`),
-    );
+    const latlonText = `${lat.toFixed(6)}, ${lon.toFixed(6)}`;
+    const mgrsText = `MGRS ${grid}`;
+    if (!mounted) {
+      mount(el, latlon, mgrs);
+      mounted = true;
+    }
+    if (latlon.textContent !== latlonText) latlon.textContent = latlonText;
+    if (mgrs.textContent !== mgrsText) mgrs.textContent = mgrsText;
+  };
+  chipMap.map.on("pointermove", (event) => {
+    pending = event.coordinate;
+    if (!frame) frame = requestAnimationFrame(paint);
   });
 }
 
