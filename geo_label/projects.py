@@ -99,7 +99,7 @@ def create_project(
         with session.begin_nested():
             session.execute(insert(PROJECTS).values(**values))
     except IntegrityError:
-        raise ConflictError("a project with that name already exists") from None
+        raise ConflictError("a project with that name and marking already exists") from None
     audit.record(
         session,
         caller,
@@ -141,14 +141,13 @@ def find_project(session: Session, caller: Caller, name_or_id: str) -> Any:
         return get_project(session, caller, uuid.UUID(name_or_id))
     except ValueError:
         pass
-    row = (
-        session.execute(visible_projects(caller).where(PROJECTS.c.name == name_or_id))
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+    rows = session.execute(visible_projects(caller).where(PROJECTS.c.name == name_or_id).limit(2)).mappings()
+    found = list(rows)
+    if not found:
         raise NotFoundError("project")
-    return row
+    if len(found) > 1:  # one name at several markings, each of which the caller may read
+        raise InvalidInputError(f"more than one project you can see is named {name_or_id!r}: give its id")
+    return found[0]
 
 
 def project_marking(project: Any) -> Marking:

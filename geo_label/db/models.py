@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -70,11 +71,24 @@ class User(Base):
 
 class Project(MarkedMixin, Base):
     __tablename__ = "projects"
+    # Unique per marking, not globally: a global name would tell an admin that a project they may not read
+    # exists (migration 0005).
+    __table_args__ = (
+        Index(
+            "projects_name_marking",
+            "name",
+            "classification",
+            "sci_controls",
+            "dissemination",
+            "rel_to",
+            unique=True,
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
     )
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     label_schema: Mapped[dict[str, Any]] = mapped_column(JSONB)
     review_required: Mapped[bool] = mapped_column(Boolean, default=True)
