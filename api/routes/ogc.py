@@ -381,6 +381,7 @@ def conformance(ctx: ContextDep) -> JSONResponse:
 @router.get("/collections", summary="The collections: one per project the caller can see")
 def collections(request: Request, ctx: ContextDep) -> JSONResponse:
     projects = list(visible_projects(ctx.session, ctx.caller))
+    audit_read(ctx.session, ctx.caller, "project", projects, via="ogc")
     spans = extents(ctx.session, ctx.caller, [p["id"] for p in projects])
     url = f"{base(request)}/collections"
     return json_response(
@@ -396,6 +397,7 @@ def one_collection(
     request: Request, ctx: ContextDep, collection_id: Annotated[str, Path(alias="collectionId")]
 ) -> JSONResponse:
     project = find_project(ctx, collection_id)
+    audit_read(ctx.session, ctx.caller, "project", [project], via="ogc")
     spans = extents(ctx.session, ctx.caller, [project["id"]])
     return json_response(collection(request, project, spans.get(project["id"])))
 

@@ -12,6 +12,7 @@ from api import serialize
 from api.deps import ContextDep
 from api.schemas import MemberIn, Page, ProjectIn, ProjectOut
 from geo_label import projects as service
+from geo_label.annotations import audit_read
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -22,6 +23,7 @@ Offset = Annotated[int, Query(ge=0)]
 @router.get("", response_model=Page[ProjectOut])
 def list_projects(ctx: ContextDep, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     rows, total = service.list_projects(ctx.session, ctx.caller, limit=limit, offset=offset)
+    audit_read(ctx.session, ctx.caller, "project", rows)
     return {"items": [serialize.project(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
@@ -47,7 +49,9 @@ def create_project(ctx: ContextDep, body: ProjectIn) -> dict[str, Any]:
 
 @router.get("/{project_id}", response_model=ProjectOut)
 def get_project(ctx: ContextDep, project_id: uuid.UUID) -> dict[str, Any]:
-    return serialize.project(service.get_project(ctx.session, ctx.caller, project_id))
+    row = service.get_project(ctx.session, ctx.caller, project_id)
+    audit_read(ctx.session, ctx.caller, "project", [row])
+    return serialize.project(row)
 
 
 @router.get("/{project_id}/members")

@@ -38,3 +38,21 @@ def test_a_hidden_projects_name_is_no_conflict(client: TestClient, test_db: Test
         pytest.raises(InvalidInputError, match="give its id"),
     ):
         find_project(session, caller(test_db, top), name)  # both are visible to the TS admin: ambiguous
+
+
+def test_reading_a_classified_project_is_audited(client: TestClient, test_db: TestDatabase) -> None:
+    admin = make_user(test_db, unique("ts-admin"), "TS", "USA", roles=frozenset({"admin"}))
+    officer = make_user(test_db, unique("so"), "TS", "USA", roles=frozenset({"security_officer"}))
+    headers = token(client, admin)
+    name = unique("audited")
+    assert _create(client, headers, name, "SECRET") == 201
+    project = next(
+        p for p in client.get("/api/v1/projects", headers=headers).json()["items"] if p["name"] == name
+    )
+    assert client.get(f"/api/v1/projects/{project['id']}", headers=headers).status_code == 200
+    assert client.get(f"/ogc/collections/{project['id']}", headers=headers).status_code == 200
+
+    records = client.get("/api/v1/audit?action=project.read&limit=20", headers=token(client, officer)).json()
+    mine = [r for r in records["items"] if r["actor"] == admin]
+    assert len(mine) == 3 and all("SECRET" in r["marking"] for r in mine)  # the roll-up of what was read
+    assert [r["details"].get("via") for r in mine] == ["ogc", None, None]  # newest first
