@@ -11,9 +11,10 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,23 @@ def core_count() -> str:
     usable = len(os.sched_getaffinity(0))
     total = os.cpu_count() or usable
     return f"{usable}" if usable == total else f"{usable} usable of {total}"
+
+
+def run_report(title: str, run: Callable[[], None], *, details: Sequence[str] = ()) -> int:
+    """A service-side benchmark's frame: its title, the machine, ``run()``, and the time and load at the
+    end; exit status 1 (with the reason on stderr) when a step failed, else 0 whatever the figures."""
+    print(title)
+    for line in details:
+        print(f"  {line}")
+    print(f"  machine  {core_count()} cores, load {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
+    started = time.perf_counter()
+    try:
+        run()
+    except StepFailedError as exc:
+        print(f"benchmark step failed: {exc}", file=sys.stderr)
+        return 1
+    load = os.getloadavg()
+    print(
+        f"\ndone in {time.perf_counter() - started:.0f} s; load {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    )
+    return 0

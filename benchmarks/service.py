@@ -71,7 +71,14 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E4
 from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import default_registry  # noqa: E402
-from benchmarks._common import OUTPUT, REPO, StepFailedError, core_count, remove_folder, scratch_folder  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    OUTPUT,
+    REPO,
+    StepFailedError,
+    remove_folder,
+    run_report,
+    scratch_folder,
+)
 from benchmarks._service_data import (  # noqa: E402
     PROJECT_NAME,
     READER,
@@ -796,20 +803,14 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print("GeoLabel service benchmark")
-    print(
-        f"  fixture  1 project, 1 image, 2,500 chips, {args.annotations:,} annotations over a 2 x 2 degree "
-        f"region; reader {READER}: {READER_CLEARANCE}, {READER_CITIZENSHIP} (may read 95%)"
+    return run_report(
+        "GeoLabel service benchmark",
+        lambda: run(args),
+        details=[
+            f"fixture  1 project, 1 image, 2,500 chips, {args.annotations:,} annotations over a 2 x 2 degree "
+            f"region; reader {READER}: {READER_CLEARANCE}, {READER_CITIZENSHIP} (may read 95%)"
+        ],
     )
-    print(f"  machine  {core_count()} cores, load {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
-    started = time.perf_counter()
-    try:
-        run(args)
-    except StepFailedError as exc:
-        print(f"benchmark step failed: {exc}", file=sys.stderr)
-        return 1
-    print(f"\ndone in {time.perf_counter() - started:.0f} s; load {os.getloadavg()[0]:.2f}")
-    return 0
 
 
 if __name__ == "__main__":

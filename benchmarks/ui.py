@@ -62,7 +62,7 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright  # 
 from shapely.geometry import mapping, shape  # noqa: E402
 
 from access_control import default_registry, parse_marking  # noqa: E402
-from benchmarks._common import StepFailedError, core_count, remove_folder, scratch_folder  # noqa: E402
+from benchmarks._common import StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
 from benchmarks.service import api_server, bench_database, child_env  # noqa: E402
 from geo_label import projects, users  # noqa: E402
 from geo_label.db.engine import Database  # noqa: E402
@@ -482,19 +482,10 @@ def measure(viewers: list[Viewer], origin: str, repeat: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print("GeoLabel UI benchmark: the labeling view with 0 and with many features, headless chromium")
-    print(f"  machine  {core_count()} cores, load {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
-    started = time.perf_counter()
-    try:
-        run(args)
-    except StepFailedError as exc:
-        print(f"benchmark step failed: {exc}", file=sys.stderr)
-        return 1
-    load = os.getloadavg()
-    print(
-        f"\ndone in {time.perf_counter() - started:.0f} s; load {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    return run_report(
+        "GeoLabel UI benchmark: the labeling view with 0 and with many features, headless chromium",
+        lambda: run(args),
     )
-    return 0
 
 
 if __name__ == "__main__":

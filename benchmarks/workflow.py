@@ -79,7 +79,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E4
 from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import MarkingRegistry, default_registry, parse_marking  # noqa: E402
-from benchmarks._common import OUTPUT, StepFailedError, core_count, remove_folder, scratch_folder  # noqa: E402
+from benchmarks._common import OUTPUT, StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
 from benchmarks._service_data import insert_image_and_chips, set_context  # noqa: E402
 from benchmarks.service import (  # noqa: E402
     BenchDatabase,
@@ -771,24 +771,13 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print("GeoLabel workflow benchmark: concurrent next-task requests")
     rounds = math.ceil(args.chips / args.labelers) + (args.chips % args.labelers == 0)
-    print(
-        f"  setup    {args.labelers} labelers ({LABELER_CLEARANCE}, {LABELER_CITIZENSHIP}) released at once, "
+    setup = (
+        f"setup    {args.labelers} labelers ({LABELER_CLEARANCE}, {LABELER_CITIZENSHIP}) released at once, "
         f"{args.chips:,} tasks marked {MARKING} per case, about {rounds} rounds per case"
     )
-    print(f"  machine  {core_count()} cores, load {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
-    started = time.perf_counter()
-    try:
-        run(args)
-    except StepFailedError as exc:
-        print(f"benchmark step failed: {exc}", file=sys.stderr)
-        return 1
-    load = os.getloadavg()
-    print(
-        f"\ndone in {time.perf_counter() - started:.0f} s; load {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
-    )
-    return 0
+    title = "GeoLabel workflow benchmark: concurrent next-task requests"
+    return run_report(title, lambda: run(args), details=[setup])
 
 
 if __name__ == "__main__":
