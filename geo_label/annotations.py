@@ -33,7 +33,7 @@ from geo_label.errors import (
     PreconditionRequiredError,
 )
 from geo_label.geometry import check_within_chip, parse_geometry
-from geo_label.markings import marking_columns, marking_of
+from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.projects import get_project, require_project_role
 
 STATUSES = ("draft", "submitted", "accepted", "rejected")
@@ -433,7 +433,7 @@ def downgrade_annotation(
         project_id=current["project_id"],
         marking=marking_of(current),
         details={
-            "from": marking_of(current).banner(),
+            "from": banner_of(current),
             "to": marking.banner(),
             "justification": justification.strip(),
         },

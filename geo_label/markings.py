@@ -21,33 +21,39 @@ def marking_columns(marking: Marking) -> dict[str, Any]:
     }
 
 
-def _values(row: Mapping[str, Any] | Any) -> tuple[int, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    if type(row) is dict or isinstance(row, Mapping):
-        values = (row["classification"], row["sci_controls"], row["dissemination"], row["rel_to"])
-    else:
-        values = (row.classification, row.sci_controls, row.dissemination, row.rel_to)
-    level, sci, dissemination, rel_to = values
+#: A marking's columns as a hashable cache key: level, SCI controls, dissemination, REL TO.
+MarkingKey = tuple[int, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+def _key(level: Any, sci: Any, dissemination: Any, rel_to: Any) -> MarkingKey:
+    """Marking column values (lists or tuples, None for empty) as a hashable cache key."""
     return int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ())
+
+
+def _columns(row: Mapping[str, Any] | Any) -> tuple[Any, Any, Any, Any]:
+    if type(row) is dict or isinstance(row, Mapping):
+        return row["classification"], row["sci_controls"], row["dissemination"], row["rel_to"]
+    return row.classification, row.sci_controls, row.dissemination, row.rel_to
 
 
 def marking_of_values(level: int, sci: Any, dissemination: Any, rel_to: Any) -> Marking:
     """The marking of a row's marking columns given as values (lists or tuples)."""
-    return _marking(int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ()))
+    return _marking(*_key(level, sci, dissemination, rel_to))
 
 
 def marking_of(row: Mapping[str, Any] | Any) -> Marking:
     """The marking of a row (a mapping or an object with the marking columns)."""
-    return _marking(*_values(row))
+    return _marking(*_key(*_columns(row)))
 
 
 def banner_of_values(level: int, sci: Any, dissemination: Any, rel_to: Any) -> str:
     """The banner form of a marking given as its column values (lists or tuples)."""
-    return _banner(int(level), tuple(sci or ()), tuple(dissemination or ()), tuple(rel_to or ()))
+    return _banner(*_key(level, sci, dissemination, rel_to))
 
 
 def banner_of(row: Mapping[str, Any] | Any) -> str:
     """The banner form of a row's marking (pages repeat a few markings a thousand times: format each once)."""
-    return _banner(*_values(row))
+    return _banner(*_key(*_columns(row)))
 
 
 @lru_cache(maxsize=4096)

@@ -17,7 +17,7 @@ from geo_label.db.access import project_visible
 from geo_label.db.context import Caller
 from geo_label.db.models import MEMBERSHIPS, PROJECTS, Membership, User
 from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from geo_label.markings import marking_columns, marking_of
+from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.users import get_user, require
 
 MEMBER_ROLES = ("labeler", "reviewer", "manager")
@@ -173,9 +173,7 @@ def add_member(session: Session, caller: Caller, *, project_id: uuid.UUID, usern
 
     candidate = caller_from_user(user, {})
     if not can_read(candidate.access, marking_of(project)):
-        raise InvalidInputError(
-            f"{username} is not cleared for this project's marking {marking_of(project).banner()}"
-        )
+        raise InvalidInputError(f"{username} is not cleared for this project's marking {banner_of(project)}")
     statement = pg_insert(MEMBERSHIPS).values(project_id=project_id, user_id=user.id, role=role)
     session.execute(
         statement.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={"role": role})

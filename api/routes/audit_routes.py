@@ -11,7 +11,7 @@ from api.deps import ContextDep
 from geo_label import audit as service
 from geo_label.db.access import marking_readable
 from geo_label.db.models import AUDIT_LOG
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of
 from geo_label.users import require
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -41,7 +41,7 @@ def list_records(
             "item_type": r["item_type"],
             "item_id": r["item_id"],
             "project_id": r["project_id"],
-            "marking": marking_of(r).banner(),
+            "marking": banner_of(r),
             "details": r["details"],
             "hash": r["hash"].hex(),
         }

@@ -10,7 +10,7 @@ from api.deps import ContextDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
 from geo_label import workflow
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of
 from geo_label.users import describe
 from geo_label.workflow.recent import DEFAULT_RECENT, MAX_RECENT
 
@@ -41,7 +41,7 @@ def recent_json(row: Any) -> dict[str, Any]:
         "replica": row["replica"],
         "state": row["state"],
         "assigned": row["assigned"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "submitted_at": row["submitted_at"],
         "updated_at": row["updated_at"],
         "review_comment": row["review_comment"],

@@ -30,7 +30,7 @@ from geo_label.chips import BBox
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of, marking_of
 from geo_label.projects import get_project, list_projects
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -164,7 +164,7 @@ def collection(request: Request, project: Mapping[str, Any], extent: Extent | No
         "id": str(project["id"]),
         "title": project["name"],
         "description": project["description"] or "",
-        "marking": marking_of(project).banner(),
+        "marking": banner_of(project),
         "itemType": "feature",
         "crs": [CRS84],
         "extent": {

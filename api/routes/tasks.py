@@ -17,7 +17,7 @@ from api.deps import ContextDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
 from geo_label import workflow as service
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of
 
 router = APIRouter(tags=["tasks"])
 
@@ -65,7 +65,7 @@ def task_json(row: Any) -> dict[str, Any]:
         "state": row["state"],
         "assignee": row["assignee"],
         "priority": row["priority"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "lease_expires_at": row["lease_expires_at"],
         "submitted_at": row["submitted_at"],
         "submissions": row["submissions"],
@@ -81,7 +81,7 @@ def review_json(row: Any) -> dict[str, Any]:
         "reviewer": row["reviewer_name"],
         "decision": row["decision"],
         "comment": row["comment"],
-        "marking": marking_of(row).banner(),
+        "marking": banner_of(row),
         "at": row["at"],
     }
 

@@ -23,7 +23,7 @@ from geo_label.console import stdout
 from geo_label.db.context import Caller
 from geo_label.db.models import User
 from geo_label.db.runtime import open_database, system_session
-from geo_label.markings import marking_of
+from geo_label.markings import banner_of
 from geo_label.settings import load_settings
 from geo_label.workflow.common import utcnow
 
@@ -151,7 +151,7 @@ def tasks_list(
             "replica": r["replica"],
             "state": r["state"],
             "assignee": names.get(r["assignee"]) if r["assignee"] else None,
-            "marking": marking_of(r).banner(),
+            "marking": banner_of(r),
             "updated_at": r["updated_at"],
         }
         for r in rows
