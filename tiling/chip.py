@@ -212,28 +212,38 @@ def lookup_tables(stretch: DisplayStretch, dtype: str) -> np.ndarray | None:
     return tables
 
 
-def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> list[np.ndarray]:
-    """The displayed bands stretched to uint8 (one rows x cols plane each), invalid pixels black."""
+def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """The displayed bands stretched to uint8, invalid pixels black, laid out as the preview image's memory:
+    rows x cols x 4 (Pillow's RGBX, the fourth byte unused) for three bands, rows x cols for one.
+
+    Building the interleaved image here, one band at a time, spares Pillow's merge of three planes, which
+    holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured).
+    """
+    rows, cols = data.shape[1:]
+    pixels = np.empty((rows, cols, 4) if len(stretch.bands) > 1 else (rows, cols), np.uint8)
+    planes = [pixels] if pixels.ndim == 2 else [pixels[:, :, i] for i in range(len(stretch.bands))]
     tables = lookup_tables(stretch, str(data.dtype))
     if tables is None:
-        stretched = stretch.apply(data[[b - 1 for b in stretch.bands]])
-        planes = list(stretched)
+        for plane, stretched in zip(planes, stretch.apply(data[[b - 1 for b in stretch.bands]]), strict=True):
+            plane[...] = stretched
     else:
         index_type = LOOKUP_DTYPES[str(data.dtype)]
-        planes = [np.take(tables[i], data[band - 1].view(index_type)) for i, band in enumerate(stretch.bands)]
+        for i, (plane, band) in enumerate(zip(planes, stretch.bands, strict=True)):
+            plane[...] = np.take(tables[i], data[band - 1].view(index_type))
     if valid is not None and not bool(valid.all()):
-        invalid = ~valid
-        for plane in planes:
-            plane[invalid] = 0
-    return planes
+        pixels[~valid] = 0
+    return pixels
 
 
 def write_preview(job: TileJob, window: ChipWindow, data: np.ndarray, valid: np.ndarray | None) -> None:
     """The chip as an 8-bit JPEG with the image's stretch (nodata black). Pillow's libjpeg-turbo encodes a
     512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver here (measured)."""
-    planes = preview_pixels(job.stretch, data, valid)
-    bands = [Image.fromarray(np.ascontiguousarray(plane)) for plane in planes]
-    image = bands[0] if len(bands) == 1 else Image.merge("RGB", bands)
+    pixels = preview_pixels(job.stretch, data, valid)
+    if pixels.ndim == 2:
+        image = Image.fromarray(pixels)
+    else:
+        size = (pixels.shape[1], pixels.shape[0])
+        image = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
     with atomic_path(job.out_dir / job.preview_path(window)) as temp:
         image.save(temp, format="JPEG", quality=PREVIEW_QUALITY)
 

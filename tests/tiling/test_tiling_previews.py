@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from imagery import DisplayStretch
-from tiling.chip import lookup_tables, preview_pixels
+from tiling.chip import PREVIEW_QUALITY, lookup_tables, preview_pixels, write_preview
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "int32", "float32"])
@@ -18,9 +22,34 @@ def test_lookup_tables_equal_the_stretch(dtype: str) -> None:
     valid = rng.random((64, 96)) > 0.2
     expected = stretch.apply(data[[2, 1, 0]])
     expected[:, ~valid] = 0
-    planes = preview_pixels(stretch, data, valid)
-    np.testing.assert_array_equal(np.stack(planes), expected)
+    pixels = preview_pixels(stretch, data, valid)
+    assert pixels.shape == (64, 96, 4), "Pillow's RGBX layout"
+    np.testing.assert_array_equal(np.moveaxis(pixels[:, :, :3], -1, 0), expected)
     np.testing.assert_array_equal(
-        np.stack(preview_pixels(stretch, data, None)), stretch.apply(data[[2, 1, 0]])
+        np.moveaxis(preview_pixels(stretch, data, None)[:, :, :3], -1, 0), stretch.apply(data[[2, 1, 0]])
     )
     assert (lookup_tables(stretch, dtype) is None) == (dtype in ("int32", "float32"))
+
+
+def test_single_band_previews_are_grey_planes() -> None:
+    data = np.arange(64 * 96, dtype="uint16").reshape(1, 64, 96)
+    stretch = DisplayStretch(bands=(1,), low=(100.0,), high=(5000.0,))
+    valid = np.ones((64, 96), bool)
+    valid[:, :10] = False
+    pixels = preview_pixels(stretch, data, valid)
+    expected = stretch.apply(data)[0]
+    expected[:, :10] = 0
+    np.testing.assert_array_equal(pixels, expected)
+
+
+def test_preview_jpeg_is_what_pillow_writes_from_the_rgb_planes(tmp_path: Path) -> None:
+    """The RGBX hand-off to the encoder gives the very bytes of merging the three planes (the old way)."""
+    rng = np.random.default_rng(9)
+    data = rng.integers(0, 4000, (4, 80, 120)).astype("uint16")
+    stretch = DisplayStretch(bands=(3, 2, 1), low=(10.0, 20.0, 30.0), high=(3000.0, 3500.0, 3900.0))
+    job = SimpleNamespace(stretch=stretch, out_dir=tmp_path, preview_path=lambda window: "p.jpg")
+    write_preview(job, None, data, None)  # type: ignore[arg-type]
+    planes = [Image.fromarray(plane) for plane in stretch.apply(data[[2, 1, 0]])]
+    merged = tmp_path / "merged.jpg"
+    Image.merge("RGB", planes).save(merged, format="JPEG", quality=PREVIEW_QUALITY)
+    assert (tmp_path / "p.jpg").read_bytes() == merged.read_bytes()
