@@ -127,6 +127,13 @@ def test_label_review_export(
     banner = reviewer.banner()
     assert banner["text"] == "CONFIDENTIAL//NOFORN" and banner["background"] == BLUE, banner
     assert preview_requests(reviewer) & {str(c) for c in ui_world.confidential_chips}
+    # Every attribute of the work is on screen inside the panel: nothing cut off or scrolled out of view.
+    floors = reviewer.page.locator(".work dt:text-is('floors') + dd")
+    assert floors.inner_text() == "3" and reviewer.page.locator(".work dd:text-is('civil')").is_visible()
+    overflow = reviewer.page.evaluate(
+        "() => { const s = document.querySelector('.side'); return s.scrollWidth - s.clientWidth; }"
+    )
+    assert overflow <= 0, f"the review panel is {overflow} px too wide for its content"
     reviewer.screenshot("05-review")
     reviewer.page.click("[data-action=accept]")
     reviewer.page.wait_for_url("**/#/queue")

@@ -2,7 +2,7 @@
 // are several, and accept / reject (with a comment saying what to fix).
 
 import { api } from "../api.js";
-import { formatNumber, h, mount, notice, table } from "../dom.js";
+import { formatNumber, h, mount, notice } from "../dom.js";
 import { bindShortcuts } from "../shortcuts.js";
 import { bannerUpdater, buildMap, featureOf, loadTask, showPointer } from "./workspace.js";
 
@@ -37,11 +37,10 @@ export async function render(root, [taskId]) {
   };
   const accept = decide("accept");
   const reject = decide("reject");
-  const rows = work.map((a) => [a.class, a.geometry.type, h("span", { class: "portion" }, a.marking), JSON.stringify(a.attributes)]);
   mount(
     side,
     h("h2", {}, `Work (${work.length} features)`),
-    rows.length ? table(["class", "geometry", "marking", "attributes"], rows) : h("p", { class: "muted" }, "No features."),
+    work.length ? h("ul", { class: "work" }, work.map(workItem)) : h("p", { class: "muted" }, "No features."),
     agreement && agreement.agreement !== null
       ? h("p", {}, `Agreement between labelers: ${formatNumber(agreement.agreement)}${agreement.flagged ? " (below threshold)" : ""}`)
       : null,
@@ -77,4 +76,25 @@ export async function render(root, [taskId]) {
     unbind();
     chipMap.map.setTarget(undefined);
   };
+}
+
+// One feature of the work under review: class, geometry type and portion marking on a line, then every attribute
+// as a name and value that wrap within the panel (a table of four columns did not fit in it).
+function workItem(annotation) {
+  const attributes = Object.entries(annotation.attributes ?? {});
+  return h(
+    "li",
+    { dataset: { annotation: annotation.id } },
+    h("div", {}, h("strong", {}, annotation.class), ` · ${annotation.geometry.type} `, h("span", { class: "portion" }, annotation.marking)),
+    attributes.length
+      ? h(
+          "dl",
+          { class: "attributes" },
+          attributes.flatMap(([name, value]) => [
+            h("dt", {}, name),
+            h("dd", {}, typeof value === "string" ? value : JSON.stringify(value)),
+          ]),
+        )
+      : null,
+  );
 }
