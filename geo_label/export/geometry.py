@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import numpy as np
 import shapely
-import shapely.affinity
 from numpy.typing import NDArray
 from shapely.errors import GEOSException
-from shapely.geometry import LineString, MultiLineString, MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
+
+from geo_label.antimeridian import AntimeridianError, split_at_antimeridian, transform_coordinates
 
 __all__ = [
     "BBoxAccumulator",
@@ -67,7 +67,6 @@ _FAMILY: Final = {
 _MAX_ABS_LONGITUDE: Final = 360.0
 
 FloatArray = NDArray[np.float64]
-_Part = TypeVar("_Part", Polygon, LineString)
 GeometryObject = dict[str, Any]
 
 
@@ -122,7 +121,7 @@ def normalize_geometries(
     for j in np.flatnonzero(outside | (wide & (families != _POINT))).tolist():
         geoms[j] = _fix_antimeridian(geoms[j], ids[present[j]])
 
-    rounded = _transform(geoms, _rounder(precision))
+    rounded = transform_coordinates(geoms, _rounder(precision))
     needs_repair = ~shapely.is_valid(rounded)
     for j in _with_repeated_points(rounded).tolist():
         if needs_repair[j]:
@@ -277,96 +276,12 @@ def _check_coordinates(geoms: NDArray[np.object_], ids: Sequence[str]) -> None:
         )
 
 
-def _wrap_longitudes(coords: FloatArray) -> FloatArray:
-    wrapped = coords.copy()
-    wrapped[:, 0] = (coords[:, 0] + 180.0) % 360.0 - 180.0
-    # 180 itself stays 180 rather than becoming -180 (both are valid; this keeps points on it unchanged).
-    wrapped[:, 0] = np.where(coords[:, 0] == 180.0, 180.0, wrapped[:, 0])
-    return wrapped
-
-
 def _fix_antimeridian(geom: BaseGeometry, feature_id: str) -> BaseGeometry:
-    """Wrap into [-180, 180] and split a line or polygon where it crosses 180 degrees.
-
-    A crossing is a step of more than 180 degrees of longitude between consecutive points, whether the input
-    is continuous (179.5 to 180.5) or already wrapped (179.5 to -179.5). Each line, or each polygon with its
-    holes, is made continuous (multiples of 360 added so that no step exceeds 180 degrees), moved so that it
-    starts in [-180, 180), and if it then reaches past 180 it is cut there with GEOS (exact planar
-    intersection: edges are straight lines in lon/lat, RFC 7946 section 3.1.1) and the eastern piece moved
-    back by 360 degrees. A polygon around a pole (a ring whose longitudes go once round the globe) is refused.
-
-    (The ``antimeridian`` package, used for image footprints, is not used here: it loses a hole that itself
-    crosses 180 degrees, and needs its input wrapped first.)
-    """
+    """:func:`geo_label.antimeridian.split_at_antimeridian`, its failure named after the feature."""
     try:
-        if isinstance(geom, Polygon | MultiPolygon):
-            polygons: list[Polygon] = []
-            for polygon in shapely.get_parts(geom).tolist():
-                polygons.extend(_split(_continuous_polygon(polygon, feature_id), Polygon, feature_id))
-            return polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
-        if isinstance(geom, LineString | MultiLineString):
-            lines: list[LineString] = []
-            for line in shapely.get_parts(geom).tolist():
-                continuous = LineString(_continuous_ring(np.asarray(line.coords)))
-                lines.extend(_split(continuous, LineString, feature_id))
-            return lines[0] if len(lines) == 1 else MultiLineString(lines)
-    except GEOSException as exc:
-        raise ExportError(
-            f"feature {feature_id!r}: cannot split the geometry at the antimeridian ({exc})"
-        ) from exc
-    wrapped: BaseGeometry = _transform(geom, _wrap_longitudes)  # points are only wrapped
-    return wrapped
-
-
-def _continuous_ring(coords: FloatArray) -> FloatArray:
-    """The coordinates with multiples of 360 added to longitudes so that no step exceeds 180 degrees."""
-    turns = np.round(np.diff(coords[:, 0]) / 360.0)
-    continuous = coords.copy()
-    continuous[1:, 0] -= 360.0 * np.cumsum(turns)
-    return continuous
-
-
-def _continuous_polygon(polygon: Polygon, feature_id: str) -> BaseGeometry:
-    exterior = _continuous_ring(np.asarray(polygon.exterior.coords))
-    if exterior[0, 0] != exterior[-1, 0]:
-        raise ExportError(
-            f"feature {feature_id!r}: polygon goes round a pole (its longitudes span the whole globe); "
-            "split it into parts that do not"
-        )
-    middle = (exterior[:, 0].min() + exterior[:, 0].max()) / 2.0
-    holes = []
-    for interior in polygon.interiors:
-        hole = _continuous_ring(np.asarray(interior.coords))
-        hole[:, 0] += 360.0 * np.round((middle - (hole[:, 0].min() + hole[:, 0].max()) / 2.0) / 360.0)
-        holes.append(hole)
-    continuous = Polygon(exterior, holes)
-    if continuous.is_valid:
-        return continuous
-    repaired: BaseGeometry = shapely.make_valid(continuous, method="structure", keep_collapsed=False)
-    return repaired
-
-
-def _split(geom: BaseGeometry, kind: type[_Part], feature_id: str) -> list[_Part]:
-    """The parts of type ``kind`` of a continuous geometry, cut at 180 degrees and moved into range."""
-    west, _, east, _ = shapely.bounds(geom).tolist()
-    if east - west >= 360.0:
-        raise ExportError(f"feature {feature_id!r}: geometry spans 360 degrees of longitude or more")
-    geom = shapely.affinity.translate(geom, xoff=-360.0 * math.floor((west + 180.0) / 360.0))
-    west, _, east, _ = shapely.bounds(geom).tolist()
-    if east <= 180.0:
-        return [part for part in shapely.get_parts(geom).tolist() if isinstance(part, kind)]
-    pieces: list[_Part] = []
-    for offset in (0.0, 360.0):
-        cut = shapely.intersection(geom, box(offset - 180.0, -90.0, offset + 180.0, 90.0))
-        moved = shapely.affinity.translate(cut, xoff=-offset)
-        pieces.extend(part for part in shapely.get_parts(moved).tolist() if isinstance(part, kind))
-    return pieces
-
-
-def _transform(geometry: Any, function: Callable[[FloatArray], FloatArray]) -> Any:
-    """``shapely.transform`` keeping each geometry's own dimension (2D stays 2D, 3D keeps its z)."""
-    transform: Callable[..., Any] = shapely.transform  # the stubs do not know include_z=None
-    return transform(geometry, function, include_z=None)
+        return split_at_antimeridian(geom)
+    except AntimeridianError as exc:
+        raise ExportError(f"feature {feature_id!r}: {exc}") from exc
 
 
 def _rounder(precision: int) -> Callable[[FloatArray], FloatArray]:
@@ -404,7 +319,7 @@ def _snap_to_grid(geom: BaseGeometry, precision: int, feature_id: str) -> BaseGe
             f"feature {feature_id!r}: geometry collapses when rounded to {precision} decimals "
             "(it is smaller than the export precision)"
         )
-    snapped = _transform(shapely.orient_polygons(snapped), _rounder(precision))
+    snapped = transform_coordinates(shapely.orient_polygons(snapped), _rounder(precision))
     kind = int(shapely.get_type_id(snapped))
     if kind not in _FAMILY or _FAMILY[kind] != family or not snapped.is_valid:
         raise ExportError(
