@@ -32,7 +32,7 @@ from geo_label.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
 )
-from geo_label.geometry import check_within_chip, parse_geometry
+from geo_label.geometry import check_within_chip, parse_geometry, stored_form
 from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.projects import get_project, require_project_role
 
@@ -115,7 +115,7 @@ def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -
             chip_id=chip["id"],
             label_class=label_class["name"],
             attributes=attributes,
-            geometry=from_shape(geometry, 4326),
+            geometry=from_shape(stored_form(geometry), 4326),
             source=_check_choice(data.source, SOURCES, "source"),
             confidence=_check_confidence(data.confidence),
             status=_check_choice(data.status, ("draft", "submitted"), "a new annotation's status"),
@@ -317,7 +317,7 @@ def update_annotation(
     if changes.geometry is not None:
         geometry = parse_geometry(changes.geometry, label_class["geometry_types"])
         check_within_chip(geometry, to_shape(chip["footprint"]))
-        values["geometry"] = from_shape(geometry, 4326)
+        values["geometry"] = from_shape(stored_form(geometry), 4326)
     elif changes.label_class is not None:
         parse_geometry(_geojson(current["geometry"]), label_class["geometry_types"])
     attributes = changes.attributes if changes.attributes is not None else current["attributes"]

@@ -1,4 +1,10 @@
-"""Checks on drawn geometries: valid GeoJSON, a valid shape of an allowed type, inside the chip, not huge."""
+"""Checks on drawn geometries: valid GeoJSON, a valid shape of an allowed type, inside the chip, not huge.
+
+A shape drawn across the antimeridian arrives with wrapped positions (179.9 then -179.9) or already split
+into parts on both sides (RFC 7946 section 3.1.9). It is checked as the one continuous shape it is
+(:func:`geo_label.antimeridian.joined_across_antimeridian`: the halves of a polygon are one Polygon, of a
+class that allows polygons) and stored split (:func:`stored_form`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,13 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from geo_label.antimeridian import (
+    AntimeridianError,
+    eastward,
+    joined_across_antimeridian,
+    spans_antimeridian,
+    split_at_antimeridian,
+)
 from geo_label.errors import InvalidInputError
 
 MAX_VERTICES = 10_000
@@ -18,13 +31,13 @@ CHIP_TOLERANCE = 0.01
 
 
 def parse_geometry(geojson: Any, allowed_types: list[str]) -> BaseGeometry:
+    """The drawn shape, checked, in its joined form (continuous across the antimeridian)."""
     if not isinstance(geojson, dict) or "type" not in geojson or "coordinates" not in geojson:
         raise InvalidInputError("geometry must be a GeoJSON geometry object with type and coordinates")
     kind = geojson["type"]
-    if kind not in allowed_types:
-        raise InvalidInputError(
-            f"geometry type {kind} is not allowed for this class (allowed: {', '.join(allowed_types)})"
-        )
+    # A Multi* may be one allowed shape split at the antimeridian: its type is known once it is joined.
+    if kind not in allowed_types and kind.removeprefix("Multi") not in allowed_types:
+        raise _type_not_allowed(kind, allowed_types)
     try:
         geometry = shape(geojson)
     except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
@@ -39,12 +52,38 @@ def parse_geometry(geojson: Any, allowed_types: list[str]) -> BaseGeometry:
         raise InvalidInputError("coordinates must be longitude, latitude in EPSG:4326 (RFC 7946)")
     if shapely.has_z(geometry):
         geometry = shapely.force_2d(geometry)
+    geometry = joined_across_antimeridian(geometry)
+    if geometry.geom_type not in allowed_types:
+        raise _type_not_allowed(geometry.geom_type, allowed_types)
     if not geometry.is_valid:
         raise InvalidInputError(f"geometry is not a valid shape: {explain_validity(geometry)}")
     return geometry
 
 
+def _type_not_allowed(kind: str, allowed_types: list[str]) -> InvalidInputError:
+    return InvalidInputError(
+        f"geometry type {kind} is not allowed for this class (allowed: {', '.join(allowed_types)})"
+    )
+
+
+def stored_form(geometry: BaseGeometry) -> BaseGeometry:
+    """What is stored for a checked shape: itself, or split at the antimeridian if it crosses it."""
+    west, _, east, _ = geometry.bounds
+    if west >= -180.0 and east <= 180.0 and not spans_antimeridian(geometry):
+        return geometry
+    try:
+        return split_at_antimeridian(geometry)
+    except AntimeridianError as exc:
+        raise InvalidInputError(f"geometry cannot be stored: {exc}") from None
+
+
 def check_within_chip(geometry: BaseGeometry, footprint: BaseGeometry) -> None:
+    """Refuse a shape (joined form) that strays outside its chip's footprint (stored form)."""
+    if spans_antimeridian(footprint) or geometry.bounds[2] > 180.0:
+        # Compare on one continuous side of the antimeridian: the chip's halves joined, the shape moved east
+        # of it where it lies west (a shape wholly on one side of a chip that crosses is inside it too).
+        footprint = shapely.union_all(shapely.get_parts(eastward(footprint)))
+        geometry = eastward(geometry)
     west, south, east, north = footprint.bounds
     tolerance = CHIP_TOLERANCE * max(east - west, north - south)
     if not footprint.buffer(tolerance).covers(geometry):

@@ -26,7 +26,7 @@ from geo_label.db.access import readable
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, GOLD_CHIPS, GOLD_FEATURES, GOLD_SCORES, TASKS
 from geo_label.errors import NotFoundError
-from geo_label.geometry import check_within_chip, parse_geometry
+from geo_label.geometry import check_within_chip, parse_geometry, stored_form
 from geo_label.markings import marking_columns, marking_of
 from geo_label.projects import get_project, require_project_role
 from geo_label.workflow.common import DONE_STATES, is_gold, work_filter
@@ -132,7 +132,7 @@ def _given_references(
         out.append(
             {
                 "label_class": label_class["name"],
-                "geometry": from_shape(geometry, 4326),
+                "geometry": from_shape(stored_form(geometry), 4326),
                 **marking_columns(marking),
             }
         )
