@@ -7,11 +7,23 @@
 // (hundreds of pixels) the projection is smooth enough that this is far below a pixel (a UTM chip of 5 km
 // departs from bilinear by centimetres).
 
-/** The footprint's outer ring (the largest part of a MultiPolygon). */
-function outerRing(geometry) {
-  if (geometry.type === "Polygon") return geometry.coordinates[0];
-  const rings = geometry.coordinates.map((polygon) => polygon[0]);
-  return rings.reduce((best, ring) => (ring.length > best.length ? ring : best));
+/** A longitude moved into [-180, 180] by a multiple of 360 degrees. */
+export function wrapLongitude(lon) {
+  return lon > 180 || lon < -180 ? ((((lon + 180) % 360) + 360) % 360) - 180 : lon;
+}
+
+/**
+ * The points of the footprint's outer rings, continuous in longitude. A footprint that crosses the antimeridian
+ * is stored split into a part on each side of it (RFC 7946); moving the western longitudes (-179.9) east by 360
+ * degrees (180.1) puts the whole chip on one side, where its corners and any point between them are what they
+ * look like.
+ */
+function outerPoints(geometry) {
+  const rings = geometry.type === "Polygon" ? [geometry.coordinates[0]] : geometry.coordinates.map((polygon) => polygon[0]);
+  const points = rings.flat();
+  const lons = points.map((p) => p[0]);
+  const crosses = Math.max(...lons) - Math.min(...lons) > 180;
+  return crosses ? points.map(([lon, lat]) => [lon < 0 ? lon + 360 : lon, lat]) : points;
 }
 
 /**
@@ -20,7 +32,7 @@ function outerRing(geometry) {
  * orientation or densification.
  */
 export function footprintCorners(geometry) {
-  const ring = outerRing(geometry);
+  const ring = outerPoints(geometry);
   const lons = ring.map((p) => p[0]);
   const lats = ring.map((p) => p[1]);
   const [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
@@ -47,12 +59,18 @@ export function chipGeoref(chip) {
     return lerp(top, bottom, t);
   }
 
+  // The chip's middle longitude, continuous with its corners (it may pass 180 for a chip across it).
+  const middle = (c.topLeft[0] + c.topRight[0] + c.bottomLeft[0] + c.bottomRight[0]) / 4;
+
+  /** Map coordinates to lon/lat, the longitude in [-180, 180] (as the API takes positions). */
   function toLonLat([x, y]) {
-    return bilinear((x - col) / width, (-y - row) / height);
+    const [lon, lat] = bilinear((x - col) / width, (-y - row) / height);
+    return [wrapLongitude(lon), lat];
   }
 
   /** Newton's method on the bilinear map: converges in a few steps for a near-parallelogram. */
-  function fromLonLat([lon, lat]) {
+  function fromLonLat([anyLon, lat]) {
+    const lon = anyLon + 360 * Math.round((middle - anyLon) / 360); // the chip's side of the antimeridian
     let s = 0.5;
     let t = 0.5;
     for (let i = 0; i < 20; i++) {
