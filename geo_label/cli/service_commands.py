@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -278,14 +281,40 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve the API and the labeling UI. Ctrl-C stops the service (and the embedded database if unused)."""
+    """Serve the API and the labeling UI. Ctrl-C or SIGTERM stops the service (and the embedded database if
+    no other GeoLabel process uses it)."""
     import uvicorn
 
     from api.app import build_state, create_app
 
     settings = load_settings()
-    with open_database(settings) as database:
+    with stop_on_sigterm(), open_database(settings) as database:
         app_ = create_app(build_state(settings, database))
         stdout.print(f"GeoLabel on http://{host}:{port} (API docs at /docs); Ctrl-C to stop")
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
     stdout.print("stopped")
+
+
+class StopRequested(Exception):
+    """SIGTERM: the service manager asks the service to stop."""
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Make SIGTERM unwind the stack like Ctrl-C does, so the embedded database is stopped on the way out.
+
+    uvicorn shuts down gracefully on SIGTERM and then raises the signal again with the handler it found. With
+    Python's default handler that kills the process on the spot, which left the embedded PostgreSQL running
+    after `systemctl stop`. With this one, it ends the service cleanly (exit status 0).
+    """
+
+    def request_stop(signum: int, frame: object) -> None:
+        raise StopRequested
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield
+    except StopRequested:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
