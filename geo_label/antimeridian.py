@@ -81,7 +81,16 @@ def joined_across_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
         return geometry
     moved = eastward(geometry)
     if isinstance(moved, MultiPolygon):
-        joined: BaseGeometry = shapely.union_all(shapely.get_parts(moved))
+        parts = shapely.get_parts(moved)
+        if not shapely.is_valid(parts).all():
+            return moved  # GEOS cannot union invalid parts; the caller's validity check says what is wrong
+        try:
+            joined: BaseGeometry = shapely.union_all(parts)
+        except GEOSException as exc:
+            raise AntimeridianError(f"cannot join the parts across the antimeridian ({exc})") from exc
+        # Halves of one polygon only touch; parts that overlap are not a valid MultiPolygon in any form.
+        if not math.isclose(joined.area, float(shapely.area(parts).sum()), rel_tol=1e-9):
+            raise AntimeridianError("its parts overlap")
         return joined
     if isinstance(moved, MultiLineString):
         merged: BaseGeometry = shapely.line_merge(moved)

@@ -52,7 +52,10 @@ def parse_geometry(geojson: Any, allowed_types: list[str]) -> BaseGeometry:
         raise InvalidInputError("coordinates must be longitude, latitude in EPSG:4326 (RFC 7946)")
     if shapely.has_z(geometry):
         geometry = shapely.force_2d(geometry)
-    geometry = joined_across_antimeridian(geometry)
+    try:
+        geometry = joined_across_antimeridian(geometry)
+    except AntimeridianError as exc:
+        raise InvalidInputError(f"geometry is not a valid shape: {exc}") from None
     if geometry.geom_type not in allowed_types:
         raise _type_not_allowed(geometry.geom_type, allowed_types)
     if not geometry.is_valid:

@@ -75,3 +75,39 @@ def test_split_is_exactly_at_180() -> None:
         (-180.0, 9.8, -179.9, 9.9),
         (179.9, 9.8, 180.0, 9.9),
     ]
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        # Two bow-ties, one on each side: GEOS cannot union them (this was an HTTP 500).
+        {
+            "type": "MultiPolygon",
+            "coordinates": [
+                [[[179.9, 9.9], [180, 9.8], [180, 9.9], [179.9, 9.8], [179.9, 9.9]]],
+                [[[-180, 9.9], [-179.9, 9.8], [-179.9, 9.9], [-180, 9.8], [-180, 9.9]]],
+            ],
+        },
+        # The same triangle twice, and one on the other side: parts that overlap.
+        {
+            "type": "MultiPolygon",
+            "coordinates": [
+                [[[179.9, 9.9], [180, 9.8], [180, 9.9], [179.9, 9.9]]],
+                [[[179.9, 9.9], [180, 9.8], [180, 9.9], [179.9, 9.9]]],
+                [[[-180, 9.9], [-179.9, 9.8], [-179.9, 9.9], [-180, 9.9]]],
+            ],
+        },
+        # A bow-tie drawn across 180.
+        {
+            "type": "Polygon",
+            "coordinates": [[[179.9, 9.9], [-179.9, 9.8], [-179.9, 9.9], [179.9, 9.8], [179.9, 9.9]]],
+        },
+    ],
+    ids=["bow-ties-split", "overlapping-parts", "bow-tie-across"],
+)
+@pytest.mark.parametrize("allowed", [["Polygon"], ["Polygon", "MultiPolygon"]])
+def test_invalid_shapes_across_180_are_refused_not_crashed(
+    geometry: dict[str, object], allowed: list[str]
+) -> None:
+    with pytest.raises(InvalidInputError, match=r"not a valid shape|is not allowed"):
+        parse_geometry(geometry, allowed)
