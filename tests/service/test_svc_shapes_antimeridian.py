@@ -111,3 +111,30 @@ def test_invalid_shapes_across_180_are_refused_not_crashed(
 ) -> None:
     with pytest.raises(InvalidInputError, match=r"not a valid shape|is not allowed"):
         parse_geometry(geometry, allowed)
+
+
+@given(
+    rings=st.lists(
+        st.lists(st.tuples(st.floats(179.0, 181.0), st.floats(9.0, 10.0)), min_size=3, max_size=7),
+        min_size=1,
+        max_size=3,
+    ),
+    allowed=st.sampled_from([["Polygon"], ["Polygon", "MultiPolygon"]]),
+)
+def test_any_polygon_near_180_is_accepted_or_refused_never_crashes(
+    rings: list[list[tuple[float, float]]], allowed: list[str]
+) -> None:
+    """Whatever a client sends near the antimeridian, the answer is a shape or an InvalidInputError."""
+    polygons = [[[[(x + 180.0) % 360.0 - 180.0, y] for x, y in [*ring, ring[0]]]] for ring in rings]
+    geojson = (
+        {"type": "Polygon", "coordinates": polygons[0]}
+        if len(polygons) == 1
+        else {"type": "MultiPolygon", "coordinates": polygons}
+    )
+    try:
+        shape = parse_geometry(geojson, allowed)
+        check_within_chip(shape, CHIP)
+        stored = stored_form(shape)
+    except InvalidInputError:
+        return
+    assert stored.is_valid and stored.bounds[0] >= -180.0 and stored.bounds[2] <= 180.0
