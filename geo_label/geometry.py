@@ -36,11 +36,13 @@ def parse_geometry(geojson: Any, allowed_types: list[str]) -> BaseGeometry:
         raise InvalidInputError("geometry must be a GeoJSON geometry object with type and coordinates")
     kind = geojson["type"]
     # A Multi* may be one allowed shape split at the antimeridian: its type is known once it is joined.
+    if not isinstance(kind, str):
+        raise InvalidInputError("geometry type must be a string such as Polygon")
     if kind not in allowed_types and kind.removeprefix("Multi") not in allowed_types:
         raise _type_not_allowed(kind, allowed_types)
     try:
         geometry = shape(geojson)
-    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, shapely.errors.ShapelyError) as exc:
         raise InvalidInputError(f"geometry is not valid GeoJSON: {exc}") from None
     if geometry.is_empty:
         raise InvalidInputError("geometry is empty")
