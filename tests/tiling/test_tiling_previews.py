@@ -53,3 +53,10 @@ def test_preview_jpeg_is_what_pillow_writes_from_the_rgb_planes(tmp_path: Path) 
     merged = tmp_path / "merged.jpg"
     Image.merge("RGB", planes).save(merged, format="JPEG", quality=PREVIEW_QUALITY)
     assert (tmp_path / "p.jpg").read_bytes() == merged.read_bytes()
+
+
+def test_previews_show_one_band_or_three() -> None:
+    """Two bands would leave the blue channel unset: refused, as Pillow's merge refused it before."""
+    stretch = DisplayStretch(bands=(1, 2), low=(0.0, 0.0), high=(100.0, 100.0))
+    with pytest.raises(ValueError, match="one band or three"):
+        preview_pixels(stretch, np.zeros((2, 8, 8), "uint16"), None)
