@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -48,3 +52,19 @@ def gcp_image(raster_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def png_image(raster_dir: Path) -> Path:
     return rasters.plain_png(raster_dir / "plain.png")
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for an embedded cluster, which the postgres user can reach when the tests run as root
+    (tmp_path is 0700 root); the cluster is stopped and the directory removed afterwards."""
+    from geo_label.db.embedded import EmbeddedCluster, EmbeddedDatabaseError
+
+    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="geo-label-pg-"))
+    home.chmod(0o755)
+    try:
+        yield home
+    finally:
+        with suppress(EmbeddedDatabaseError):
+            EmbeddedCluster(home / "postgres").stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -5,36 +5,19 @@ and the default handler killed the process before it could stop the database, wh
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
 import httpx
-import pytest
 
-from geo_label.db.embedded import EmbeddedCluster, EmbeddedDatabaseError
+from geo_label.db.embedded import EmbeddedCluster
 
 GEO_LABEL = Path(sys.executable).parent / "geo-label"
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """A data directory the postgres user can reach when the tests run as root."""
-    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="geo-label-serve-"))
-    home.chmod(0o755)
-    try:
-        yield home
-    finally:
-        with suppress(EmbeddedDatabaseError):
-            EmbeddedCluster(home / "postgres").stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -44,7 +27,8 @@ def free_port() -> int:
         return port
 
 
-def test_sigterm_stops_the_service_and_its_embedded_database(data_dir: Path) -> None:
+def test_sigterm_stops_the_service_and_its_embedded_database(embedded_data_dir: Path) -> None:
+    data_dir = embedded_data_dir
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_LABEL_")}
     env["GEO_LABEL_DATA_DIR"] = str(data_dir)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -42,16 +38,8 @@ with embedded_database(Path(sys.argv[1])):
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """A data directory the postgres user can reach when the tests run as root (tmp_path is 0700 root)."""
-    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="geo-label-pg-"))
-    home.chmod(0o755)
-    try:
-        yield home
-    finally:
-        with suppress(EmbeddedDatabaseError):
-            EmbeddedCluster(home / "postgres").stop()
-        shutil.rmtree(home, ignore_errors=True)
+def data_dir(embedded_data_dir: Path) -> Path:
+    return embedded_data_dir
 
 
 def owner_connection(cluster: EmbeddedCluster) -> psycopg.Connection[tuple[object, ...]]:
