@@ -72,9 +72,9 @@ def _type_not_allowed(kind: str, allowed_types: list[str]) -> InvalidInputError:
 
 
 def stored_form(geometry: BaseGeometry) -> BaseGeometry:
-    """What is stored for a checked shape: itself, or split at the antimeridian if it crosses it."""
-    west, _, east, _ = geometry.bounds
-    if west >= -180.0 and east <= 180.0 and not spans_antimeridian(geometry):
+    """What is stored for a checked shape (as :func:`parse_geometry` gives it, longitudes from -180 on):
+    itself, or split at the antimeridian if its joined form reaches past 180 degrees."""
+    if geometry.bounds[2] <= 180.0:
         return geometry
     try:
         return split_at_antimeridian(geometry)

@@ -3,7 +3,7 @@
 // redraw) for the annotations.
 
 import { imageDataUrl } from "../api.js";
-import { chipGeoref, wrapLongitude } from "./georef.js";
+import { chipGeoref, outerPoints, wrapLongitude } from "./georef.js";
 import { styleFor } from "./styles.js";
 
 const ol = window.ol;
@@ -96,11 +96,10 @@ function chipOutlineStyle() {
 
 /** Readable chips of the project whose footprints touch a box around this chip (its context). */
 export function contextBox(chip) {
-  const ring = chip.geometry.type === "Polygon" ? chip.geometry.coordinates[0] : chip.geometry.coordinates.flatMap((p) => p[0]);
-  let lons = ring.map((p) => p[0]);
-  const lats = ring.map((p) => p[1]);
-  // Across the antimeridian: measure on its eastern side, and send west > east (RFC 7946 section 5.2).
-  if (Math.max(...lons) - Math.min(...lons) > 180) lons = lons.map((lon) => (lon < 0 ? lon + 360 : lon));
+  // Across the antimeridian the points are continuous (east of it); the box then has west > east (RFC 7946 5.2).
+  const points = outerPoints(chip.geometry);
+  const lons = points.map((p) => p[0]);
+  const lats = points.map((p) => p[1]);
   const [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
   const dx = (maxLon - minLon) * 0.5;
   const dy = (maxLat - minLat) * 0.5;

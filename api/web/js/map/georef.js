@@ -18,7 +18,7 @@ export function wrapLongitude(lon) {
  * degrees (180.1) puts the whole chip on one side, where its corners and any point between them are what they
  * look like.
  */
-function outerPoints(geometry) {
+export function outerPoints(geometry) {
   const rings = geometry.type === "Polygon" ? [geometry.coordinates[0]] : geometry.coordinates.map((polygon) => polygon[0]);
   const points = rings.flat();
   const lons = points.map((p) => p[0]);
