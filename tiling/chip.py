@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,8 +17,9 @@ from rasterio.windows import Window
 
 from imagery import DisplayStretch, valid_mask
 from tiling.atomic import atomic_path
-from tiling.cells import CellCache
-from tiling.job import TileJob
+from tiling.cells import CellCache, interleaved_array
+from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
+from tiling.job import Compression, TileJob
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
@@ -60,7 +62,7 @@ class ChipSource:
     def buffer(self, window: ChipWindow) -> np.ndarray:
         shape = (self.count, window.height, window.width)
         if shape not in self.buffers:
-            self.buffers[shape] = np.empty(shape, self.dtype)
+            self.buffers[shape] = interleaved_array(shape, self.dtype)
         return self.buffers[shape]
 
     def inside(self, window: ChipWindow) -> bool:
@@ -114,7 +116,9 @@ copy_dataset: Any = getattr(rasterio.shutil.copy, "__wrapped__", rasterio.shutil
 
 
 class ChipWriter:
-    """Writes the chips of one task, through one MEM dataset reused from chip to chip.
+    """Writes the chips of one task: encoded here in the layout GDAL gives them where a template chip
+    vouches for it (tiling.chip_tiff: a third of GDAL's time per chip), otherwise by GDAL from one MEM
+    dataset reused from chip to chip.
 
     Creating a MEM dataset holds the GIL (and zero-fills its pixels) for about 0.4 ms, as long as the
     Python work of a whole chip; only a chip with a mask of its own (padding of an image without nodata, or
@@ -131,6 +135,7 @@ class ChipWriter:
             "quiet_delete_on_create_copy": "NO",
         }
         self._reused: Any = None
+        self._encoders: dict[tuple[int, int], ChipTiffWriter | None] = {}
 
     def __enter__(self) -> ChipWriter:
         return self
@@ -156,6 +161,31 @@ class ChipWriter:
                 mem.set_band_description(band, description)
         return mem
 
+    def _encoder(self, window: ChipWindow, tags: dict[str, str]) -> ChipTiffWriter | None:
+        """The encoder of chips of this window's size, from a template GDAL writes once; None where GDAL
+        must write them (a compression without an encoder here, or a layout the template cannot vouch for)."""
+        size = (window.width, window.height)
+        if size not in self._encoders:
+            self._encoders[size] = None
+            zstd_level = self._options.get("zstd_level")
+            if self._job.params.compression is Compression.ZSTD and isinstance(zstd_level, int):
+                with closing(self._open(window)) as mem:
+                    mem.update_tags(**{key: placeholder(key) for key in tags})
+                    with rasterio.MemoryFile() as template:
+                        copy_dataset(mem, template.name, **self._options)
+                        data = template.read()
+                layout = ChipTiffLayout.from_template(
+                    data,
+                    transform=chip_transform(self._dataset, window),
+                    dtype=self._dataset.dtypes[0],
+                    bands=self._dataset.count,
+                    metadata_keys=tuple(tags),
+                    zstd_level=zstd_level,
+                )
+                self._encoders[size] = ChipTiffWriter(layout) if layout is not None else None
+        encoder = self._encoders[size]
+        return encoder if encoder is not None and encoder.layout.can_write(tags) else None
+
     def write(
         self,
         window: ChipWindow,
@@ -165,7 +195,14 @@ class ChipWriter:
         chip_id: str,
     ) -> None:
         job = self._job
+        tags = chip_tags(job, window, valid_fraction, chip_id)
         masked = self._dataset.nodata is None and valid is not None and not bool(valid.all())
+        encoder = None if masked else self._encoder(window, tags)
+        if encoder is not None:
+            chunks = encoder.chunks(data, chip_transform(self._dataset, window), tags)
+            with atomic_path(job.out_dir / job.chip_path(window)) as temp, temp.open("wb") as file:
+                file.writelines(chunks)
+            return
         if masked:
             mem = self._open(window)
         else:
@@ -181,7 +218,7 @@ class ChipWriter:
             mem.write(data)
             if masked:
                 mem.write_mask(valid)
-            mem.update_tags(**chip_tags(job, window, valid_fraction, chip_id))
+            mem.update_tags(**tags)
             with atomic_path(job.out_dir / job.chip_path(window)) as temp:
                 copy_dataset(mem, str(temp), **self._options)
         finally:
