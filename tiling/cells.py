@@ -37,16 +37,6 @@ MAX_SPARE_CELLS = 8
 Cell = tuple[int, int]
 
 
-def interleaved_array(shape: tuple[int, int, int], dtype: Any) -> np.ndarray:
-    """An uninitialised bands x rows x cols array laid out pixel-interleaved (rows x cols x bands) in memory.
-
-    Cells and chips are kept so: GDAL reads the (pixel-interleaved) source into it 3-4x faster than into
-    band planes, and a chip is encoded in that layout (tiling.chip_tiff), with no interleaving pass.
-    """
-    bands, rows, cols = shape
-    return np.empty((rows, cols, bands), dtype).transpose(2, 0, 1)
-
-
 @dataclass(frozen=True, slots=True)
 class CellGrid:
     """Block-aligned cells over a ``width`` x ``height`` image (the last row and column cut at the edge)."""
@@ -122,7 +112,7 @@ class CellCache:
         data = (
             out
             if out is not None
-            else interleaved_array((dataset.count, window.height, window.width), dataset.dtypes[0])
+            else np.empty((dataset.count, window.height, window.width), dataset.dtypes[0])
         )
         for cell in grid.cells(window):
             pixels = self._fetch(dataset, grid, cell)
@@ -177,7 +167,7 @@ class CellCache:
                     window = grid.window(cell)
                     shape = (dataset.count, window.height, window.width)
                     spare = self._spare.get(shape)
-                    out = spare.pop() if spare else interleaved_array(shape, dataset.dtypes[0])
+                    out = spare.pop() if spare else None
                     break
             loading.done.wait()  # another thread is decoding it; take it from the cache then
         try:

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 
 from imagery import DisplayStretch, valid_mask
 from tiling.atomic import atomic_path
-from tiling.cells import CellCache, interleaved_array
+from tiling.cells import CellCache
 from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
 from tiling.records import ChipRecord
@@ -62,7 +62,7 @@ class ChipSource:
     def buffer(self, window: ChipWindow) -> np.ndarray:
         shape = (self.count, window.height, window.width)
         if shape not in self.buffers:
-            self.buffers[shape] = interleaved_array(shape, self.dtype)
+            self.buffers[shape] = np.empty(shape, self.dtype)
         return self.buffers[shape]
 
     def inside(self, window: ChipWindow) -> bool:
