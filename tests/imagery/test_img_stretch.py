@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.enums import ColorInterp
 
 from imagery import DisplayStretch, compute_stretch, inspect_image, valid_mask
-from imagery.stretch import choose_display_bands, sample_windows
+from imagery.stretch import choose_display_bands, percentiles, sample_windows
 from tests import rasters
 from tests.imagery.conftest import UTM_TRANSFORM, ramp, write_raster
 
@@ -186,3 +188,21 @@ def test_valid_mask() -> None:
     assert valid_mask(floats, None).tolist() == [[False, True, True]]
     assert valid_mask(floats, float("nan")).tolist() == [[False, True, True]]
     assert valid_mask(floats, -9999.0).tolist() == [[False, True, False]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dtype=st.sampled_from(["uint8", "int8", "uint16", "int16"]),
+    size=st.integers(1, 3000),
+    spread=st.integers(1, 65535),
+    q=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_histogram_percentiles_are_numpys(
+    dtype: str, size: int, spread: int, q: list[float], seed: int
+) -> None:
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(seed)
+    low = int(rng.integers(info.min, info.max, endpoint=True))
+    values = rng.integers(low, min(info.max, low + spread), size, endpoint=True).astype(dtype)
+    assert percentiles(values, tuple(q)) == tuple(float(v) for v in np.percentile(values, q))
