@@ -18,7 +18,7 @@ from imagery.errors import (  # noqa: E402
     NotGeoreferencedError,
     SecurityMarkingError,
 )
-from imagery.metadata import ImageInfo, inspect_image  # noqa: E402
+from imagery.metadata import ImageInfo, image_stretch, inspect_image  # noqa: E402
 from imagery.reader import Georeferencing, OpenedRaster, open_raster, reading  # noqa: E402
 from imagery.stretch import DisplayStretch, compute_stretch, valid_mask  # noqa: E402
 
@@ -37,6 +37,7 @@ __all__ = [
     "SecurityMarkingError",
     "compute_stretch",
     "enforce_offline",
+    "image_stretch",
     "inspect_image",
     "open_raster",
     "reading",

@@ -109,6 +109,12 @@ def acquisition_and_sensor(source: Any) -> tuple[datetime | None, str | None]:
     return (parse_datetime(when_text) if when_text else None), sensor
 
 
+def image_stretch(path: str | Path) -> DisplayStretch:
+    """The display stretch of the image at ``path`` (as :func:`inspect_image` computes it, alone)."""
+    with open_raster(path) as raster, reading(raster.path):
+        return compute_stretch(raster.dataset)
+
+
 def inspect_image(
     path: str | Path, registry: MarkingRegistry | None = None, *, statistics: bool = True
 ) -> ImageInfo:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from affine import Affine
 
 TIFF_MAGIC = b"II*\x00"
@@ -257,6 +256,8 @@ class ChipTiffWriter:
     """Encodes chips in a :class:`ChipTiffLayout`; one per thread (it reuses its tile buffer and codec)."""
 
     def __init__(self, layout: ChipTiffLayout) -> None:
+        import pyarrow as pa  # here, not at start-up: the first task imports it while the other decodes
+
         self.layout = layout
         self._codec = pa.Codec("zstd", compression_level=layout.zstd_level)
         #: Tile pixels after the predictor; a fresh 2 MB array per tile costs the kernel zeroing its pages.

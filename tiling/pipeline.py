@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import rasterio
 
-from imagery import DisplayStretch, ImageInfo, compute_stretch, inspect_image, open_raster, reading
+from imagery import DisplayStretch, ImageInfo, image_stretch, inspect_image
 from tiling.atomic import remove_stale_temporaries
 from tiling.batch import load_done_batch, make_batches, prefetch_cells, run_batch
 from tiling.cells import CellCache
-from tiling.index import INDEX_NAME, preload_index_libraries, write_index
+from tiling.index import INDEX_NAME, chip_footprints, write_index
 from tiling.job import CHIPS_DIR, PREVIEWS_DIR, TileJob, TileParameters
 from tiling.records import BatchResult, ChipRecord
 from tiling.scheduler import LocalMode, SchedulerChoice, run_tasks
@@ -68,18 +67,18 @@ class TileSummary:
 ProgressCallback = Callable[[int], None]
 
 
-def image_stretch(source: Path) -> DisplayStretch:
-    with open_raster(source) as raster, reading(raster.path):
-        return compute_stretch(raster.dataset)
-
-
-def submit_stretch(pool: ThreadPoolExecutor, source: Path, info: ImageInfo) -> Future[DisplayStretch]:
-    """The display stretch, computed in ``pool`` unless ``info`` already holds it."""
+def submit_stretch(
+    pool: ThreadPoolExecutor,
+    source: Path,
+    info: ImageInfo,
+    known: Callable[[], DisplayStretch | None] | None = None,
+) -> Future[DisplayStretch]:
+    """The display stretch: ``info``'s, else what ``known()`` returns, else computed; in ``pool``."""
     if info.stretch is None:
-        return pool.submit(image_stretch, source)
-    known: Future[DisplayStretch] = Future()
-    known.set_result(info.stretch)
-    return known
+        return pool.submit(lambda: (known() if known else None) or image_stretch(source))
+    ready: Future[DisplayStretch] = Future()
+    ready.set_result(info.stretch)
+    return ready
 
 
 def tile_image(
@@ -91,6 +90,7 @@ def tile_image(
     marking: str | None = None,
     info: ImageInfo | None = None,
     image_sha256: str | Callable[[], str | None] | None = None,
+    stretch: Callable[[], DisplayStretch | None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TileSummary:
@@ -99,6 +99,7 @@ def tile_image(
     ``marking`` (banner form) is written into every chip's tags and the index. ``image_sha256``, when the
     caller has already hashed the file, spares a second full read of it; it may be a function returning
     the hash (or None), called only when the folder's manifest does not record it for this very file.
+    ``stretch``, likewise, may return the display stretch a caller computed ahead (None: compute it here).
     ``on_start(total_chips)`` and ``on_progress(chips_done)`` drive a progress display.
     """
     started = time.perf_counter()
@@ -124,7 +125,7 @@ def tile_image(
             # Hash the file (0.4 s for a Sentinel-2 scene, GIL released) and compute the stretch side by side;
             # only a folder already complete for this very file makes the stretch wasted.
             hashing = pool.submit(file_sha256, source_path)
-            stretch_future = submit_stretch(pool, source_path, info)
+            stretch_future = submit_stretch(pool, source_path, info, stretch)
             sha = hashing.result()
         expected = {
             "version": MANIFEST_VERSION,
@@ -154,7 +155,7 @@ def tile_image(
         remove_stale_temporaries(out / ".geo-label" / "batches")
 
         if stretch_future is None:
-            stretch_future = submit_stretch(pool, source_path, info)
+            stretch_future = submit_stretch(pool, source_path, info, stretch)
         batches = make_batches(windows)
         done: list[BatchResult] = []
         todo = []
@@ -172,8 +173,10 @@ def tile_image(
             # only costs: filling it allocates and page-faults fresh memory for every block of the image.
             run_env.enter_context(rasterio.Env(GDAL_CACHEMAX=CELL_RUN_CACHE_BYTES))
             # Decode the first task's source pixels while the stretch is computed (both mostly without the
-            # GIL): the first chips start with their cells ready.
-            prefetch_cells(source_path, todo[0], cells)
+            # GIL): the tasks start the moment the stretch is known (it may be already, see
+            # geo_label.cli.prehash), their first cells decoded or being decoded (each once: tiling.cells).
+            if not stretch_future.done():
+                pool.submit(prefetch_cells, source_path, todo[0], cells)
         job = TileJob(source_path, out, sha, params, stretch_future.result(), marking)
         if on_start:
             on_start(len(windows))
@@ -184,12 +187,18 @@ def tile_image(
             if on_progress:
                 on_progress(len(result.records))
 
-        # The index's libraries load while the chips are written, not after the last one.
-        threading.Thread(target=preload_index_libraries, name="tile-preload", daemon=True).start()
+        # The chips' footprints are computed (and the index's libraries loaded) while the chips are written.
+        footprints = pool.submit(chip_footprints, info.transform, info.crs_wkt, windows)
         done.extend(run_tasks(task, todo, job, choice=scheduler, on_done=advance))
         records: list[ChipRecord] = [r for result in done for r in result.records]
         index_path = write_index(
-            out, records, transform=info.transform, crs_wkt=info.crs_wkt, image_sha256=sha, marking=marking
+            out,
+            records,
+            transform=info.transform,
+            crs_wkt=info.crs_wkt,
+            image_sha256=sha,
+            marking=marking,
+            footprints=footprints.result(),
         )
         written_now = sum(result.newly_written for result in done)
         kept = sum(r.written for r in records)

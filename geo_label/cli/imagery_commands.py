@@ -116,6 +116,7 @@ def tile(
             marking=held_at.banner() if held_at else None,
             info=info,
             image_sha256=lambda: prehash.result(image),
+            stretch=lambda: prehash.stretch(image),
             on_start=progress.start,
             on_progress=progress.advance,
         )

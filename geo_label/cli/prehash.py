@@ -1,12 +1,15 @@
-"""Hash the image of `geo-label tile` while the command is still starting up.
+"""Hash the image of `geo-label tile` and compute its display stretch while the command starts up.
 
 Chip ids and the run manifest need the image's SHA-256, a full read of the file (0.4 s for a Sentinel-2
-scene). Python spends about as long importing the tiling stack before the command even parses its
-arguments; :func:`start` reads the image path from ``sys.argv`` first thing and hashes it in a background
-thread (hashlib and file reads release the GIL), using only the standard library. The command takes the
-result through :func:`result` only if the file it was asked to tile is the very file hashed (same path,
-inode, size and modification time, before and after): a wrong guess at the arguments costs a wasted read,
-never a wrong hash.
+scene), and the previews need the image's display stretch (0.3 s: a sample of blocks decoded, percentiles).
+Python spends about a second importing the tiling stack before the command even parses its arguments, on
+one core; :func:`start` reads the image path from ``sys.argv`` first thing and does both in background
+threads, mostly on the other core (hashlib, file reads, GDAL's decoding and NumPy release the GIL). The
+hash needs only the standard library; the stretch imports :mod:`imagery` in its thread, modules the
+command imports anyway. The command takes the results through :func:`result` and
+:func:`stretch` only if the file it was asked to tile is the very file hashed (same path, inode, size and
+modification time, before and after): a wrong guess at the arguments costs wasted work, never a wrong
+hash or stretch. A stretch that fails here is computed again by the command, which reports the error.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
-CHUNK = 16 << 20
+CHUNK = 64 << 20
 #: `geo-label tile` options that take a value (the next argument unless written --option=value).
 VALUE_OPTIONS = frozenset(
     {"--out", "--size", "--overlap", "--min-valid", "--scheduler", "--workers", "--compress", "--marking"}
@@ -26,6 +31,7 @@ VALUE_OPTIONS = frozenset(
 
 Stamp = tuple[str, int, int, int, int]
 _hashes: dict[Stamp, Future[str]] = {}
+_stretches: dict[Stamp, Future[Any]] = {}
 
 
 def file_stamp(path: str | Path) -> Stamp | None:
@@ -69,31 +75,58 @@ def image_argument(argv: list[str]) -> str | None:
     return None
 
 
+def image_stretch(path: str) -> Any:
+    """The display stretch, as the tiling pipeline computes it (imagery is imported here, not at start-up)."""
+    from imagery import image_stretch as compute
+
+    return compute(path)
+
+
 def start(path: str | Path) -> None:
-    """Start hashing ``path`` in a daemon thread (nothing if it is not a regular file)."""
+    """Start hashing ``path``, then computing its display stretch, in a daemon thread (nothing if it is not
+    a regular file)."""
     stamp = file_stamp(path)
     if stamp is None or stamp in _hashes:
         return
-    future: Future[str] = Future()
-    _hashes[stamp] = future
+    hashed: Future[str] = Future()
+    stretched: Future[Any] = Future()
+    _hashes[stamp] = hashed
+    _stretches[stamp] = stretched
 
-    def run() -> None:
-        try:
-            future.set_result(sha256_of(stamp[0]))
-        except BaseException as exc:
-            future.set_exception(exc)
+    # Two threads: the stretch does not wait for the hash (each is needed before the first chip).
+    for future, work in ((hashed, sha256_of), (stretched, image_stretch)):
+        thread = threading.Thread(target=settle, args=(future, work, stamp[0]), daemon=True)
+        thread.name = f"geo-label-pre-{work.__name__}"
+        thread.start()
 
-    threading.Thread(target=run, name="geo-label-prehash", daemon=True).start()
+
+def settle(future: Future[Any], work: Callable[[str], Any], path: str) -> None:
+    try:
+        future.set_result(work(path))
+    except BaseException as exc:
+        future.set_exception(exc)
+
+
+def finished(path: str | Path, started: dict[Stamp, Future[Any]]) -> Any:
+    """What was computed for ``path`` if it is the very file and unchanged, else None (also on failure)."""
+    stamp = file_stamp(path)
+    future = started.get(stamp) if stamp is not None else None
+    if future is None:
+        return None
+    try:
+        value = future.result()
+    except Exception:
+        return None
+    return value if file_stamp(path) == stamp else None
 
 
 def result(path: str | Path) -> str | None:
     """The SHA-256 of ``path`` if :func:`start` hashed this very file and it is unchanged, else None."""
-    stamp = file_stamp(path)
-    future = _hashes.get(stamp) if stamp is not None else None
-    if future is None:
-        return None
-    try:
-        digest = future.result()
-    except OSError:
-        return None
-    return digest if file_stamp(path) == stamp else None
+    digest: str | None = finished(path, _hashes)
+    return digest
+
+
+def stretch(path: str | Path) -> Any:
+    """The display stretch (an :class:`imagery.DisplayStretch`) of ``path`` computed by :func:`start` for
+    this very, unchanged file, else None."""
+    return finished(path, _stretches)

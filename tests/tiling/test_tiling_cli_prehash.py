@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
+import tiling.pipeline
 from geo_label.cli import prehash
+from imagery import image_stretch
+from tiling import TileParameters, tile_image
 
 
 @pytest.mark.parametrize(
@@ -48,3 +53,39 @@ def test_the_hash_is_used_only_for_the_unchanged_file(tmp_path: Path) -> None:
     assert prehash.result(image) is None, "the file changed since"
     prehash.start(tmp_path / "missing.tif")
     assert prehash.result(tmp_path / "missing.tif") is None
+
+
+def test_the_stretch_is_computed_ahead_for_the_unchanged_file_only(utm_image: Path, tmp_path: Path) -> None:
+    image = tmp_path / "scene.tif"
+    shutil.copyfile(utm_image, image)
+    prehash.start(image)
+    assert prehash.stretch(image) == image_stretch(image)
+    os.utime(image, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert prehash.stretch(image) is None, "the file changed since"
+
+
+def test_a_stretch_that_fails_ahead_is_left_to_the_command(tmp_path: Path) -> None:
+    not_a_raster = tmp_path / "notes.tif"
+    not_a_raster.write_bytes(b"not a raster" * 1000)
+    prehash.start(not_a_raster)
+    assert prehash.stretch(not_a_raster) is None
+    assert prehash.result(not_a_raster) == hashlib.sha256(not_a_raster.read_bytes()).hexdigest()
+
+
+def test_a_stretch_known_ahead_spares_computing_it(
+    utm_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = image_stretch(utm_image)
+
+    def not_again(source: Path) -> None:
+        raise AssertionError("computed although known")
+
+    monkeypatch.setattr(tiling.pipeline, "image_stretch", not_again)
+    summary = tile_image(utm_image, tmp_path / "known", TileParameters(size=256), stretch=lambda: known)
+    assert summary.chips_written > 0
+    monkeypatch.undo()
+    unknown = tile_image(utm_image, tmp_path / "unknown", TileParameters(size=256), stretch=lambda: None)
+    previews = sorted((tmp_path / "known" / "previews").iterdir())
+    assert [p.read_bytes() for p in previews] == [
+        (tmp_path / "unknown" / "previews" / p.name).read_bytes() for p in previews
+    ] and unknown.chips_written == summary.chips_written
