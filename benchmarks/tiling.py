@@ -33,6 +33,7 @@ sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolv
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import textwrap  # noqa: E402
 import time  # noqa: E402
@@ -64,6 +65,13 @@ GOAL_PIPELINE_OVER_LIMIT = 1.25
 CASE_NAMES = ("a", "b", "c", "c2", "c3")
 #: Other processes busy on more than this many cores during a run make its wall time unreliable.
 CONTENTION_WARNING_CORES = 0.25
+#: ext4 without a journal (the file system of the machines these figures come from) checks, free inode by
+#: free inode, whether it was freed in the last 30 seconds (35 with dirty buffers) and skips it if so: a
+#: case creating 1,250 files just after the previous case's 1,250 were deleted spent up to a CPU-second
+#: more (kernel profile: recently_deleted, find_get_block_common), for the benchmark's own clean-up, which
+#: no user run pays. Outputs are therefore deleted after the last run, or all at once when the disk runs
+#: short, followed by this pause.
+RECENTLY_DELETED_SECONDS = 36
 
 #: (a) One GDAL copy of the scene with the chips' creation options; argv: source, target, options as JSON.
 #: OVERVIEWS=NONE: by default the COG driver also builds overviews of an image larger than one block (the
@@ -217,15 +225,37 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
-def measure(case: Case, *, keep: bool) -> Timing:
-    """One timed run of ``case`` in a fresh folder; the folder is removed afterwards unless ``keep``."""
-    out = scratch_folder(case.slug)
+class Outputs:
+    """The folders of finished runs, deleted together when no more runs follow (see
+    :data:`RECENTLY_DELETED_SECONDS`), or earlier when the disk would otherwise fill up."""
+
+    def __init__(self, reserve_bytes: int) -> None:
+        self.folders: list[Path] = []
+        self.reserve_bytes = reserve_bytes
+
+    def new(self, slug: str) -> Path:
+        if self.folders and shutil.disk_usage(OUTPUT).free < self.reserve_bytes:
+            print(f"  (disk short: deleting {len(self.folders)} outputs, then {RECENTLY_DELETED_SECONDS} s)")
+            self.remove_all()
+            time.sleep(RECENTLY_DELETED_SECONDS)
+        folder = scratch_folder(slug)
+        self.folders.append(folder)
+        return folder
+
+    def remove_all(self) -> None:
+        for folder in self.folders:
+            remove_folder(folder)
+        self.folders.clear()
+
+
+def measure(case: Case, outputs: Outputs, *, keep: bool) -> Timing:
+    """One timed run of ``case`` in a fresh folder (deleted with the others after the last run unless
+    ``keep``)."""
+    out = outputs.new(case.slug)
     try:
         timing = timed_run(case.command(out), stdin=case.stdin)
         case.check(out)
     finally:
-        if not keep:
-            remove_folder(out)
         # Flush what is left of this run's writes now, not during the next case's measurement.
         os.sync()
     kept = f", kept in {out.relative_to(REPO)}" if keep else ""
@@ -343,11 +373,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = prepare(args.size)
         print_header(plan, args.repeat)
         cases = [case for case in build_cases(plan) if case.key.strip("()") in args.cases]
-        # Round-robin rather than case by case, so a burst of load elsewhere spreads over all cases.
-        for run in range(1, args.repeat + 1):
-            print(f"run {run}/{args.repeat}", flush=True)
-            for case in cases:
-                case.timings.append(measure(case, keep=args.keep))
+        # Room for the two largest outputs (the naive loop's chips, about the scene's pixels compressed).
+        outputs = Outputs(reserve_bytes=2 * plan.source_bytes)
+        try:
+            # Round-robin rather than case by case, so a burst of load elsewhere spreads over all cases.
+            for run in range(1, args.repeat + 1):
+                print(f"run {run}/{args.repeat}", flush=True)
+                for case in cases:
+                    case.timings.append(measure(case, outputs, keep=args.keep))
+        finally:
+            if not args.keep:
+                outputs.remove_all()
     except StepFailedError as exc:
         print(f"benchmark step failed: {exc}", file=sys.stderr)
         return 1
