@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
+import tiling.cells
 import tiling.chip
 from tiling import Compression, TileParameters, tile_image
 from tiling.chip_tiff import (
@@ -25,6 +26,7 @@ from tiling.chip_tiff import (
     placeholder,
     read_template,
 )
+from tiling.pixels import ChipPixels
 
 
 @pytest.fixture
@@ -162,7 +164,9 @@ def test_metadata_values_xml_would_escape_are_left_to_gdal(tmp_path: Path) -> No
     assert layout.can_write({"KEY": "SECRET//REL TO USA, GBR"})
     assert not layout.can_write({"KEY": "A & B"}) and not layout.can_write({"KEY": "<x>"})
     assert not layout.can_write({"OTHER": "value"}), "other metadata than the template's"
-    chunks = ChipTiffWriter(layout).chunks(np.ones((2, 32, 32), np.uint16), transform, {"KEY": "a value"})
+    chunks = ChipTiffWriter(layout).chunks(
+        ChipPixels.whole(np.ones((2, 32, 32), np.uint16)), transform, {"KEY": "a value"}
+    )
     (tmp_path / "chip.tif").write_bytes(b"".join(bytes(chunk) for chunk in chunks))
     with rasterio.open(tmp_path / "chip.tif") as chip:
         assert chip.tags()["KEY"] == "a value" and chip.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
@@ -180,11 +184,21 @@ DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "flo
     height=st.integers(40, 300),
     size=st.integers(16, 160),
     overlap_fraction=st.floats(0.0, 0.5),
+    cell=st.sampled_from([16, 32, 48, 2048]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_every_chip_holds_its_source_window_exactly(
-    dtype: str, bands: int, width: int, height: int, size: int, overlap_fraction: float, seed: int
+    dtype: str,
+    bands: int,
+    width: int,
+    height: int,
+    size: int,
+    overlap_fraction: float,
+    cell: int,
+    seed: int,
 ) -> None:
+    """Whatever the sample type, bands, chip grid and cells (small cells: chips made of many pieces, whose
+    predictor crosses piece boundaries), every chip decodes to its source window."""
     rng = np.random.default_rng(seed)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -194,11 +208,14 @@ def test_every_chip_holds_its_source_window_exactly(
             dtype
         )
     params = TileParameters(size=size, overlap=int(size * overlap_fraction))
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiling.cells, "MIN_CELL_ROWS", cell)
+        patch.setattr(tiling.cells, "MIN_CELL_COLS", cell)
         source = Path(folder) / "source.tif"
         profile = {"driver": "GTiff", "width": width, "height": height, "count": bands, "dtype": dtype}
+        blocks = {"tiled": True, "blockxsize": 16, "blockysize": 16}
         with rasterio.open(
-            source, "w", crs="EPSG:32633", transform=from_origin(4e5, 45e5, 3.0, 3.0), **profile
+            source, "w", crs="EPSG:32633", transform=from_origin(4e5, 45e5, 3.0, 3.0), **profile, **blocks
         ) as dst:
             dst.write(data)
         summary = tile_image(source, Path(folder) / "out", params)
