@@ -96,9 +96,10 @@ def read_window(source: ChipSource, window: ChipWindow) -> tuple[ChipPixels, np.
     return chip, valid
 
 
-def chip_transform(dataset: Any, window: ChipWindow) -> Affine:
-    """Maps chip pixel (r, c) exactly onto source pixel (row_off + r, col_off + c)."""
-    transform: Affine = dataset.transform @ Affine.translation(window.col_off, window.row_off)
+def chip_transform(source: Affine, window: ChipWindow) -> Affine:
+    """Maps chip pixel (r, c) exactly onto source pixel (row_off + r, col_off + c) of an image whose
+    transform is ``source``."""
+    transform: Affine = source @ Affine.translation(window.col_off, window.row_off)
     return transform
 
 
@@ -133,6 +134,8 @@ class ChipWriter:
 
     def __init__(self, dataset: Any, job: TileJob) -> None:
         self._dataset = dataset
+        #: Read once: rasterio builds the transform anew from GDAL's on every access (0.2 ms a chip).
+        self._transform: Affine = dataset.transform
         self._job = job
         # Chips are copied to fresh temporary names (tiling.atomic): skip GDAL's attempt to find and delete
         # an existing dataset there first (it probes the path with every driver; ~1% of a run).
@@ -143,6 +146,14 @@ class ChipWriter:
         self._reused: Any = None
         self._encoders: dict[tuple[int, int], ChipTiffWriter | None] = {}
         self._buffers: dict[tuple[int, int, int], np.ndarray] = {}
+        self._preview: np.ndarray | None = None
+
+    def preview_buffer(self, window: ChipWindow, bands: int) -> np.ndarray:
+        """Where the task's previews are built, one after the other (see :func:`preview_pixels`)."""
+        shape = (window.height, window.width, 4) if bands == 3 else (window.height, window.width)
+        if self._preview is None or self._preview.shape != shape:
+            self._preview = np.empty(shape, np.uint8)
+        return self._preview
 
     def _buffer(self, shape: tuple[int, int, int]) -> np.ndarray:
         """Where a chip made of pieces is assembled for GDAL, reused from chip to chip (each is written
@@ -167,7 +178,7 @@ class ChipWriter:
             dataset.count,
             dataset.dtypes[0],
             crs=dataset.crs,
-            transform=chip_transform(dataset, window),
+            transform=chip_transform(self._transform, window),
             nodata=dataset.nodata,
         )
         for band, description in enumerate(dataset.descriptions, start=1):
@@ -202,7 +213,7 @@ class ChipWriter:
                 data = template.read()
         layout = ChipTiffLayout.from_template(
             data,
-            transform=chip_transform(self._dataset, window),
+            transform=chip_transform(self._transform, window),
             dtype=self._dataset.dtypes[0],
             bands=self._dataset.count,
             metadata_keys=keys,
@@ -227,7 +238,7 @@ class ChipWriter:
         masked = self._dataset.nodata is None and valid is not None and not bool(valid.all())
         encoder = None if masked else self._encoder(window, tags)
         if encoder is not None:
-            chunks = encoder.chunks(chip, chip_transform(self._dataset, window), tags)
+            chunks = encoder.chunks(chip, chip_transform(self._transform, window), tags)
             with atomic_path(job.out_dir / job.chip_path(window)) as temp, temp.open("wb") as file:
                 file.writelines(chunks)
             return
@@ -241,7 +252,7 @@ class ChipWriter:
                 self.__exit__()
                 self._reused = self._open(window)
             mem = self._reused
-            mem.transform = chip_transform(self._dataset, window)
+            mem.transform = chip_transform(self._transform, window)
         try:
             mem.write(chip.array(self._buffer(chip.shape) if len(chip.pieces) > 1 else None))
             if masked:
@@ -278,18 +289,24 @@ def lookup_tables(stretch: DisplayStretch, dtype: str) -> np.ndarray | None:
 
 
 def preview_pixels(
-    stretch: DisplayStretch, data: np.ndarray | ChipPixels, valid: np.ndarray | None
+    stretch: DisplayStretch,
+    data: np.ndarray | ChipPixels,
+    valid: np.ndarray | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The displayed bands stretched to uint8, invalid pixels black, laid out as the preview image's memory:
     rows x cols x 4 (Pillow's RGBX, the fourth byte unused) for three bands, rows x cols for one.
 
     Building the interleaved image here, one band (and piece) at a time, spares Pillow's merge of three
-    planes, which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured).
+    planes, which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured). ``out``, if given,
+    is the array to build it in (reused from chip to chip: allocating and freeing 1 MB per chip holds the
+    GIL for the memory map calls).
     """
     if len(stretch.bands) not in (1, 3):
         raise ValueError(f"a preview shows one band or three, not {len(stretch.bands)}")
     chip = data if isinstance(data, ChipPixels) else ChipPixels.whole(data)
-    pixels = np.empty((chip.height, chip.width, 4) if len(stretch.bands) == 3 else chip.shape[1:], np.uint8)
+    shape = (chip.height, chip.width, 4) if len(stretch.bands) == 3 else (chip.height, chip.width)
+    pixels = out if out is not None and out.shape == shape else np.empty(shape, np.uint8)
     planes = [pixels] if pixels.ndim == 2 else [pixels[:, :, i] for i in range(len(stretch.bands))]
     tables = lookup_tables(stretch, str(chip.dtype))
     for piece in chip.pieces:
@@ -306,10 +323,17 @@ def preview_pixels(
     return pixels
 
 
-def write_preview(job: TileJob, window: ChipWindow, data: ChipPixels, valid: np.ndarray | None) -> None:
-    """The chip as an 8-bit JPEG with the image's stretch (nodata black). Pillow's libjpeg-turbo encodes a
-    512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver here (measured)."""
-    pixels = preview_pixels(job.stretch, data, valid)
+def write_preview(
+    job: TileJob,
+    window: ChipWindow,
+    data: ChipPixels,
+    valid: np.ndarray | None,
+    out: np.ndarray | None = None,
+) -> None:
+    """The chip as an 8-bit JPEG with the image's stretch (nodata black), built in ``out`` if given. Pillow's
+    libjpeg-turbo encodes a 512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver
+    here (measured)."""
+    pixels = preview_pixels(job.stretch, data, valid, out)
     if pixels.ndim == 2:
         image = Image.fromarray(pixels)
     else:
@@ -354,7 +378,7 @@ def write_chip(
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
     writer.write(window, chip, valid, fraction, chip_id)
-    write_preview(job, window, chip, valid)
+    write_preview(job, window, chip, valid, writer.preview_buffer(window, len(job.stretch.bands)))
     return make_record(job, window, chip_id, fraction, written=True), True
 
 

@@ -121,25 +121,85 @@ def doubles(entry: Entry | None) -> tuple[float, ...]:
     return struct.unpack(f"<{entry.count}d", entry.value)
 
 
-def ascii_entry(tag: int, text: bytes) -> Entry:
-    value = text + b"\x00"
-    return Entry(tag, 2, len(value), value)
+@dataclass(frozen=True, slots=True)
+class HeaderTemplate:
+    """A chip's header with every constant byte in place: ``prefix`` is the TIFF header, ghost area, IFD
+    and the constant out-of-line values; each chip appends its own block (tiepoint, tile offsets and sizes
+    when there are several tiles, metadata) at the fixed offset ``len(prefix)`` and patches the fields
+    whose positions are given. Building the IFD afresh per chip took 0.6 ms of GIL-bound Python."""
 
+    prefix: bytes
+    tiles: int
+    metadata_count_at: int
+    tile_offsets_at: int
+    tile_counts_at: int
 
-def long_entry(tag: int, values: list[int]) -> Entry:
-    return Entry(tag, LONG, len(values), struct.pack(f"<{len(values)}I", *values))
+    @classmethod
+    def build(cls, ghost: bytes, constant: list[Entry], tiles: int) -> HeaderTemplate:
+        ifd_offset = 8 + len(ghost)
+        count = len(constant) + len(PER_CHIP_TAGS)
+        values_offset = ifd_offset + 2 + 12 * count + 4
+        values = bytearray()
+        placed: dict[int, int] = {}
+        for entry in constant:
+            if len(entry.value) > 4:
+                placed[entry.tag] = values_offset + len(values)
+                values += entry.value + b"\x00" * (len(entry.value) % 2)
+        block = values_offset + len(values)
+        arrays = 4 * tiles if tiles > 1 else 0
+        per_chip = {
+            MODEL_TIEPOINT: (DOUBLE, 6, block),
+            TILE_OFFSETS: (LONG, tiles, block + 48 if arrays else 0),
+            TILE_BYTE_COUNTS: (LONG, tiles, block + 48 + arrays if arrays else 0),
+            GDAL_METADATA: (2, 0, block + 48 + 2 * arrays),
+        }
+        ifd = bytearray(struct.pack("<4sI", TIFF_MAGIC, ifd_offset) + ghost + struct.pack("<H", count))
+        positions: dict[int, int] = {}
+        for tag in sorted([*(entry.tag for entry in constant), *per_chip]):
+            positions[tag] = len(ifd)
+            if tag in per_chip:
+                kind, n, value = per_chip[tag]
+                ifd += struct.pack("<HHII", tag, kind, n, value)
+                continue
+            entry = next(e for e in constant if e.tag == tag)
+            if tag in placed:
+                ifd += struct.pack("<HHII", tag, entry.type, entry.count, placed[tag])
+            else:
+                ifd += struct.pack("<HHI", tag, entry.type, entry.count) + entry.value.ljust(4, b"\x00")
+        ifd += struct.pack("<I", 0)
+        return cls(
+            prefix=bytes(ifd + values),
+            tiles=tiles,
+            metadata_count_at=positions[GDAL_METADATA] + 4,
+            tile_offsets_at=positions[TILE_OFFSETS] + 8,
+            tile_counts_at=positions[TILE_BYTE_COUNTS] + 8,
+        )
 
-
-def double_entry(tag: int, values: tuple[float, ...]) -> Entry:
-    return Entry(tag, DOUBLE, len(values), struct.pack(f"<{len(values)}d", *values))
+    def header(self, tile_sizes: list[int], tiepoint: tuple[float, float], metadata: bytes) -> bytes:
+        """The header of a chip with these tiles (compressed sizes), tiepoint and metadata XML."""
+        text = metadata + b"\x00" * (1 + (len(metadata) + 1) % 2)  # NUL-terminated, even length
+        start = len(self.prefix) + 48 + (8 * self.tiles if self.tiles > 1 else 0) + len(text)
+        # Each tile comes behind its 4-byte size and is followed by a copy of its last 4 bytes.
+        offsets, position = [], start
+        for size in tile_sizes:
+            offsets.append(position + 4)
+            position += 4 + size + 4
+        head = bytearray(self.prefix)
+        struct.pack_into("<I", head, self.metadata_count_at, len(metadata) + 1)
+        block = struct.pack("<6d", 0.0, 0.0, 0.0, tiepoint[0], tiepoint[1], 0.0)
+        if self.tiles > 1:
+            block += struct.pack(f"<{self.tiles}I{self.tiles}I", *offsets, *tile_sizes)
+        else:
+            struct.pack_into("<I", head, self.tile_offsets_at, offsets[0])
+            struct.pack_into("<I", head, self.tile_counts_at, tile_sizes[0])
+        return bytes(head + block + text)
 
 
 @dataclass(frozen=True, slots=True)
 class ChipTiffLayout:
     """The header of one run's chips, less what each chip has of its own; see the module docstring."""
 
-    ghost: bytes
-    entries: tuple[Entry, ...]
+    template: HeaderTemplate
     width: int
     height: int
     bands: int
@@ -197,9 +257,10 @@ class ChipTiffLayout:
         if parts is None or any(len(size) != 1 for size in sizes):
             return None
         (width,), (height,), (tile_width,), (tile_height,) = sizes
+        tiles = -(-width // tile_width) * -(-height // tile_height)
+        constant = [entry for tag, entry in sorted(entries.items()) if tag not in PER_CHIP_TAGS]
         return cls(
-            ghost=ghost,
-            entries=tuple(entry for tag, entry in sorted(entries.items()) if tag not in PER_CHIP_TAGS),
+            template=HeaderTemplate.build(ghost, constant, tiles),
             width=width,
             height=height,
             bands=bands,
@@ -224,34 +285,7 @@ class ChipTiffLayout:
 
     def header(self, tile_sizes: list[int], transform: Affine, tags: dict[str, str]) -> bytes:
         """Everything before the first tile: TIFF header, ghost area, IFD and its out-of-line values."""
-        chip_entries = [
-            double_entry(MODEL_TIEPOINT, (0.0, 0.0, 0.0, transform.c, transform.f, 0.0)),
-            ascii_entry(GDAL_METADATA, self.metadata(tags)),
-            long_entry(TILE_OFFSETS, [0] * len(tile_sizes)),
-            long_entry(TILE_BYTE_COUNTS, tile_sizes),
-        ]
-        entries = sorted([*self.entries, *chip_entries], key=lambda entry: entry.tag)
-        ifd_offset = 8 + len(self.ghost)
-        values_offset = ifd_offset + 2 + 12 * len(entries) + 4
-        values_size = sum(len(e.value) + len(e.value) % 2 for e in entries if len(e.value) > 4)
-        # Each tile comes behind its 4-byte size and is followed by a copy of its last 4 bytes.
-        offsets, position = [], values_offset + values_size
-        for size in tile_sizes:
-            offsets.append(position + 4)
-            position += 4 + size + 4
-        entries = [long_entry(TILE_OFFSETS, offsets) if e.tag == TILE_OFFSETS else e for e in entries]
-        ifd = bytearray(struct.pack("<4sI", TIFF_MAGIC, ifd_offset))
-        ifd += self.ghost
-        ifd += struct.pack("<H", len(entries))
-        values = bytearray()
-        for entry in entries:
-            if len(entry.value) <= 4:
-                ifd += struct.pack("<HHI", entry.tag, entry.type, entry.count) + entry.value.ljust(4, b"\x00")
-            else:
-                ifd += struct.pack("<HHII", entry.tag, entry.type, entry.count, values_offset + len(values))
-                values += entry.value + b"\x00" * (len(entry.value) % 2)
-        ifd += struct.pack("<I", 0)
-        return bytes(ifd + values)
+        return self.template.header(tile_sizes, (transform.c, transform.f), self.metadata(tags))
 
 
 class ChipTiffWriter:
