@@ -4,28 +4,64 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 TEMP_MARK = ".tmp-"
 
 
+def temporary_name(final: str) -> str:
+    """A fresh temporary name in ``final``'s folder (hidden, marked, unique across processes)."""
+    folder, name = os.path.split(final)
+    return os.path.join(folder, f".{name}{TEMP_MARK}{uuid.uuid4().hex}")
+
+
 @contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; on success rename it over ``final``, on failure delete it.
+def atomic_name(final: str) -> Iterator[str]:
+    """Yield a temporary name beside ``final``; on success rename it over ``final``, on failure delete it.
 
     The rename is atomic on POSIX file systems, so a reader (or a resumed run) sees either no file or the
     whole file, never a partial one.
     """
-    temp = final.with_name(f".{final.name}{TEMP_MARK}{uuid.uuid4().hex}")
+    temp = temporary_name(final)
     try:
         yield temp
         os.replace(temp, final)
     except BaseException:
         with suppress(FileNotFoundError):
-            temp.unlink()
+            os.unlink(temp)
         raise
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """:func:`atomic_name` for paths."""
+    with atomic_name(str(final)) as temp:
+        yield Path(temp)
+
+
+def write_atomically(final: str, chunks: Sequence[Any]) -> None:
+    """Write the byte buffers ``chunks`` one after the other as the file ``final``, which appears only
+    complete (written under a temporary name, then renamed); on failure nothing is left behind.
+
+    For the chips' hot path: plain ``os`` calls on strings and one ``writev`` for the whole file (pathlib
+    objects and a buffered file object cost 0.2 ms of GIL-bound Python a chip, measured with py-spy).
+    """
+    with atomic_name(final) as temp:
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            pending = [memoryview(chunk).cast("B") for chunk in chunks]
+            while pending:
+                written = os.writev(descriptor, pending)
+                while pending and written >= len(pending[0]):
+                    written -= len(pending[0])
+                    pending.pop(0)
+                if pending and written:
+                    pending[0] = pending[0][written:]
+        finally:
+            os.close(descriptor)
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from PIL import Image
 from rasterio.windows import Window
 
 from imagery import DisplayStretch, valid_mask
-from tiling.atomic import atomic_path
+from tiling.atomic import atomic_name, write_atomically
 from tiling.cells import CellCache
 from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
@@ -136,6 +137,7 @@ class ChipWriter:
         self._dataset = dataset
         #: Read once: rasterio builds the transform anew from GDAL's on every access (0.2 ms a chip).
         self._transform: Affine = dataset.transform
+        self._out = str(job.out_dir)
         self._job = job
         # Chips are copied to fresh temporary names (tiling.atomic): skip GDAL's attempt to find and delete
         # an existing dataset there first (it probes the path with every driver; ~1% of a run).
@@ -146,14 +148,8 @@ class ChipWriter:
         self._reused: Any = None
         self._encoders: dict[tuple[int, int], ChipTiffWriter | None] = {}
         self._buffers: dict[tuple[int, int, int], np.ndarray] = {}
-        self._preview: np.ndarray | None = None
-
-    def preview_buffer(self, window: ChipWindow, bands: int) -> np.ndarray:
-        """Where the task's previews are built, one after the other (see :func:`preview_pixels`)."""
-        shape = (window.height, window.width, 4) if bands == 3 else (window.height, window.width)
-        if self._preview is None or self._preview.shape != shape:
-            self._preview = np.empty(shape, np.uint8)
-        return self._preview
+        #: The task's previews are built here, one after the other.
+        self.previews = PreviewBuilder()
 
     def _buffer(self, shape: tuple[int, int, int]) -> np.ndarray:
         """Where a chip made of pieces is assembled for GDAL, reused from chip to chip (each is written
@@ -239,8 +235,7 @@ class ChipWriter:
         encoder = None if masked else self._encoder(window, tags)
         if encoder is not None:
             chunks = encoder.chunks(chip, chip_transform(self._transform, window), tags)
-            with atomic_path(job.out_dir / job.chip_path(window)) as temp, temp.open("wb") as file:
-                file.writelines(chunks)
+            write_atomically(f"{self._out}/{job.chip_path(window)}", chunks)
             return
         if masked:
             mem = self._open(window)
@@ -258,8 +253,8 @@ class ChipWriter:
             if masked:
                 mem.write_mask(valid)
             mem.update_tags(**tags)
-            with atomic_path(job.out_dir / job.chip_path(window)) as temp:
-                copy_dataset(mem, str(temp), **self._options)
+            with atomic_name(f"{self._out}/{job.chip_path(window)}") as temp:
+                copy_dataset(mem, temp, **self._options)
         finally:
             if masked:
                 mem.close()
@@ -288,39 +283,67 @@ def lookup_tables(stretch: DisplayStretch, dtype: str) -> np.ndarray | None:
     return tables
 
 
-def preview_pixels(
-    stretch: DisplayStretch,
-    data: np.ndarray | ChipPixels,
-    valid: np.ndarray | None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """The displayed bands stretched to uint8, invalid pixels black, laid out as the preview image's memory:
-    rows x cols x 4 (Pillow's RGBX, the fourth byte unused) for three bands, rows x cols for one.
+class PreviewBuilder:
+    """Builds previews' pixels (see :func:`preview_pixels`) in arrays kept from chip to chip.
 
-    Building the interleaved image here, one band (and piece) at a time, spares Pillow's merge of three
-    planes, which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured). ``out``, if given,
-    is the array to build it in (reused from chip to chip: allocating and freeing 1 MB per chip holds the
-    GIL for the memory map calls).
+    Besides the image itself, the lookups' indices: NumPy's ``take`` casts 16-bit indices to 64-bit ones in
+    a fresh 2 MB array per band, holding the GIL while it allocates and page-faults it (one fault in ten
+    of a tiling run, measured with perf); casting into one kept array does neither.
     """
-    if len(stretch.bands) not in (1, 3):
-        raise ValueError(f"a preview shows one band or three, not {len(stretch.bands)}")
-    chip = data if isinstance(data, ChipPixels) else ChipPixels.whole(data)
-    shape = (chip.height, chip.width, 4) if len(stretch.bands) == 3 else (chip.height, chip.width)
-    pixels = out if out is not None and out.shape == shape else np.empty(shape, np.uint8)
-    planes = [pixels] if pixels.ndim == 2 else [pixels[:, :, i] for i in range(len(stretch.bands))]
-    tables = lookup_tables(stretch, str(chip.dtype))
-    for piece in chip.pieces:
-        if tables is None:
-            stretched = stretch.apply(piece.pixels[[b - 1 for b in stretch.bands]])
-            for plane, values in zip(planes, stretched, strict=True):
-                plane[piece.rows, piece.cols] = values
-        else:
+
+    def __init__(self) -> None:
+        self._image: np.ndarray | None = None
+        self._indices = np.empty(0, np.intp)
+        self._looked_up = np.empty(0, np.uint8)
+
+    def pixels(
+        self, stretch: DisplayStretch, data: np.ndarray | ChipPixels, valid: np.ndarray | None
+    ) -> np.ndarray:
+        """The displayed bands stretched to uint8, invalid pixels black, laid out as the preview image's
+        memory: rows x cols x 4 (Pillow's RGBX, the fourth byte unused) for three bands, rows x cols for
+        one. Valid until the next call.
+
+        Building the interleaved image here, one band (and piece) at a time, spares Pillow's merge of three
+        planes, which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured).
+        """
+        if len(stretch.bands) not in (1, 3):
+            raise ValueError(f"a preview shows one band or three, not {len(stretch.bands)}")
+        chip = data if isinstance(data, ChipPixels) else ChipPixels.whole(data)
+        shape = (chip.height, chip.width, 4) if len(stretch.bands) == 3 else (chip.height, chip.width)
+        if self._image is None or self._image.shape != shape:
+            self._image = np.empty(shape, np.uint8)
+        image = self._image
+        planes = [image] if image.ndim == 2 else [image[:, :, i] for i in range(len(stretch.bands))]
+        tables = lookup_tables(stretch, str(chip.dtype))
+        for piece in chip.pieces:
+            if tables is None:
+                stretched = stretch.apply(piece.pixels[[b - 1 for b in stretch.bands]])
+                for plane, values in zip(planes, stretched, strict=True):
+                    plane[piece.rows, piece.cols] = values
+                continue
             index_type = LOOKUP_DTYPES[str(chip.dtype)]
+            indices, looked_up = self._scratch(piece.pixels.shape[1:])
             for i, (plane, band) in enumerate(zip(planes, stretch.bands, strict=True)):
-                plane[piece.rows, piece.cols] = np.take(tables[i], piece.pixels[band - 1].view(index_type))
-    if valid is not None and not bool(valid.all()):
-        pixels[~valid] = 0
-    return pixels
+                np.copyto(indices, piece.pixels[band - 1].view(index_type), casting="unsafe")
+                np.take(tables[i], indices, out=looked_up, mode="clip")
+                plane[piece.rows, piece.cols] = looked_up
+        if valid is not None and not bool(valid.all()):
+            image[~valid] = 0
+        return image
+
+    def _scratch(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        size = shape[0] * shape[1]
+        if self._indices.size < size:
+            self._indices = np.empty(size, np.intp)
+            self._looked_up = np.empty(size, np.uint8)
+        return self._indices[:size].reshape(shape), self._looked_up[:size].reshape(shape)
+
+
+def preview_pixels(
+    stretch: DisplayStretch, data: np.ndarray | ChipPixels, valid: np.ndarray | None
+) -> np.ndarray:
+    """The preview image's pixels of a chip (see :meth:`PreviewBuilder.pixels`), in fresh arrays."""
+    return PreviewBuilder().pixels(stretch, data, valid)
 
 
 def write_preview(
@@ -328,22 +351,22 @@ def write_preview(
     window: ChipWindow,
     data: ChipPixels,
     valid: np.ndarray | None,
-    out: np.ndarray | None = None,
+    builder: PreviewBuilder | None = None,
 ) -> None:
-    """The chip as an 8-bit JPEG with the image's stretch (nodata black), built in ``out`` if given. Pillow's
-    libjpeg-turbo encodes a 512 x 512 preview in about 0.7 ms, ten times faster than GDAL's JPEG driver
-    here (measured)."""
-    pixels = preview_pixels(job.stretch, data, valid, out)
+    """The chip as an 8-bit JPEG with the image's stretch (nodata black), built by ``builder`` (a task's,
+    reused from chip to chip). Pillow's libjpeg-turbo encodes a 512 x 512 preview in about 0.7 ms, ten
+    times faster than GDAL's JPEG driver here (measured)."""
+    pixels = (builder or PreviewBuilder()).pixels(job.stretch, data, valid)
     if pixels.ndim == 2:
         image = Image.fromarray(pixels)
     else:
         size = (pixels.shape[1], pixels.shape[0])
         image = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
-    with atomic_path(job.out_dir / job.preview_path(window)) as temp:
+    with atomic_name(f"{job.out_dir}/{job.preview_path(window)}") as temp:
         image.save(temp, format="JPEG", quality=PREVIEW_QUALITY)
 
 
-def recorded_valid_fraction(path: Path) -> float | None:
+def recorded_valid_fraction(path: str | Path) -> float | None:
     """The valid fraction stored in a chip written by an earlier run, or None if it cannot be trusted."""
     try:
         with rasterio.open(path) as chip:
@@ -367,8 +390,11 @@ def write_chip(
     source: ChipSource, writer: ChipWriter, job: TileJob, window: ChipWindow
 ) -> tuple[ChipRecord, bool]:
     chip_id = job.chip_id(window)
-    chip_file, preview_file = job.out_dir / job.chip_path(window), job.out_dir / job.preview_path(window)
-    if chip_file.exists() and preview_file.exists():
+    chip_file, preview_file = (
+        f"{job.out_dir}/{job.chip_path(window)}",
+        f"{job.out_dir}/{job.preview_path(window)}",
+    )
+    if os.path.exists(chip_file) and os.path.exists(preview_file):
         fraction = recorded_valid_fraction(chip_file)
         if fraction is not None:
             return make_record(job, window, chip_id, fraction, written=True), False
@@ -378,7 +404,7 @@ def write_chip(
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
     writer.write(window, chip, valid, fraction, chip_id)
-    write_preview(job, window, chip, valid, writer.preview_buffer(window, len(job.stretch.bands)))
+    write_preview(job, window, chip, valid, writer.previews)
     return make_record(job, window, chip_id, fraction, written=True), True
 
 
