@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from tiling.pixels import ChipPixels, Piece
 from tiling.windows import ChipWindow
 
 #: Cells are whole blocks, at least this many rows tall and columns wide (one 512 x 2048 cell of a 4-band
@@ -107,27 +106,25 @@ class CellCache:
                         self._uses.update(self._grid.cells(window))
             return self._grid
 
-    def pieces(self, dataset: Any, window: ChipWindow) -> ChipPixels:
-        """The pixels of ``window`` (inside the image) as views of the cells it overlaps, no copy. They stay
-        valid until :meth:`done_with` is called for the window, which the caller must do when done."""
+    def read(self, dataset: Any, window: ChipWindow, out: np.ndarray | None = None) -> np.ndarray:
+        """The pixels of ``window`` (inside the image), bands x rows x cols, copied out of the cells."""
         grid = self.grid(dataset)
-        pieces = []
+        data = (
+            out
+            if out is not None
+            else np.empty((dataset.count, window.height, window.width), dataset.dtypes[0])
+        )
         for cell in grid.cells(window):
             pixels = self._fetch(dataset, grid, cell)
             cell_row, cell_col = cell[0] * grid.rows, cell[1] * grid.cols
             top, left = max(window.row_off, cell_row), max(window.col_off, cell_col)
             bottom = min(window.row_off + window.height, cell_row + pixels.shape[1])
             right = min(window.col_off + window.width, cell_col + pixels.shape[2])
-            rows = slice(top - window.row_off, bottom - window.row_off)
-            cols = slice(left - window.col_off, right - window.col_off)
-            view = pixels[:, top - cell_row : bottom - cell_row, left - cell_col : right - cell_col]
-            pieces.append(Piece(rows, cols, view))
-        return ChipPixels(dataset.count, window.height, window.width, pixels.dtype, tuple(pieces))
-
-    def read(self, dataset: Any, window: ChipWindow, out: np.ndarray | None = None) -> np.ndarray:
-        """The pixels of ``window`` (inside the image), bands x rows x cols, copied out of the cells."""
-        chip = self.pieces(dataset, window)
-        data = chip.array(out if out is not None else np.empty(chip.shape, chip.dtype))
+            data[
+                :,
+                top - window.row_off : bottom - window.row_off,
+                left - window.col_off : right - window.col_off,
+            ] = pixels[:, top - cell_row : bottom - cell_row, left - cell_col : right - cell_col]
         self.done_with(dataset, window)
         return data
 

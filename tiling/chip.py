@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from tiling.atomic import atomic_name, write_atomically
 from tiling.cells import CellCache
 from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
-from tiling.pixels import ChipPixels
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
@@ -51,6 +50,9 @@ class ChipSource:
     dtype: str
     nodata: float | None
     all_valid: bool
+    #: The array the chips of this task are copied into, one after the other (each is written before the
+    #: next is read): a fresh 2 MB array per chip costs the kernel's zeroing of its pages.
+    buffers: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def open(cls, dataset: Any, cells: CellCache | None) -> ChipSource:
@@ -59,10 +61,11 @@ class ChipSource:
         all_valid = dataset.nodata is None and not masked and not np.issubdtype(np.dtype(dtype), np.floating)
         return cls(dataset, None if masked else cells, dataset.count, dtype, dataset.nodata, all_valid)
 
-    def release(self, window: ChipWindow) -> None:
-        """Let the cells go that ``window`` was read from (or would have been): call once per window."""
-        if self.cells is not None and self.inside(window):
-            self.cells.done_with(self.dataset, window)
+    def buffer(self, window: ChipWindow) -> np.ndarray:
+        shape = (self.count, window.height, window.width)
+        if shape not in self.buffers:
+            self.buffers[shape] = np.empty(shape, self.dtype)
+        return self.buffers[shape]
 
     def inside(self, window: ChipWindow) -> bool:
         width: int = self.dataset.width
@@ -70,31 +73,28 @@ class ChipSource:
         return window.col_off + window.width <= width and window.row_off + window.height <= height
 
 
-def read_window(source: ChipSource, window: ChipWindow) -> tuple[ChipPixels, np.ndarray | None]:
+def read_window(source: ChipSource, window: ChipWindow) -> tuple[np.ndarray, np.ndarray | None]:
     """Pixels of the window (padded with nodata past the image edge) and the valid-pixel mask (None: every
-    pixel is valid). Pixels read through the cells are views of them: :meth:`ChipSource.release` the window
-    when done with them."""
+    pixel is valid)."""
     dataset = source.dataset
     rio_window = Window(window.col_off, window.row_off, window.width, window.height)
     inside = source.inside(window)
     if inside and source.cells is not None:
-        chip = source.cells.pieces(dataset, window)
+        data = source.cells.read(dataset, window, out=source.buffer(window))
     elif inside:
-        chip = ChipPixels.whole(np.asarray(dataset.read(window=rio_window)))
+        data = np.asarray(dataset.read(window=rio_window))
     else:
         fill = dataset.nodata if dataset.nodata is not None else 0
-        chip = ChipPixels.whole(np.asarray(dataset.read(window=rio_window, boundless=True, fill_value=fill)))
+        data = np.asarray(dataset.read(window=rio_window, boundless=True, fill_value=fill))
     if inside and source.all_valid:
-        return chip, None
-    valid = np.empty((window.height, window.width), bool)
-    for piece in chip.pieces:
-        valid[piece.rows, piece.cols] = valid_mask(piece.pixels, dataset.nodata)
+        return data, None
+    valid = valid_mask(data, dataset.nodata)
     if dataset.nodata is None and not all(flag.name == "all_valid" for flag in dataset.mask_flag_enums[0]):
         valid &= np.asarray(dataset.dataset_mask(window=rio_window, boundless=not inside)) > 0
     if not inside:
         valid[window.height - max(0, window.row_off + window.height - dataset.height) :, :] = False
         valid[:, window.width - max(0, window.col_off + window.width - dataset.width) :] = False
-    return chip, valid
+    return data, valid
 
 
 def chip_transform(source: Affine, window: ChipWindow) -> Affine:
@@ -147,16 +147,8 @@ class ChipWriter:
         }
         self._reused: Any = None
         self._encoders: dict[tuple[int, int], ChipTiffWriter | None] = {}
-        self._buffers: dict[tuple[int, int, int], np.ndarray] = {}
         #: The task's previews are built here, one after the other.
         self.previews = PreviewBuilder()
-
-    def _buffer(self, shape: tuple[int, int, int]) -> np.ndarray:
-        """Where a chip made of pieces is assembled for GDAL, reused from chip to chip (each is written
-        before the next is read): a fresh 2 MB array per chip costs the kernel's zeroing of its pages."""
-        if shape not in self._buffers:
-            self._buffers[shape] = np.empty(shape, self._dataset.dtypes[0])
-        return self._buffers[shape]
 
     def __enter__(self) -> ChipWriter:
         return self
@@ -224,7 +216,7 @@ class ChipWriter:
     def write(
         self,
         window: ChipWindow,
-        chip: ChipPixels,
+        data: np.ndarray,
         valid: np.ndarray | None,
         valid_fraction: float,
         chip_id: str,
@@ -234,7 +226,7 @@ class ChipWriter:
         masked = self._dataset.nodata is None and valid is not None and not bool(valid.all())
         encoder = None if masked else self._encoder(window, tags)
         if encoder is not None:
-            chunks = encoder.chunks(chip, chip_transform(self._transform, window), tags)
+            chunks = encoder.chunks(data, chip_transform(self._transform, window), tags)
             write_atomically(f"{self._out}/{job.chip_path(window)}", chunks)
             return
         if masked:
@@ -249,7 +241,7 @@ class ChipWriter:
             mem = self._reused
             mem.transform = chip_transform(self._transform, window)
         try:
-            mem.write(chip.array(self._buffer(chip.shape) if len(chip.pieces) > 1 else None))
+            mem.write(data)
             if masked:
                 mem.write_mask(valid)
             mem.update_tags(**tags)
@@ -296,37 +288,35 @@ class PreviewBuilder:
         self._indices = np.empty(0, np.intp)
         self._looked_up = np.empty(0, np.uint8)
 
-    def pixels(
-        self, stretch: DisplayStretch, data: np.ndarray | ChipPixels, valid: np.ndarray | None
-    ) -> np.ndarray:
-        """The displayed bands stretched to uint8, invalid pixels black, laid out as the preview image's
-        memory: rows x cols x 4 (Pillow's RGBX, the fourth byte unused) for three bands, rows x cols for
-        one. Valid until the next call.
+    def pixels(self, stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """The displayed bands of ``data`` (bands x rows x cols) stretched to uint8, invalid pixels black,
+        laid out as the preview image's memory: rows x cols x 4 (Pillow's RGBX, the fourth byte unused)
+        for three bands, rows x cols for one. Valid until the next call.
 
-        Building the interleaved image here, one band (and piece) at a time, spares Pillow's merge of three
-        planes, which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured).
+        Building the interleaved image here, one band at a time, spares Pillow's merge of three planes,
+        which holds the GIL (0.3 ms of a chip's 1.5 ms of preview work, measured).
         """
         if len(stretch.bands) not in (1, 3):
             raise ValueError(f"a preview shows one band or three, not {len(stretch.bands)}")
-        chip = data if isinstance(data, ChipPixels) else ChipPixels.whole(data)
-        shape = (chip.height, chip.width, 4) if len(stretch.bands) == 3 else (chip.height, chip.width)
+        rows, cols = data.shape[1:]
+        shape = (rows, cols, 4) if len(stretch.bands) == 3 else (rows, cols)
         if self._image is None or self._image.shape != shape:
             self._image = np.empty(shape, np.uint8)
         image = self._image
         planes = [image] if image.ndim == 2 else [image[:, :, i] for i in range(len(stretch.bands))]
-        tables = lookup_tables(stretch, str(chip.dtype))
-        for piece in chip.pieces:
-            if tables is None:
-                stretched = stretch.apply(piece.pixels[[b - 1 for b in stretch.bands]])
-                for plane, values in zip(planes, stretched, strict=True):
-                    plane[piece.rows, piece.cols] = values
-                continue
-            index_type = LOOKUP_DTYPES[str(chip.dtype)]
-            indices, looked_up = self._scratch(piece.pixels.shape[1:])
+        tables = lookup_tables(stretch, str(data.dtype))
+        if tables is None:
+            for plane, values in zip(
+                planes, stretch.apply(data[[b - 1 for b in stretch.bands]]), strict=True
+            ):
+                plane[...] = values
+        else:
+            index_type = LOOKUP_DTYPES[str(data.dtype)]
+            indices, looked_up = self._scratch((rows, cols))
             for i, (plane, band) in enumerate(zip(planes, stretch.bands, strict=True)):
-                np.copyto(indices, piece.pixels[band - 1].view(index_type), casting="unsafe")
+                np.copyto(indices, data[band - 1].view(index_type), casting="unsafe")
                 np.take(tables[i], indices, out=looked_up, mode="clip")
-                plane[piece.rows, piece.cols] = looked_up
+                plane[...] = looked_up
         if valid is not None and not bool(valid.all()):
             image[~valid] = 0
         return image
@@ -339,9 +329,7 @@ class PreviewBuilder:
         return self._indices[:size].reshape(shape), self._looked_up[:size].reshape(shape)
 
 
-def preview_pixels(
-    stretch: DisplayStretch, data: np.ndarray | ChipPixels, valid: np.ndarray | None
-) -> np.ndarray:
+def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """The preview image's pixels of a chip (see :meth:`PreviewBuilder.pixels`), in fresh arrays."""
     return PreviewBuilder().pixels(stretch, data, valid)
 
@@ -349,7 +337,7 @@ def preview_pixels(
 def write_preview(
     job: TileJob,
     window: ChipWindow,
-    data: ChipPixels,
+    data: np.ndarray,
     valid: np.ndarray | None,
     builder: PreviewBuilder | None = None,
 ) -> None:
@@ -380,15 +368,6 @@ def process_chip(
     source: ChipSource, writer: ChipWriter, job: TileJob, window: ChipWindow
 ) -> tuple[ChipRecord, bool]:
     """Write (or find already written) one chip; returns its record and whether this call wrote it."""
-    try:
-        return write_chip(source, writer, job, window)
-    finally:
-        source.release(window)
-
-
-def write_chip(
-    source: ChipSource, writer: ChipWriter, job: TileJob, window: ChipWindow
-) -> tuple[ChipRecord, bool]:
     chip_id = job.chip_id(window)
     chip_file, preview_file = (
         f"{job.out_dir}/{job.chip_path(window)}",
@@ -397,14 +376,16 @@ def write_chip(
     if os.path.exists(chip_file) and os.path.exists(preview_file):
         fraction = recorded_valid_fraction(chip_file)
         if fraction is not None:
+            if source.cells is not None and source.inside(window):
+                source.cells.done_with(source.dataset, window)
             return make_record(job, window, chip_id, fraction, written=True), False
-    chip, valid = read_window(source, window)
+    data, valid = read_window(source, window)
     fraction = 1.0 if valid is None else float(valid.sum()) / valid.size
     keep = fraction > 0.0 and fraction >= job.params.min_valid
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
-    writer.write(window, chip, valid, fraction, chip_id)
-    write_preview(job, window, chip, valid, writer.previews)
+    writer.write(window, data, valid, fraction, chip_id)
+    write_preview(job, window, data, valid, writer.previews)
     return make_record(job, window, chip_id, fraction, written=True), True
 
 

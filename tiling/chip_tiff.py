@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from tiling.pixels import ChipPixels, view
-
 TIFF_MAGIC = b"II*\x00"
 GHOST_PREFIX = b"GDAL_STRUCTURAL_METADATA_SIZE="
 #: The structural metadata a chip may declare, with the values this writer honours.
@@ -299,33 +297,30 @@ class ChipTiffWriter:
         #: Tile pixels after the predictor; a fresh 2 MB array per tile costs the kernel zeroing its pages.
         self._tile = np.zeros((layout.tile_height, layout.tile_width, layout.bands), layout.dtype)
 
-    def tiles(self, chip: ChipPixels) -> list[Any]:
-        """The chip's tiles, row-major, predicted and compressed."""
+    def tiles(self, pixels: np.ndarray) -> list[Any]:
+        """The chip's tiles, row-major, predicted and compressed; ``pixels`` is bands x rows x cols."""
         layout, tile = self.layout, self._tile
+        interleaved = pixels.transpose(1, 2, 0)  # rows x cols x bands, a view: the predictor interleaves
         encoded = []
         for top in range(0, layout.height, layout.tile_height):
             for left in range(0, layout.width, layout.tile_width):
-                rows = slice(top, min(top + layout.tile_height, layout.height))
-                cols = slice(left, min(left + layout.tile_width, layout.width))
-                if (rows.stop - rows.start, cols.stop - cols.start) != tile.shape[:2]:
+                part = interleaved[top : top + layout.tile_height, left : left + layout.tile_width]
+                if part.shape != tile.shape:
                     tile.fill(0)  # a partial tile past the chip's edge: TIFF tiles are always whole
                 if layout.predictor:
-                    horizontal_difference(chip, rows, cols, tile)
+                    horizontal_difference(part, tile)
                 else:
-                    for piece, piece_rows, piece_cols in chip.within(rows, cols):
-                        target = tile[piece_rows.start - top : piece_rows.stop - top]
-                        target = target[:, piece_cols.start - left : piece_cols.stop - left]
-                        target[...] = view(piece, piece_rows, piece_cols).transpose(1, 2, 0)
+                    tile[: part.shape[0], : part.shape[1]] = part
                 encoded.append(self._codec.compress(tile, asbytes=False))
         return encoded
 
-    def chunks(self, chip: ChipPixels, transform: Affine, tags: dict[str, str]) -> list[Any]:
+    def chunks(self, pixels: np.ndarray, transform: Affine, tags: dict[str, str]) -> list[Any]:
         """The whole chip file as byte buffers, to be written one after the other."""
-        tiles = self.tiles(chip)
+        tiles = self.tiles(pixels)
         chunks: list[Any] = [self.layout.header([tile.size for tile in tiles], transform, tags)]
         for tile in tiles:
-            data = memoryview(tile)
-            chunks += [struct.pack("<I", tile.size), data, bytes(data[-4:])]
+            view = memoryview(tile)
+            chunks += [struct.pack("<I", tile.size), view, bytes(view[-4:])]
         return chunks
 
 
@@ -343,28 +338,17 @@ def metadata_parts(xml: str, keys: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(parts)
 
 
-def horizontal_difference(chip: ChipPixels, rows: slice, cols: slice, out: np.ndarray) -> None:
-    """TIFF predictor 2 of the chip's ``rows`` x ``cols`` into the top-left of ``out`` (rows x cols x bands,
-    interleaved): each sample minus the same band's sample to its left in the tile, in the samples'
-    unsigned bits (wrapping, as libtiff does); the tile's first column as it is.
+def horizontal_difference(pixels: np.ndarray, out: np.ndarray) -> None:
+    """TIFF predictor 2 of ``pixels`` (rows x cols x bands) into the top-left of ``out``: each sample minus
+    the same band's sample to its left, in the samples' unsigned bits (wrapping, as libtiff does).
 
-    Band by band, from the chip's pieces (band planes of the cells it overlaps): one subtraction per plane
-    writes straight into the interleaved tile, 0.6 ms for 512 x 512 x 4 uint16, where copying the chip out
-    and interleaving it first would take 1.4 ms more. Where a piece starts right of the tile's first column,
-    its first column is taken from the sample to its left, in the neighbouring piece.
+    Band by band: the chips are band planes in memory (GDAL reads the source into planes 10% faster than
+    interleaved, and previews look up contiguous planes), and one subtraction per plane writes it into the
+    interleaved tile at 0.6 ms for 512 x 512 x 4 uint16, where interleaving first would take 1.4 ms.
     """
-    unsigned = UNSIGNED[chip.dtype.itemsize]
-    target = out.view(unsigned)
-    for piece, piece_rows, piece_cols in chip.within(rows, cols):
-        source = view(piece, piece_rows, piece_cols).view(unsigned)
-        top, bottom = piece_rows.start - rows.start, piece_rows.stop - rows.start
-        first, last = piece_cols.start - cols.start, piece_cols.stop - cols.start
-        left = chip.column(piece_cols.start - 1, piece_rows).view(unsigned) if first > 0 else None
-        for band in range(chip.bands):
-            if left is None:
-                target[top:bottom, first, band] = source[band, :, 0]
-            else:
-                np.subtract(source[band, :, 0], left[band], out=target[top:bottom, first, band])
-            np.subtract(
-                source[band, :, 1:], source[band, :, :-1], out=target[top:bottom, first + 1 : last, band]
-            )
+    rows, cols = pixels.shape[:2]
+    unsigned = UNSIGNED[pixels.dtype.itemsize]
+    source, target = pixels.view(unsigned), out.view(unsigned)
+    for band in range(pixels.shape[2]):
+        target[:rows, 0, band] = source[:, 0, band]
+        np.subtract(source[:, 1:, band], source[:, :-1, band], out=target[:rows, 1:cols, band])

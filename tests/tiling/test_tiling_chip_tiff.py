@@ -26,7 +26,6 @@ from tiling.chip_tiff import (
     placeholder,
     read_template,
 )
-from tiling.pixels import ChipPixels
 
 
 @pytest.fixture
@@ -164,9 +163,7 @@ def test_metadata_values_xml_would_escape_are_left_to_gdal(tmp_path: Path) -> No
     assert layout.can_write({"KEY": "SECRET//REL TO USA, GBR"})
     assert not layout.can_write({"KEY": "A & B"}) and not layout.can_write({"KEY": "<x>"})
     assert not layout.can_write({"OTHER": "value"}), "other metadata than the template's"
-    chunks = ChipTiffWriter(layout).chunks(
-        ChipPixels.whole(np.ones((2, 32, 32), np.uint16)), transform, {"KEY": "a value"}
-    )
+    chunks = ChipTiffWriter(layout).chunks(np.ones((2, 32, 32), np.uint16), transform, {"KEY": "a value"})
     (tmp_path / "chip.tif").write_bytes(b"".join(bytes(chunk) for chunk in chunks))
     with rasterio.open(tmp_path / "chip.tif") as chip:
         assert chip.tags()["KEY"] == "a value" and chip.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
@@ -197,8 +194,8 @@ def test_every_chip_holds_its_source_window_exactly(
     cell: int,
     seed: int,
 ) -> None:
-    """Whatever the sample type, bands, chip grid and cells (small cells: chips made of many pieces, whose
-    predictor crosses piece boundaries), every chip decodes to its source window."""
+    """Whatever the sample type, bands, chip grid and cells (small cells: chips copied out of many), every
+    chip decodes to its source window."""
     rng = np.random.default_rng(seed)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
