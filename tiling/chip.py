@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+import simplejpeg
 from affine import Affine
-from PIL import Image
 from rasterio.windows import Window
 
 from imagery import DisplayStretch, valid_mask
@@ -341,17 +341,22 @@ def write_preview(
     valid: np.ndarray | None,
     builder: PreviewBuilder | None = None,
 ) -> None:
-    """The chip as an 8-bit JPEG with the image's stretch (nodata black), built by ``builder`` (a task's,
-    reused from chip to chip). Pillow's libjpeg-turbo encodes a 512 x 512 preview in about 0.7 ms, ten
-    times faster than GDAL's JPEG driver here (measured)."""
+    """The chip as an 8-bit baseline JPEG (4:2:0) with the image's stretch (nodata black), built by
+    ``builder`` (a task's, reused from chip to chip).
+
+    Encoded by simplejpeg (libjpeg-turbo), which releases the GIL while it encodes: 1.3 ms for a 512 x 512
+    preview, where Pillow took 1.5-1.8 ms holding the GIL throughout (two threads encoded no faster than
+    one), ten times faster than GDAL's JPEG driver (measured).
+    """
     pixels = (builder or PreviewBuilder()).pixels(job.stretch, data, valid)
-    if pixels.ndim == 2:
-        image = Image.fromarray(pixels)
-    else:
-        size = (pixels.shape[1], pixels.shape[0])
-        image = Image.frombuffer("RGBX", size, pixels, "raw", "RGBX", 0, 1)
-    with atomic_name(f"{job.out_dir}/{job.preview_path(window)}") as temp:
-        image.save(temp, format="JPEG", quality=PREVIEW_QUALITY)
+    colorspace = "GRAY" if pixels.ndim == 2 else "RGBX"
+    encoded = simplejpeg.encode_jpeg(
+        pixels.reshape(*pixels.shape[:2], -1),
+        quality=PREVIEW_QUALITY,
+        colorspace=colorspace,
+        colorsubsampling="420",
+    )
+    write_atomically(f"{job.out_dir}/{job.preview_path(window)}", [encoded])
 
 
 def recorded_valid_fraction(path: str | Path) -> float | None:

@@ -42,17 +42,32 @@ def test_single_band_previews_are_grey_planes() -> None:
     np.testing.assert_array_equal(pixels, expected)
 
 
-def test_preview_jpeg_is_what_pillow_writes_from_the_rgb_planes(tmp_path: Path) -> None:
-    """The RGBX hand-off to the encoder gives the very bytes of merging the three planes (the old way)."""
+def test_preview_jpeg_shows_the_stretched_planes(tmp_path: Path) -> None:
+    """A baseline 4:2:0 JPEG of the displayed bands, as faithful to them as Pillow's of the merged planes."""
     rng = np.random.default_rng(9)
-    data = rng.integers(0, 4000, (4, 80, 120)).astype("uint16")
+    data = (rng.integers(0, 40, (4, 80, 120)) * 100 + np.arange(120) * 10).astype("uint16")
     stretch = DisplayStretch(bands=(3, 2, 1), low=(10.0, 20.0, 30.0), high=(3000.0, 3500.0, 3900.0))
     job = SimpleNamespace(stretch=stretch, out_dir=tmp_path, preview_path=lambda window: "p.jpg")
     write_preview(job, None, data, None)  # type: ignore[arg-type]
     planes = [Image.fromarray(plane) for plane in stretch.apply(data[[2, 1, 0]])]
     merged = tmp_path / "merged.jpg"
     Image.merge("RGB", planes).save(merged, format="JPEG", quality=PREVIEW_QUALITY)
-    assert (tmp_path / "p.jpg").read_bytes() == merged.read_bytes()
+    with Image.open(tmp_path / "p.jpg") as ours, Image.open(merged) as pillows:
+        assert (ours.format, ours.mode, ours.size) == ("JPEG", "RGB", (120, 80))
+        assert [c[1:3] for c in ours.layer] == [(2, 2), (1, 1), (1, 1)], "chroma at half resolution (4:2:0)"
+        expected = np.moveaxis(stretch.apply(data[[2, 1, 0]]), 0, -1).astype(float)
+        our_error = np.abs(np.asarray(ours, float) - expected).mean()
+        assert our_error <= 1.05 * np.abs(np.asarray(pillows, float) - expected).mean()
+
+
+def test_single_band_previews_are_grey_jpegs(tmp_path: Path) -> None:
+    data = np.arange(64 * 96, dtype="uint16").reshape(1, 64, 96)
+    stretch = DisplayStretch(bands=(1,), low=(100.0,), high=(5000.0,))
+    job = SimpleNamespace(stretch=stretch, out_dir=tmp_path, preview_path=lambda window: "g.jpg")
+    write_preview(job, None, data, None)  # type: ignore[arg-type]
+    with Image.open(tmp_path / "g.jpg") as grey:
+        assert (grey.format, grey.mode, grey.size) == ("JPEG", "L", (96, 64))
+        assert np.abs(np.asarray(grey, float) - stretch.apply(data)[0]).mean() < 2.0
 
 
 def test_previews_show_one_band_or_three() -> None:
