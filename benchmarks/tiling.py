@@ -73,9 +73,11 @@ CONTENTION_WARNING_CORES = 0.25
 #: free inode, whether it was freed in the last 30 seconds (35 with dirty buffers) and skips it if so: a
 #: case creating 1,250 files just after the previous case's 1,250 were deleted spent up to a CPU-second
 #: more (kernel profile: recently_deleted, find_get_block_common), for the benchmark's own clean-up, which
-#: no user run pays. Outputs are therefore deleted after the last run, or all at once when the disk runs
-#: short, followed by this pause.
+#: no user run pays. Outputs are therefore deleted after the last run (a benchmark started right after
+#: waits), or all at once when the disk runs short, followed by this pause.
 RECENTLY_DELETED_SECONDS = 36
+#: When the last run deleted its outputs (a run started right after waits, see wait_out_recent_deletions).
+CLEANED_UP = OUTPUT / "tiling-outputs-deleted-at"
 
 #: (a) One GDAL copy of the scene with the chips' creation options; argv: source, target, options and extra
 #: GDAL configuration (for (a2)) as JSON.
@@ -266,9 +268,24 @@ class Outputs:
         return folder
 
     def remove_all(self) -> None:
-        for folder in self.folders:
-            remove_folder(folder)
-        self.folders.clear()
+        if self.folders:
+            for folder in self.folders:
+                remove_folder(folder)
+            self.folders.clear()
+            CLEANED_UP.write_text(f"{time.time()}\n")
+
+
+def wait_out_recent_deletions() -> None:
+    """Sleep until the outputs an earlier run deleted are :data:`RECENTLY_DELETED_SECONDS` old."""
+    try:
+        age = time.time() - float(CLEANED_UP.read_text())
+    except (OSError, ValueError):
+        return
+    if 0 <= age < RECENTLY_DELETED_SECONDS:
+        print(
+            f"  (waiting {RECENTLY_DELETED_SECONDS - age:.0f} s: an earlier run deleted its outputs just now)"
+        )
+        time.sleep(RECENTLY_DELETED_SECONDS - age)
 
 
 def measure(case: Case, outputs: Outputs, *, keep: bool) -> Timing:
@@ -399,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = prepare(args.size)
         print_header(plan, args.repeat)
+        wait_out_recent_deletions()
         cases = [case for case in build_cases(plan) if case.key.strip("()") in args.cases]
         # Room for the two largest outputs (the naive loop's chips, about the scene's pixels compressed).
         outputs = Outputs(reserve_bytes=2 * plan.source_bytes)
