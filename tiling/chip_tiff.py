@@ -1,10 +1,10 @@
 """Chips encoded and laid out here, in the very Cloud Optimized GeoTIFF layout GDAL gives them.
 
-Why: GDAL's copy of a MEM dataset into a GTiff chip costs about 16 ms for a 512 px, 4-band uint16 chip with
-ZSTD and a predictor, of which ZSTD itself is about 5 ms; the rest is GDAL interleaving the bands, its block
-cache, libtiff's buffer copies and per-file set-up (measured, see benchmarks/tiling.py). The chips of one run
-differ only in their pixels, their tiepoint and their metadata text, so GDAL's work on everything else can
-be done once.
+Why: in a tiling run, GDAL's copy of a MEM dataset into a GTiff chip took 10.8 ms of CPU for a 512 px,
+4-band uint16 chip with ZSTD and a predictor, against 7.3 ms for the same chip written here (16 ms against
+5.9 in isolation), of which ZSTD itself is 3-5 ms; the rest of GDAL's time goes to interleaving the bands,
+its block cache, libtiff's buffer copies and per-file set-up. The chips of one run differ only in their
+pixels, their tiepoint and their metadata text, so GDAL's work on everything else can be done once.
 
 How: once per run, GDAL writes a template chip (zeros, every metadata value a placeholder) into memory. Its
 TIFF header, GDAL's structural metadata ("ghost" area: IFD before data, row-major tiles, each with its size
