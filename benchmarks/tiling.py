@@ -393,7 +393,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--size", type=int, default=FULL_SIZE, help="scene width and height in pixels")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; medians are reported")
-    parser.add_argument("--keep", action="store_true", help="keep every case's output under bench-output/")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep every case's output under bench-output/ (unless the disk runs short)",
+    )
     parser.add_argument(
         "--cases",
         default=",".join(CASE_NAMES),

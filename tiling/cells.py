@@ -165,8 +165,7 @@ class CellCache:
                 if loading is None:
                     loading = self._loading[cell] = _Loading()
                     window = grid.window(cell)
-                    shape = (dataset.count, window.height, window.width)
-                    spare = self._spare.get(shape)
+                    spare = self._spare.get((dataset.count, window.height, window.width))
                     out = spare.pop() if spare else None
                     break
             loading.done.wait()  # another thread is decoding it; take it from the cache then

@@ -83,8 +83,8 @@ def image_stretch(path: str) -> Any:
 
 
 def start(path: str | Path) -> None:
-    """Start hashing ``path``, then computing its display stretch, in a daemon thread (nothing if it is not
-    a regular file)."""
+    """Start hashing ``path`` and computing its display stretch, each in a daemon thread (nothing if it is
+    not a regular file)."""
     stamp = file_stamp(path)
     if stamp is None or stamp in _hashes:
         return
