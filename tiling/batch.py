@@ -7,6 +7,7 @@ through a :class:`~tiling.cells.CellCache`: shared by every task of a run on the
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ from tiling.chip import ChipSource, ChipWriter, process_chip
 from tiling.job import STATE_DIR, TileJob
 from tiling.records import BatchResult, ChipRecord
 from tiling.windows import ChipWindow
+from tiling.write_behind import WriteBehind
 
 #: Chips per task at most, in whole chip rows where rows are shorter.
 MAX_BATCH_CHIPS = 96
@@ -58,18 +60,29 @@ def batch_name(batch: tuple[ChipWindow, ...]) -> str:
     return f"{batch[0].key}.json"
 
 
-def run_batch(job: TileJob, batch: tuple[ChipWindow, ...], cells: CellCache | None = None) -> BatchResult:
+def run_batch(
+    job: TileJob,
+    batch: tuple[ChipWindow, ...],
+    cells: CellCache | None = None,
+    behind: WriteBehind | None = None,
+) -> BatchResult:
     """Write every chip of ``batch`` that is not on disk yet, then record the batch as done.
 
-    ``cells`` is the run's shared cache (threads of one process); without it the task reads through its own.
+    ``cells`` and ``behind`` are the run's shared cell cache and write-behind (threads of one process);
+    without them the task reads through a cache and writes behind a window of its own.
     """
     records: list[ChipRecord] = []
     newly_written = 0
     # One rasterio environment for the task: otherwise every rasterio call sets one up and tears it down.
-    with rasterio.Env(), open_raster(job.source) as raster, reading(raster.path):
+    with (
+        rasterio.Env(),
+        open_raster(job.source) as raster,
+        reading(raster.path),
+        nullcontext(behind) if behind is not None else WriteBehind() as files,
+    ):
         plain = raster.georeferencing is Georeferencing.GEOTRANSFORM
         source = ChipSource.open(raster.dataset, (cells or CellCache(batch)) if plain else None)
-        with ChipWriter(raster.dataset, job) as writer:
+        with ChipWriter(raster.dataset, job, files) as writer:
             for window in batch:
                 record, wrote = process_chip(source, writer, job, window)
                 records.append(record)

@@ -24,6 +24,7 @@ from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
+from tiling.write_behind import WriteBehind
 
 PREVIEW_QUALITY = 90
 VALID_FRACTION_TAG = "GEO_LABEL_VALID_FRACTION"
@@ -133,8 +134,10 @@ class ChipWriter:
     a source mask) gets a fresh one, so no mask carries over to the next chip.
     """
 
-    def __init__(self, dataset: Any, job: TileJob) -> None:
+    def __init__(self, dataset: Any, job: TileJob, behind: WriteBehind | None = None) -> None:
         self._dataset = dataset
+        #: Where the written chips and previews go to have their pages dropped (tiling.write_behind).
+        self.behind = behind
         #: Read once: rasterio builds the transform anew from GDAL's on every access (0.2 ms a chip).
         self._transform: Affine = dataset.transform
         self._out = str(job.out_dir)
@@ -227,7 +230,7 @@ class ChipWriter:
         encoder = None if masked else self._encoder(window, tags)
         if encoder is not None:
             chunks = encoder.chunks(data, chip_transform(self._transform, window), tags)
-            write_atomically(f"{self._out}/{job.chip_path(window)}", chunks)
+            write_atomically(f"{self._out}/{job.chip_path(window)}", chunks, self.behind)
             return
         if masked:
             mem = self._open(window)
@@ -339,9 +342,10 @@ def write_preview(
     data: np.ndarray,
     valid: np.ndarray | None,
     builder: PreviewBuilder | None = None,
+    behind: WriteBehind | None = None,
 ) -> None:
     """The chip as an 8-bit baseline JPEG (4:2:0) with the image's stretch (nodata black), built by
-    ``builder`` (a task's, reused from chip to chip).
+    ``builder`` (a task's, reused from chip to chip), written behind ``behind`` when given.
 
     Encoded by simplejpeg (libjpeg-turbo), which releases the GIL while it encodes: 1.3 ms for a 512 x 512
     preview, where Pillow took 1.5-1.8 ms holding the GIL throughout (two threads encoded no faster than
@@ -355,7 +359,7 @@ def write_preview(
         colorspace=colorspace,
         colorsubsampling="420",
     )
-    write_atomically(f"{job.out_dir}/{job.preview_path(window)}", [encoded])
+    write_atomically(f"{job.out_dir}/{job.preview_path(window)}", [encoded], behind)
 
 
 def recorded_valid_fraction(path: str | Path) -> float | None:
@@ -389,7 +393,7 @@ def process_chip(
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False
     writer.write(window, data, valid, fraction, chip_id)
-    write_preview(job, window, data, valid, writer.previews)
+    write_preview(job, window, data, valid, writer.previews, writer.behind)
     return make_record(job, window, chip_id, fraction, written=True), True
 
 
