@@ -23,7 +23,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-CHUNK = 64 << 20
+#: Read size while hashing (see tiling.state.HASH_CHUNK, which this module does not import).
+CHUNK = 1 << 20
 #: `geo-label tile` options that take a value (the next argument unless written --option=value).
 VALUE_OPTIONS = frozenset(
     {"--out", "--size", "--overlap", "--min-valid", "--scheduler", "--workers", "--compress", "--marking"}

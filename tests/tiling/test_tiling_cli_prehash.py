@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tiling.pipeline
-from geo_label.cli import prehash
+from geo_label.cli import idle_blas, prehash
 from imagery import image_stretch
 from tiling import TileParameters, tile_image
 
@@ -89,3 +89,12 @@ def test_a_stretch_known_ahead_spares_computing_it(
     assert [p.read_bytes() for p in previews] == [
         (tmp_path / "unknown" / "previews" / p.name).read_bytes() for p in previews
     ] and unknown.chips_written == summary.chips_written
+
+
+def test_tile_asks_for_one_blas_thread_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    idle_blas()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    idle_blas()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
