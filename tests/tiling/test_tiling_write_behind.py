@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 from pathlib import Path
 
 import pytest
 
+import tiling.write_behind
 from tiling import TileParameters, tile_image
 from tiling.atomic import TEMP_MARK, write_atomically
 from tiling.write_behind import WriteBehind
@@ -57,6 +59,7 @@ def test_files_stay_whole_and_held_descriptors_are_bounded(tmp_path: Path) -> No
     with WriteBehind(window_bytes=300_000) as behind:
         for i, data in enumerate(contents):
             write_atomically(str(tmp_path / f"f{i}"), [data[:10], memoryview(data)[10:]], behind)
+            behind.settle()
             assert 1 <= behind.held <= 4  # the window's worth, and never less than the newest file
         assert open_descriptors() == before + behind.held
     assert behind.held == 0
@@ -75,6 +78,33 @@ def test_a_failed_write_leaves_nothing_held_or_open(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_file_handed_over_after_close_is_closed_and_refused(tmp_path: Path) -> None:
+    behind = WriteBehind()
+    behind.close()
+    before = open_descriptors()
+    with pytest.raises(ValueError, match="closed"):
+        write_atomically(str(tmp_path / "late"), [b"data"], behind)
+    assert open_descriptors() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_the_file_system_fails_on_close_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def close_reporting_eio(descriptor: int) -> None:
+        os.close(descriptor)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(tiling.write_behind, "close_descriptor", close_reporting_eio)
+    before = open_descriptors()
+    behind = WriteBehind()
+    write_atomically(str(tmp_path / "f"), [b"data"], behind)
+    with pytest.raises(OSError, match="Input/output error"):
+        behind.close()
+    assert open_descriptors() == before
+    behind.close()  # reported once
+
+
 def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
     if not drops_clean_pages(tmp_path):
         pytest.skip("this file system keeps clean pages despite POSIX_FADV_DONTNEED")
@@ -83,6 +113,7 @@ def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> Non
         for path in paths:
             write_atomically(str(path), [os.urandom(32 * PAGE)], behind)
             assert resident_pages(path) == 32  # just written: in the cache, dirty
+            behind.settle()  # its writeback started
             os.sync()  # what the window waits for in a run: the disk has written it back meanwhile
         assert behind.held == 2
     assert [resident_pages(path) for path in paths] == [0] * len(paths)
