@@ -9,10 +9,11 @@ its pages are normally on disk), its clean pages are dropped. Pages still dirty 
 alone by the kernel: they are merely cached longer, never lost. Nothing about the files changes; a reader
 opens them from disk rather than from memory.
 
-Measured on the reference scene (benchmarks/tiling.py, alternate runs): 5.9 s -> 5.4 s and 10.8 -> 9.9 CPU-s
-a run. Page-cache pages recycled within the run are cheap; fresh ones cost the kernel's copy about 1.7 ns a
-byte here (15% of a run's CPU), up to ten times a recycled page's on a virtual machine whose host reclaims
-the guest's free memory.
+Measured on the reference scene (2 cores, runs alternating with the same code writing plainly): 10.8 ->
+9.9 CPU-s and 5.9 -> 5.4 s a run. Writing into recycled page-cache pages is cheap; into fresh ones the
+kernel's copy took 15% of a run's CPU here, a virtual machine whose host reclaims the guest's free memory
+making a page's first touch up to ten times dearer. Part of the saving is spent by the kernel's writeback
+threads, which now work during the run rather than after it.
 """
 
 from __future__ import annotations
@@ -45,9 +46,8 @@ class WriteBehind:
     than ``window_bytes`` of later files are held, drops the oldest file's pages and closes it.
 
     The kernel calls are made by a thread of its own, started with the first file: starting a file's
-    writeback may wait for room in the disk's queue, a wait the chip workers should not share (their cores
-    idled 3-4% more when they made the calls themselves, measured). Thread-safe: the threads of a run share
-    one. :meth:`close` (or leaving the ``with`` block) releases every file still held.
+    writeback waits for room in the disk's queue when it is full, a wait the chip workers should not share.
+    Thread-safe: the threads of a run share one. :meth:`close` (or leaving the ``with`` block) releases every file still held.
     """
 
     def __init__(self, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
