@@ -47,7 +47,8 @@ class WriteBehind:
 
     The kernel calls are made by a thread of its own, started with the first file: starting a file's
     writeback waits for room in the disk's queue when it is full, a wait the chip workers should not share.
-    Thread-safe: the threads of a run share one. :meth:`close` (or leaving the ``with`` block) releases every file still held.
+    Thread-safe: the threads of a run share one. :meth:`close` (or leaving the ``with`` block) releases
+    every file still held.
     """
 
     def __init__(self, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
