@@ -243,6 +243,25 @@ def build_cases(plan: Plan) -> list[Case]:
     ]
 
 
+def first_touch_cost(size: int = 512 << 20) -> tuple[float, float]:
+    """Seconds per GB to write memory this process never had, and to write it a second time.
+
+    On a virtual machine whose host reclaims the guest's free memory, the first touch of a page can cost
+    ten times the second, and how much varies with the host: (a)'s default block cache touches about a
+    gigabyte afresh, so its wall time, and (c)/(a) with it, follow this figure (measured after each run's
+    cases, so that it does not hand them recycled pages).
+    """
+    memory = np.empty(size, np.uint8)
+    started = time.perf_counter()
+    memory.fill(1)
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    memory.fill(2)
+    second = time.perf_counter() - started
+    del memory
+    return first * (1 << 30) / size, second * (1 << 30) / size
+
+
 def warm_page_cache(path: Path) -> None:
     """Read the scene once so every case starts with it in the page cache, not only the ones after (a)."""
     with path.open("rb") as handle:
@@ -430,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"run {run}/{args.repeat}", flush=True)
                 for case in cases:
                     case.timings.append(measure(case, outputs, keep=args.keep))
+                first, second = first_touch_cost()
+                print(f"  memory   first touch {first:.2f} s/GB, second {second:.2f} s/GB", flush=True)
         finally:
             if not args.keep:
                 outputs.remove_all()
