@@ -246,10 +246,11 @@ def build_cases(plan: Plan) -> list[Case]:
 def first_touch_cost(size: int = 512 << 20) -> tuple[float, float]:
     """Seconds per GB to write memory this process never had, and to write it a second time.
 
-    On a virtual machine whose host reclaims the guest's free memory, the first touch of a page can cost
-    ten times the second, and how much varies with the host: (a)'s default block cache touches about a
-    gigabyte afresh, so its wall time, and (c)/(a) with it, follow this figure (measured after each run's
-    cases, so that it does not hand them recycled pages).
+    On a virtual machine whose host reclaims the guest's free memory, a first touch can cost tens of times
+    a second one. (a)'s default block cache takes about a gigabyte, so (a) runs up to that many seconds
+    longer when the pages it is given are fresh rather than just freed by another process, which depends
+    on what ran before it: (c)/(a) swings with it, (c)/(a2) much less. Measured after each run's cases, so
+    that it hands none of them recycled pages.
     """
     memory = np.empty(size, np.uint8)
     started = time.perf_counter()
