@@ -112,7 +112,6 @@ def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> Non
     with WriteBehind(window_bytes=64 * PAGE) as behind:
         for path in paths:
             write_atomically(str(path), [os.urandom(32 * PAGE)], behind)
-            assert resident_pages(path) == 32  # just written: in the cache, dirty
             behind.settle()  # its writeback started
             os.sync()  # what the window waits for in a run: the disk has written it back meanwhile
         assert behind.held == 2
