@@ -249,8 +249,8 @@ def first_touch_cost(size: int = 512 << 20) -> tuple[float, float]:
     On a virtual machine whose host reclaims the guest's free memory, a first touch can cost tens of times
     a second one. (a)'s default block cache takes about a gigabyte, so (a) runs up to that many seconds
     longer when the pages it is given are fresh rather than just freed by another process, which depends
-    on what ran before it: (c)/(a) swings with it, (c)/(a2) much less. Measured after each run's cases, so
-    that it hands none of them recycled pages.
+    on what ran before it: (c)/(a) swings with it, (c)/(a2) much less. Measured once, after the last run:
+    the memory it frees would be recycled pages for whichever case came next.
     """
     memory = np.empty(size, np.uint8)
     started = time.perf_counter()
@@ -450,8 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"run {run}/{args.repeat}", flush=True)
                 for case in cases:
                     case.timings.append(measure(case, outputs, keep=args.keep))
-                first, second = first_touch_cost()
-                print(f"  memory   first touch {first:.2f} s/GB, second {second:.2f} s/GB", flush=True)
+            first, second = first_touch_cost()
+            print(f"memory     first touch {first:.2f} s/GB, second {second:.2f} s/GB", flush=True)
         finally:
             if not args.keep:
                 outputs.remove_all()

@@ -28,10 +28,11 @@ from queue import Queue
 #: written them back meanwhile (a tiling run writes about 150 MB/s on 2 cores), small beside any page cache.
 DEFAULT_WINDOW_BYTES = 64 << 20
 
+#: posix_fadvise where the platform has it (Linux and most POSIX systems; not macOS).
 _ADVISE = getattr(os, "posix_fadvise", None)
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 0)
 #: How a released file is closed (a name of this module's, so tests can make it fail as NFS may).
 close_descriptor = os.close
-_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 0)
 
 
 def _advise_dontneed(descriptor: int) -> None:
