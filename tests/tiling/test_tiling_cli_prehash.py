@@ -55,6 +55,24 @@ def test_the_hash_is_used_only_for_the_unchanged_file(tmp_path: Path) -> None:
     assert prehash.result(tmp_path / "missing.tif") is None
 
 
+def test_the_hash_is_computed_in_a_child_process(tmp_path: Path) -> None:
+    image = tmp_path / "scene.tif"
+    image.write_bytes(os.urandom(5 << 20))
+    assert prehash.sha256_in_child(str(image)) == hashlib.sha256(image.read_bytes()).hexdigest()
+    with pytest.raises(OSError, match="child process"):
+        prehash.sha256_in_child(str(tmp_path / "gone.tif"))
+
+
+def test_a_failed_hashing_child_leaves_the_hash_to_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = tmp_path / "scene.tif"
+    image.write_bytes(os.urandom(1 << 20))
+    monkeypatch.setattr(prehash.sys, "executable", shutil.which("false"))
+    prehash.start(image)
+    assert prehash.result(image) is None
+
+
 def test_the_stretch_is_computed_ahead_for_the_unchanged_file_only(utm_image: Path, tmp_path: Path) -> None:
     image = tmp_path / "scene.tif"
     shutil.copyfile(utm_image, image)
