@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any, TypeVar
 
 from dask.base import compute
@@ -67,11 +68,13 @@ def run_tasks(
     # Named so that the local scheduler starts the tasks in the order given (row-major chips: it runs
     # independent tasks in descending name order), which keeps the shared cell cache small and lets a
     # prefetch of the first tasks' pixels be of use; with random names it takes them in any order.
+    # Each task is a call without arguments: Dask walks the arguments of a call in search of collections,
+    # dataclasses included (20 ms for the reference scene's 625 chip windows, on the way to the first chip).
     tasks = [
-        delayed(func, pure=False, traverse=False)(
-            *args, item, dask_key_name=f"tile-task-{len(items) - i:08d}"
+        delayed(partial(func, *args, item), pure=False, traverse=False, name=f"tile-call-{number:08d}")(
+            dask_key_name=f"tile-task-{number:08d}"
         )
-        for i, item in enumerate(items)
+        for number, item in zip(range(len(items), 0, -1), items, strict=True)
     ]
     keys = {task.key for task in tasks}
     workers = choice.workers or os.cpu_count() or 1
