@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
+from tiling.libraries import import_arrow
+
 TIFF_MAGIC = b"II*\x00"
 GHOST_PREFIX = b"GDAL_STRUCTURAL_METADATA_SIZE="
 #: The structural metadata a chip may declare, with the values this writer honours.
@@ -290,7 +292,8 @@ class ChipTiffWriter:
     """Encodes chips in a :class:`ChipTiffLayout`; one per thread (it reuses its tile buffer and codec)."""
 
     def __init__(self, layout: ChipTiffLayout) -> None:
-        import pyarrow as pa  # here, not at start-up: the first task imports it while the other decodes
+        import_arrow()
+        import pyarrow as pa
 
         self.layout = layout
         self._codec = pa.Codec("zstd", compression_level=layout.zstd_level)

@@ -16,6 +16,7 @@ from typing import Any
 
 from imagery.footprint import window_footprints
 from tiling.atomic import atomic_path
+from tiling.libraries import import_arrow
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
@@ -43,8 +44,9 @@ def chip_footprints(transform: tuple[float, ...], crs_wkt: str, windows: Sequenc
     """The footprints of ``windows``: what the index needs of the grid alone, so it can be computed while the
     chips are written (in a thread) and the index written the moment the last chip is (0.1 s sooner on a
     Sentinel-2-sized scene). Also loads the libraries :func:`write_index` uses."""
-    import pyarrow.parquet  # noqa: F401
     from affine import Affine
+
+    import_arrow()
 
     shapes = window_footprints(
         Affine(*transform[:6]), crs_wkt, [(w.col_off, w.row_off, w.width, w.height) for w in windows]
@@ -116,6 +118,7 @@ def write_index(
     """Write the index of the written chips, ordered by (row_off, col_off), atomically; ``footprints`` are
     the chips' from :func:`chip_footprints`, computed here when not given."""
     # Imported here, not at module level: every `geo-label` command imports the tiling package.
+    import_arrow()
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq

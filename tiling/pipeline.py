@@ -18,6 +18,7 @@ from tiling.batch import load_done_batch, make_batches, prefetch_cells, run_batc
 from tiling.cells import CellCache
 from tiling.index import INDEX_NAME, chip_footprints, write_index
 from tiling.job import CHIPS_DIR, PREVIEWS_DIR, TileJob, TileParameters
+from tiling.libraries import import_arrow
 from tiling.records import BatchResult, ChipRecord
 from tiling.scheduler import LocalMode, SchedulerChoice, run_tasks
 from tiling.state import (
@@ -181,6 +182,9 @@ def tile_image(
             # geo_label.cli.prehash), their first cells decoded or being decoded (each once: tiling.cells).
             if not stretch_future.done():
                 pool.submit(prefetch_cells, source_path, todo[0], cells)
+        # Before any task or the index's thread needs it (see tiling.libraries), while the stretch may still
+        # be being computed.
+        import_arrow()
         job = TileJob(source_path, out, sha, params, stretch_future.result(), marking)
         if on_start:
             on_start(len(windows))
