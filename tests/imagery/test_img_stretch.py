@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rasterio.enums import ColorInterp
 
 from imagery import DisplayStretch, compute_stretch, inspect_image, valid_mask
-from imagery.stretch import choose_display_bands, percentiles, sample_windows
+from imagery.stretch import choose_display_bands, percentiles, read_statistics_sample, sample_windows
 from tests import rasters
 from tests.imagery.conftest import UTM_TRANSFORM, ramp, write_raster
 
@@ -47,6 +47,24 @@ def test_sampled_blocks_match_the_full_image_percentiles(utm_image: Path) -> Non
     assert stretch is not None
     assert stretch.bands == (3, 2, 1)  # write_scene names its bands blue, green, red, nir
     assert_close_to_full_image(stretch, utm_image, 0.05)
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (300, 1100)])
+def test_the_sample_holds_the_sampled_blocks_pixels(size: tuple[int, int], tmp_path: Path) -> None:
+    """Blocks are read straight into the sample, edge blocks (smaller) included."""
+    width, height = size
+    path = tmp_path / "blocks.tif"
+    rng = np.random.default_rng(7)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 3, "dtype": "uint16"}
+    profile |= {"tiled": True, "blockxsize": 256, "blockysize": 256, "crs": "EPSG:32633"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(rng.integers(0, 60000, (3, height, width), dtype=np.uint16))
+    with rasterio.open(path) as src:
+        sample = read_statistics_sample(src, (3, 1))
+        windows = sample_windows(width, height, 256, 256)
+        expected = np.concatenate([src.read((3, 1), window=w).reshape(2, -1) for w in windows], axis=1)
+    assert any(w.width < 256 or w.height < 256 for w in windows)
+    np.testing.assert_array_equal(sample[:, 0, :], expected)
 
 
 @pytest.mark.parametrize("fixture", ["cog_image", "jp2_image"])
