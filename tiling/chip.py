@@ -293,6 +293,7 @@ class PreviewBuilder:
 
         self._take = pyarrow.compute.take
         self._image: np.ndarray | None = None
+        self._lookups: PreviewLookups | None = None
 
     def pixels(self, stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         """The displayed bands of ``data`` (bands x rows x cols) stretched to uint8, invalid pixels black,
@@ -309,16 +310,18 @@ class PreviewBuilder:
             self._image = np.empty(shape, np.uint8)
         image = self._image
         planes = [image] if image.ndim == 2 else [image[:, :, i] for i in range(len(stretch.bands))]
-        tables = arrow_lookup_tables(stretch, str(data.dtype))
-        if tables is None:
+        lookups = self._lookups
+        if lookups is None or lookups.stretch is not stretch or lookups.dtype is not data.dtype:
+            lookups = self._lookups = PreviewLookups.of(stretch, data.dtype)
+        if lookups.tables is None:
             for plane, values in zip(
                 planes, stretch.apply(data[[b - 1 for b in stretch.bands]]), strict=True
             ):
                 plane[...] = values
         else:
-            index_type = LOOKUP_DTYPES[str(data.dtype)]
-            for plane, band, table in zip(planes, stretch.bands, tables, strict=True):
-                looked_up = self._take(table, arrow_array(data[band - 1].view(index_type)))
+            for plane, band, table in zip(planes, stretch.bands, lookups.tables, strict=True):
+                indices = np.ascontiguousarray(data[band - 1]).view(lookups.index_dtype)
+                looked_up = self._take(table, arrow_array(indices, lookups.index_type))
                 plane[...] = np.frombuffer(
                     looked_up.buffers()[1], np.uint8, count=rows * cols, offset=looked_up.offset
                 ).reshape(rows, cols)
@@ -327,21 +330,40 @@ class PreviewBuilder:
         return image
 
 
-@lru_cache(maxsize=8)
-def arrow_lookup_tables(stretch: DisplayStretch, dtype: str) -> tuple[Any, ...] | None:
-    """:func:`lookup_tables` as Arrow arrays, one per displayed band (None where there are none)."""
-    tables = lookup_tables(stretch, dtype)
-    return None if tables is None else tuple(arrow_array(table) for table in tables)
+@dataclass(frozen=True, slots=True)
+class PreviewLookups:
+    """What a :class:`PreviewBuilder` looks a stretch up with for one data type, kept from chip to chip
+    (worked out anew, the type names and Arrow types took a tenth of a chip's time holding the GIL).
+
+    ``tables`` are :func:`lookup_tables` as Arrow arrays, None where the type has none; ``index_dtype`` and
+    ``index_type`` are the unsigned type the values are looked up as, in NumPy and in Arrow (with no
+    tables: ``dtype`` and None)."""
+
+    stretch: DisplayStretch
+    dtype: np.dtype[Any]
+    tables: tuple[Any, ...] | None
+    index_dtype: np.dtype[Any]
+    index_type: Any
+
+    @classmethod
+    def of(cls, stretch: DisplayStretch, dtype: np.dtype[Any]) -> PreviewLookups:
+        import pyarrow as pa
+
+        tables = lookup_tables(stretch, str(dtype))
+        if tables is None:
+            return cls(stretch, dtype, None, dtype, None)
+        index_dtype = np.dtype(LOOKUP_DTYPES[str(dtype)])
+        arrow_tables = tuple(arrow_array(table, pa.uint8()) for table in tables)
+        return cls(stretch, dtype, arrow_tables, index_dtype, pa.from_numpy_dtype(index_dtype))
 
 
-def arrow_array(values: np.ndarray) -> Any:
-    """An Arrow array over the memory of a 1- or 2-D array of unsigned integers (copied only if strided).
+def arrow_array(values: np.ndarray, arrow_type: Any) -> Any:
+    """An Arrow array of ``arrow_type`` over the memory of a contiguous array of that type.
 
     Built from its buffer: ``pyarrow.array`` would import pandas (0.3 s) to check what its input is."""
     import pyarrow as pa
 
-    flat = np.ascontiguousarray(values).reshape(-1)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(flat.dtype), flat.size, [None, pa.py_buffer(flat)])
+    return pa.Array.from_buffers(arrow_type, values.size, [None, pa.py_buffer(values)])
 
 
 def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
