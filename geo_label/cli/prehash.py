@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import mmap
 import os
 import stat
 import subprocess
@@ -62,8 +63,23 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def sha256_mapped(path: str) -> str:
+    """:func:`sha256_of` over a memory map of the file: no copy of it through read buffers (0.05 s of
+    system time instead of 0.13-0.3 for the reference scene). For the hashing child only: a file truncated
+    while mapped kills the process reading it (SIGBUS), which for the child is a failed hash, for the
+    command would be a crash."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        if os.fstat(handle.fileno()).st_size:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                mapped.madvise(mmap.MADV_SEQUENTIAL)
+                digest.update(mapped)
+    return digest.hexdigest()
+
+
 def sha256_in_child(path: str) -> str:
-    """:func:`sha256_of` computed by a child Python process (this file run as a script).
+    """The file's SHA-256 computed by a child Python process (this file run as a script, see
+    :func:`sha256_mapped`).
 
     Why a process: in a thread, the hash took 0.9 s of wall time for 0.4 s of work on the reference scene,
     and was the last thing the first chip waited for. Each 1 MB read and hash releases the GIL, and taking
@@ -173,4 +189,4 @@ def stretch(path: str | Path) -> Any:
 
 
 if __name__ == "__main__":  # the hashing child of sha256_in_child: python -I -S prehash.py FILE
-    print(sha256_of(sys.argv[1]))
+    print(sha256_mapped(sys.argv[1]))

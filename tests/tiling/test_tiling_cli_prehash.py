@@ -61,6 +61,9 @@ def test_the_hash_is_computed_in_a_child_process(tmp_path: Path) -> None:
     assert prehash.sha256_in_child(str(image)) == hashlib.sha256(image.read_bytes()).hexdigest()
     with pytest.raises(OSError, match="child process"):
         prehash.sha256_in_child(str(tmp_path / "gone.tif"))
+    empty = tmp_path / "empty.tif"
+    empty.touch()
+    assert prehash.sha256_in_child(str(empty)) == hashlib.sha256(b"").hexdigest()
 
 
 def test_a_failed_hashing_child_leaves_the_hash_to_the_command(
