@@ -372,7 +372,7 @@ def interleave(planes: np.ndarray, tile: np.ndarray) -> None:
     faster than interleaved, and previews look up contiguous planes.
     """
     bands, rows, cols = planes.shape
-    target = tile.view(planes.dtype) if planes.dtype.itemsize == tile.dtype.itemsize else tile
+    target = tile.view(planes.dtype)  # the predicted planes are the samples' unsigned bits
     if (rows, cols) == tile.shape[:2]:
         flat = target.reshape(-1, bands)
         for band in range(bands):

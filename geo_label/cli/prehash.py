@@ -4,12 +4,14 @@ Chip ids and the run manifest need the image's SHA-256, a full read of the file 
 scene), and the previews need the image's display stretch (0.3 s: a sample of blocks decoded, percentiles).
 Python spends about a second importing the tiling stack before the command even parses its arguments, on
 one core; :func:`start` reads the image path from ``sys.argv`` first thing and does both in background
-threads, mostly on the other core (hashlib, file reads, GDAL's decoding and NumPy release the GIL). The
-hash needs only the standard library; the stretch imports :mod:`imagery` in its thread, modules the
-command imports anyway. The command takes the results through :func:`result` and
-:func:`stretch` only if the file it was asked to tile is the very file hashed (same path, inode, size and
-modification time, before and after): a wrong guess at the arguments costs wasted work, never a wrong
-hash or stretch. A stretch that fails here is computed again by the command, which reports the error.
+threads, mostly on the other core (GDAL's decoding and NumPy release the GIL). The hash is computed by a
+child Python process running this very file (standard library only); the stretch imports :mod:`imagery`
+in its thread, modules the command imports anyway. A hash that fails here (or cannot be started: no
+interpreter to run this file with) is computed by the command itself (``tiling.state.file_sha256``).
+The command takes the results through :func:`result` and :func:`stretch` only if the file it was asked
+to tile is the very file hashed (same path, inode, size and modification time, before and after): a
+wrong guess at the arguments costs wasted work, never a wrong hash or stretch. A stretch that fails here
+is computed again by the command, which reports the error.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-#: Read size while hashing (see tiling.state.HASH_CHUNK, which this module does not import).
-CHUNK = 1 << 20
 #: `geo-label tile` options that take a value (the next argument unless written --option=value).
 VALUE_OPTIONS = frozenset(
     {"--out", "--size", "--overlap", "--min-valid", "--scheduler", "--workers", "--compress", "--marking"}
@@ -53,19 +53,9 @@ def file_stamp(path: str | Path) -> Stamp | None:
     return (real, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while size := handle.readinto(buffer):
-            digest.update(view[:size])
-    return digest.hexdigest()
-
-
 def sha256_mapped(path: str) -> str:
-    """:func:`sha256_of` over a memory map of the file: no copy of it through read buffers (0.05 s of
-    system time instead of 0.13-0.3 for the reference scene). For the hashing child only: a file truncated
+    """The file's SHA-256, hashed over a memory map of it: no copy through read buffers (0.05 s of system
+    time instead of 0.13-0.3 for the reference scene). For the hashing child only: a file truncated
     while mapped kills the process reading it (SIGBUS), which for the child is a failed hash, for the
     command would be a crash."""
     digest = hashlib.sha256()
@@ -87,8 +77,8 @@ def sha256_in_child(path: str) -> str:
     MB, each up to a switch interval). The child has a GIL of its own and finishes while the command is
     still importing (0.55-0.65 s from start instead of 0.85-1.1, measured).
     """
-    if not sys.executable or not os.path.isfile(__file__):
-        return sha256_of(path)  # no interpreter to run this file with (an embedded or frozen Python)
+    if not sys.executable or not os.path.isfile(__file__):  # an embedded or frozen Python
+        raise OSError("no interpreter to run the hashing child with")
     child = subprocess.Popen(
         [sys.executable, "-I", "-S", __file__, path],
         stdin=subprocess.DEVNULL,
