@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from access_control import MarkingRegistry
 from api.state import AppState
+from geo_label import audit
 from geo_label.callers import load_caller
 from geo_label.db.context import Caller, set_caller_context
-from geo_label.errors import AuthenticationError
+from geo_label.errors import AuthenticationError, PermissionDeniedError
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -61,11 +62,23 @@ def request_context(
         raise AuthenticationError("sign in first: send a bearer token")
     from geo_label.auth import user_id_from_token
 
-    with state.database.sessions() as session, session.begin():
-        user_id = user_id_from_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
-        caller = load_caller(session, user_id)  # attributes from the database on every request
-        set_caller_context(session, caller)
-        yield Context(session=session, caller=caller, registry=state.registry)
+    caller: Caller | None = None
+    with state.database.sessions() as session:
+        try:
+            with session.begin():
+                user_id = user_id_from_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
+                caller = load_caller(session, user_id)  # attributes from the database on every request
+                set_caller_context(session, caller)
+                yield Context(session=session, caller=caller, registry=state.registry)
+        except PermissionDeniedError as refused:
+            if caller is None:
+                raise
+            # The act was rolled back; its refusal is security-relevant and is kept, in a transaction of its
+            # own. (Hidden content is never refused with this error: it is "not found".)
+            with session.begin():
+                set_caller_context(session, caller)
+                audit.record(session, caller, "access.denied", details={"reason": refused.detail})
+            raise
 
 
 #: ``scope="function"``: the transaction commits when the route returns, before the response is sent, so a

@@ -76,15 +76,40 @@ class UserIn(BaseModel):
     cui_ok: bool = False
     clearance_expires: datetime | None = None
     roles: list[str] = []
-    oidc_subject: str | None = None
+    oidc_subject: str | None = Field(default=None, max_length=255)
+    justification: str = Field(default="", max_length=2000, description="Why the access is granted.")
 
 
 class ClearanceIn(BaseModel):
+    """A clearance to set. Omitted fields keep what is stored; ``clearance_expires: null`` removes the
+    expiry; ``roles`` omitted keeps the account's system roles."""
+
     model_config = ConfigDict(extra="forbid")
-    clearance: str
-    citizenship: str = Field(min_length=3, max_length=3)
-    cui_ok: bool = False
+    clearance: str = Field(max_length=200)
+    citizenship: str | None = Field(default=None, min_length=3, max_length=3)
+    cui_ok: bool | None = None
     clearance_expires: datetime | None = None
+    roles: list[str] | None = None
+    justification: str = Field(default="", max_length=2000, description="Why the access is granted.")
+
+
+class GrantDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(default="", max_length=2000)
+
+
+class GrantOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    clearance: str
+    citizenship: str
+    cui_ok: bool
+    clearance_expires: datetime | None
+    roles: list[str]
+    justification: str
+    state: str
+    proposed_by: str | None
+    proposed_at: datetime
 
 
 class UserOut(BaseModel):
@@ -96,6 +121,9 @@ class UserOut(BaseModel):
     clearance_expires: datetime | None
     roles: list[str]
     active: bool
+    pending_grant: uuid.UUID | None = Field(
+        default=None, description="A requested widening of access that waits for a second security officer."
+    )
 
 
 class AnnotationIn(BaseModel):

@@ -126,7 +126,7 @@ def create_accounts(database: Database, registry: MarkingRegistry) -> tuple[uuid
         caller: Caller = session.info["caller"]
         clearance = users.Clearance.parse(READER_CLEARANCE, citizenship=READER_CITIZENSHIP, registry=registry)
         reader = users.create_user(session, caller, username=READER, password_hash=None, clearance=clearance)
-        reader_id = reader.id
+        reader_id = reader.user.id
     with system_session(database, registry) as session:
         project_id = projects.create_project(
             session,

@@ -143,7 +143,7 @@ def create_world(database: Database, scratch: Path, names: Sequence[str]) -> dic
         for name in names:
             ids[name] = users.create_user(
                 session, operator, username=name, password_hash=None, clearance=clearance
-            ).id
+            ).user.id
     with system_session(database, registry) as session:
         project_id = projects.create_project(
             session,

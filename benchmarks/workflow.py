@@ -200,7 +200,7 @@ def create_people_and_projects(
             user = users.create_user(
                 session, operator, username=name, password_hash=None, clearance=clearance
             )
-            people.append(Labeler(name, user.id))
+            people.append(Labeler(name, user.user.id))
     project_ids = {}
     with system_session(database, registry) as session:
         for case in cases:

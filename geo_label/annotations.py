@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from access_control import Marking, can_read, dominates, roll_up
@@ -24,7 +24,7 @@ from geo_label.db.access import readable
 from geo_label.db.bulk import as_json_text, marking_columns_of
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_VERSIONS as VERSIONS
-from geo_label.db.models import ANNOTATIONS
+from geo_label.db.models import ANNOTATIONS, TASKS
 from geo_label.errors import (
     InvalidInputError,
     NotFoundError,
@@ -39,6 +39,7 @@ from geo_label.projects import get_project, require_project_role
 STATUSES = ("draft", "submitted", "accepted", "rejected")
 SOURCES = ("human", "model")
 WRITER_ROLES = ("labeler", "reviewer", "manager")
+REVIEWER_ROLES = ("reviewer", "manager")
 MAX_PAGE = 1000
 
 
@@ -294,11 +295,66 @@ def _require_version(if_match: int | None) -> int:
 def _writable(
     session: Session, caller: Caller, annotation_id: uuid.UUID, if_match: int | None
 ) -> tuple[int, Any]:
-    """The version the caller says they read and the annotation as stored, for a writer of its project."""
+    """The version the caller says they read and the annotation as stored, for a writer of its project who
+    may change it (:func:`_require_may_change`)."""
     expected = _require_version(if_match)
     current = _fetch(session, caller, annotation_id)
     require_project_role(caller, current["project_id"], *WRITER_ROLES)
+    _require_may_change(session, caller, current)
     return expected, current
+
+
+def _is_reviewer(caller: Caller, project_id: uuid.UUID) -> bool:
+    return caller.role_in(project_id) in REVIEWER_ROLES or "system" in caller.roles
+
+
+def _require_may_change(session: Session, caller: Caller, current: Any) -> None:
+    """A labeler changes only their own annotations, or (one labeler per chip) the work of a task leased to
+    them, such as drafts left by a lapsed lease. Reviewers and managers change anyone's; every change is
+    audited and kept in the history."""
+    if _is_reviewer(caller, current["project_id"]) or current["created_by"] == caller.user_id:
+        return
+    if not _consensus(session, caller, current["project_id"]):
+        leased = session.execute(
+            select(
+                exists().where(
+                    TASKS.c.chip_id == current["chip_id"],
+                    TASKS.c.assignee == caller.user_id,
+                    TASKS.c.state == "in_progress",
+                    readable(TASKS, caller),
+                )
+            )
+        ).scalar_one()
+        if leased:
+            return
+    raise PermissionDeniedError(
+        "labelers change only their own annotations or those of a task leased to them"
+    )
+
+
+def _consensus(session: Session, caller: Caller, project_id: uuid.UUID) -> bool:
+    """Whether several labelers label each chip of the project independently (each task's work is then its
+    labeler's own annotations)."""
+    from geo_label.workflow.config import load_workflow  # the workflow package builds on this module
+
+    return load_workflow(session, caller, project_id).consensus_k > 1
+
+
+def _back_to_review(session: Session, caller: Caller, current: Any, values: dict[str, Any]) -> None:
+    """An accepted annotation whose geometry, class or attributes someone other than a reviewer changes is
+    submitted again, and so are the accepted tasks whose work it is: review is not bypassed by an edit."""
+    changed = (
+        any(key in values and values[key] != current[key] for key in ("label_class", "attributes"))
+        or "geometry" in values
+    )
+    if current["status"] != "accepted" or not changed or _is_reviewer(caller, current["project_id"]):
+        return
+    values["status"] = "submitted"
+    values["reviewed_by"] = None
+    tasks = [TASKS.c.chip_id == current["chip_id"], TASKS.c.state == "accepted", readable(TASKS, caller)]
+    if _consensus(session, caller, current["project_id"]):
+        tasks.append(TASKS.c.assignee == current["created_by"])
+    session.execute(update(TASKS).where(*tasks).values(state="submitted", updated_at=func.now()))
 
 
 def update_annotation(
@@ -333,6 +389,7 @@ def update_annotation(
         values["status"] = _check_status_change(caller, current, changes.status)
     if changes.confidence is not None:
         values["confidence"] = _check_confidence(changes.confidence)
+    _back_to_review(session, caller, current, values)
     _versioned_update(session, caller, annotation_id, expected, values)
     updated = _fetch(session, caller, annotation_id)
     audit.record(
@@ -442,7 +499,11 @@ def downgrade_annotation(
 
 
 def history(session: Session, caller: Caller, annotation_id: uuid.UUID) -> list[Any]:
-    """Every readable version of an annotation, oldest first (also after it was deleted)."""
+    """The readable versions of an annotation the caller may read now, oldest first; after a deletion, of
+    one whose last version (the deletion's) the caller may read.
+
+    An annotation reclassified above the caller's access has a history as hidden as itself: its older, lower
+    versions would tell that it exists and was raised (MARKINGS.md section 8: hidden == missing)."""
     rows = list(
         session.execute(
             select(VERSIONS)
@@ -450,7 +511,11 @@ def history(session: Session, caller: Caller, annotation_id: uuid.UUID) -> list[
             .order_by(VERSIONS.c.version)
         ).mappings()
     )
-    if not rows:
+    live = session.execute(
+        select(ANNOTATIONS.c.version).where(ANNOTATIONS.c.id == annotation_id, readable(ANNOTATIONS, caller))
+    ).scalar_one_or_none()
+    deleted = bool(rows) and rows[-1]["operation"] == "delete"
+    if not rows or (live is None and not deleted):
         raise NotFoundError("annotation")
     audit_read(session, caller, "annotation_version", rows, annotation_id=str(annotation_id))
     return rows

@@ -85,15 +85,16 @@ def user_id_from_token(
     session: Session, token: str, *, signing_key: bytes, oidc: OidcVerifier | None
 ) -> uuid.UUID:
     """The local user a bearer token stands for: GeoLabel's own token, or an OIDC token mapped to the local
-    account with that OIDC subject (or, failing that, that username)."""
+    account explicitly linked to its subject (``users add --oidc-subject``).
+
+    Only the link maps a provider's token to an account. The username claim (``preferred_username``) is
+    neither unique nor stable in OpenID Connect, so it never names the account: a token whose subject is
+    linked to no account is refused, whatever name it carries."""
     if oidc is not None and looks_like_oidc(token, oidc):
         identity = oidc.verify(token)
-        user_id = (
-            session.execute(select(User.id).where(User.oidc_subject == identity.subject)).scalar_one_or_none()
-            or session.execute(
-                select(User.id).where(User.username == identity.username, User.oidc_subject.is_(None))
-            ).scalar_one_or_none()
-        )
+        user_id = session.execute(
+            select(User.id).where(User.oidc_subject == identity.subject)
+        ).scalar_one_or_none()
         if user_id is None:
             raise AuthenticationError("invalid or expired token")
         return user_id

@@ -3,6 +3,15 @@
 
 from __future__ import annotations
 
+#: How much of a value an error message quotes: enough to recognise it, never the whole of a huge input.
+QUOTE_LIMIT = 40
+
+
+def brief(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` quoted for an error message, cut to its first ``limit`` characters ("..." marks a cut)."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
 
 class GeoLabelError(Exception):
     """Base of every domain error; ``code`` is a stable machine-readable name."""

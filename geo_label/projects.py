@@ -126,6 +126,17 @@ def list_projects(session: Session, caller: Caller, *, limit: int, offset: int) 
     return list(rows), total
 
 
+def my_projects(session: Session, caller: Caller) -> dict[str, str]:
+    """The caller's memberships (project id -> role) in projects they may read now: a project whose marking
+    the caller's clearance no longer reaches is as absent here as everywhere else."""
+    member_ids = [uuid.UUID(p) for p in caller.project_roles]
+    if not member_ids:
+        return {}
+    query = select(PROJECTS.c.id).where(PROJECTS.c.id.in_(member_ids), project_visible(PROJECTS, caller))
+    visible = {str(project_id) for project_id in session.execute(query).scalars()}
+    return {project: role for project, role in caller.project_roles.items() if project in visible}
+
+
 def get_project(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
     row = (
         session.execute(visible_projects(caller).where(PROJECTS.c.id == project_id)).mappings().one_or_none()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from access_control import Classification, MarkingRegistry, UserAccess
 from geo_label import audit
 from geo_label.db.context import Caller
-from geo_label.db.models import User
-from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from geo_label.db.models import ClearanceGrant, User
+from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, brief
 
 ROLES = ("admin", "security_officer")
 
@@ -51,6 +52,89 @@ def require(caller: Caller, role: str) -> None:
         raise PermissionDeniedError(f"this needs the {role.replace('_', ' ')} role")
 
 
+def baseline(citizenship: str) -> UserAccess:
+    """What an account holds before any grant: UNCLASSIFIED, no SCI, no CUI (and no system role)."""
+    return UserAccess(
+        clearance=Classification.UNCLASSIFIED,
+        sci_accesses=frozenset(),
+        citizenship=citizenship,
+        cui_ok=False,
+        clearance_expires=None,
+    )
+
+
+def covers(holder: UserAccess, granted: UserAccess) -> bool:
+    """Whether ``holder`` reaches at least as far as ``granted`` in level, SCI and CUI: no officer grants
+    access beyond their own."""
+    return (
+        int(holder.clearance) >= int(granted.clearance)
+        and granted.sci_accesses <= holder.sci_accesses
+        and (holder.cui_ok or not granted.cui_ok)
+    )
+
+
+def narrows(new: UserAccess, new_roles: frozenset[str], old: UserAccess, old_roles: frozenset[str]) -> bool:
+    """Whether ``new`` gives no access that ``old`` did not: a lowering (or no change), which one officer
+    makes at once. Anything else widens access and waits for a second officer.
+
+    A USA citizen reads everything a foreign national may (MARKINGS.md section 3, rule 4), so USA -> GBR
+    narrows; GBR -> FRA and GBR -> USA do not. No expiry is later than any date."""
+    old_end, new_end = old.clearance_expires, new.clearance_expires
+    later = old_end is not None and (new_end is None or new_end > old_end)
+    citizenship_ok = new.citizenship == old.citizenship or old.citizenship == "USA"
+    return covers(old, new) and citizenship_ok and not later and new_roles <= old_roles
+
+
+def roles_of(user: User) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, flag in (("admin", user.is_admin), ("security_officer", user.is_security_officer))
+        if flag
+    )
+
+
+def access_of(user: User) -> UserAccess:
+    return UserAccess(
+        clearance=Classification(user.clearance),
+        sci_accesses=frozenset(user.sci_accesses or ()),
+        citizenship=user.citizenship,
+        cui_ok=user.cui_ok,
+        clearance_expires=user.clearance_expires,
+    )
+
+
+def _is_operator(caller: Caller) -> bool:
+    """The operator at the host's command line: the system's own authority, the root of every grant."""
+    return "system" in caller.roles
+
+
+def _check_grantor(caller: Caller, access: UserAccess, subject_id: uuid.UUID | None) -> None:
+    require(caller, "security_officer")
+    if subject_id is not None and caller.user_id == subject_id:
+        raise PermissionDeniedError(
+            "no one changes their own clearance, roles or CUI approval: ask another security officer"
+        )
+    if not covers(caller.access, access):
+        raise PermissionDeniedError(
+            f"you cannot grant {describe(access)}{' with CUI' if access.cui_ok else ''}: "
+            "it is beyond your own access"
+        )
+
+
+def _check_roles(roles: frozenset[str]) -> None:
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise InvalidInputError(f"unknown role {brief(sorted(unknown)[0])}: use admin or security_officer")
+
+
+@dataclass(frozen=True)
+class ClearanceChange:
+    """What became of a requested clearance: applied now, or pending a second officer's approval."""
+
+    user: User
+    pending_grant: uuid.UUID | None = None
+
+
 def create_user(
     session: Session,
     caller: Caller,
@@ -60,28 +144,33 @@ def create_user(
     clearance: Clearance,
     roles: frozenset[str] = frozenset(),
     oidc_subject: str | None = None,
-) -> User:
-    """Create an account. Admins create accounts; giving it a clearance above UNCLASSIFIED or a system role
-    is also a security officer's act."""
+    justification: str = "",
+) -> ClearanceChange:
+    """Create an account. Admins create accounts; access beyond the baseline (a level above UNCLASSIFIED,
+    SCI, CUI approval) and system roles are a security officer's grant, within the officer's own access, and
+    wait for a second officer (the account starts at the baseline meanwhile). The host's operator grants at
+    once."""
     require(caller, "admin")
-    if int(clearance.access.clearance) > 0 or clearance.access.sci_accesses or roles:
-        require(caller, "security_officer")
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise InvalidInputError(f"unknown role {sorted(unknown)[0]!r}: use admin or security_officer")
+    _check_roles(roles)
     access = clearance.access
+    start = baseline(access.citizenship)
+    elevated = not narrows(access, roles, start, frozenset())
+    if elevated:
+        _check_grantor(caller, access, None)
+    immediate = _is_operator(caller) or not elevated
+    applied, applied_roles = (access, roles) if immediate else (start, frozenset[str]())
     user = User(
         id=uuid.uuid4(),
         username=username,
         password_hash=password_hash,
         oidc_subject=oidc_subject,
-        clearance=int(access.clearance),
-        sci_accesses=sorted(access.sci_accesses),
-        citizenship=access.citizenship,
-        cui_ok=access.cui_ok,
-        clearance_expires=access.clearance_expires,
-        is_admin="admin" in roles,
-        is_security_officer="security_officer" in roles,
+        clearance=int(applied.clearance),
+        sci_accesses=sorted(applied.sci_accesses),
+        citizenship=applied.citizenship,
+        cui_ok=applied.cui_ok,
+        clearance_expires=applied.clearance_expires,
+        is_admin="admin" in applied_roles,
+        is_security_officer="security_officer" in applied_roles,
         active=True,
         failed_logins=0,
     )
@@ -90,16 +179,17 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise ConflictError(f"a user named {username!r} already exists") from None
+        raise ConflictError(f"a user named {brief(username)} already exists") from None
     audit.record(
         session,
         caller,
         "user.create",
         item_type="user",
         item_id=user.id,
-        details={"username": username, "clearance": describe(access), "roles": sorted(roles)},
+        details={"username": username, "clearance": describe(applied), "roles": sorted(applied_roles)},
     )
-    return user
+    pending = None if immediate else _propose(session, caller, user, access, roles, justification)
+    return ClearanceChange(user=user, pending_grant=pending)
 
 
 def describe(access: UserAccess) -> str:
@@ -117,20 +207,18 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def set_clearance(session: Session, caller: Caller, *, username: str, clearance: Clearance) -> User:
-    """A security officer's act; takes effect on the user's next request."""
-    require(caller, "security_officer")
-    user = get_user(session, username)
-    before = describe(
-        UserAccess(
-            clearance=Classification(user.clearance),
-            sci_accesses=frozenset(user.sci_accesses),
-            citizenship=user.citizenship,
-            cui_ok=user.cui_ok,
-            clearance_expires=user.clearance_expires,
-        )
-    )
-    access = clearance.access
+def _grant_details(access: UserAccess, roles: frozenset[str]) -> dict[str, Any]:
+    expires = access.clearance_expires
+    return {
+        "clearance": describe(access),
+        "citizenship": access.citizenship,
+        "cui_ok": access.cui_ok,
+        "expires": expires.isoformat() if expires else None,
+        "roles": sorted(roles),
+    }
+
+
+def _apply(session: Session, user: User, access: UserAccess, roles: frozenset[str]) -> None:
     session.execute(
         update(User)
         .where(User.id == user.id)
@@ -140,9 +228,75 @@ def set_clearance(session: Session, caller: Caller, *, username: str, clearance:
             citizenship=access.citizenship,
             cui_ok=access.cui_ok,
             clearance_expires=access.clearance_expires,
+            is_admin="admin" in roles,
+            is_security_officer="security_officer" in roles,
         )
     )
     session.refresh(user)
+
+
+def _propose(
+    session: Session,
+    caller: Caller,
+    user: User,
+    access: UserAccess,
+    roles: frozenset[str],
+    justification: str,
+) -> uuid.UUID:
+    """Record a widening for a second officer; an earlier pending proposal for the account is superseded."""
+    session.execute(
+        update(ClearanceGrant)
+        .where(ClearanceGrant.user_id == user.id, ClearanceGrant.state == "pending")
+        .values(state="superseded", decided_at=func.now())
+    )
+    grant_id = uuid.uuid4()
+    session.execute(
+        insert(ClearanceGrant).values(
+            id=grant_id,
+            user_id=user.id,
+            clearance=int(access.clearance),
+            sci_accesses=sorted(access.sci_accesses),
+            citizenship=access.citizenship,
+            cui_ok=access.cui_ok,
+            clearance_expires=access.clearance_expires,
+            roles=sorted(roles),
+            justification=justification.strip(),
+            proposed_by=caller.user_id,
+        )
+    )
+    audit.record(
+        session,
+        caller,
+        "user.grant.propose",
+        item_type="user",
+        item_id=user.id,
+        details={"username": user.username, "grant": str(grant_id), **_grant_details(access, roles)},
+    )
+    return grant_id
+
+
+def set_clearance(
+    session: Session,
+    caller: Caller,
+    *,
+    username: str,
+    clearance: Clearance,
+    roles: frozenset[str] | None = None,
+    justification: str = "",
+) -> ClearanceChange:
+    """A security officer's act, never on their own account and never beyond their own access. A lowering
+    takes effect on the user's next request; a widening waits for a second officer (the host's operator
+    grants at once). ``roles=None`` keeps the account's system roles."""
+    user = get_user(session, username)
+    access = clearance.access
+    new_roles = roles_of(user) if roles is None else roles
+    _check_roles(new_roles)
+    _check_grantor(caller, access, user.id)
+    before = access_of(user)
+    if not _is_operator(caller) and not narrows(access, new_roles, before, roles_of(user)):
+        return ClearanceChange(user, _propose(session, caller, user, access, new_roles, justification))
+    old_roles = roles_of(user)
+    _apply(session, user, access, new_roles)
     audit.record(
         session,
         caller,
@@ -151,12 +305,87 @@ def set_clearance(session: Session, caller: Caller, *, username: str, clearance:
         item_id=user.id,
         details={
             "username": username,
-            "before": before,
-            "after": describe(access),
-            "citizenship": access.citizenship,
+            "before": _grant_details(before, old_roles),
+            "after": _grant_details(access, new_roles),
         },
     )
-    return user
+    return ClearanceChange(user)
+
+
+def list_grants(session: Session, caller: Caller, *, state: str | None = "pending") -> list[Any]:
+    """Clearance grants (pending by default), newest first, with the account's and the proposer's names."""
+    require(caller, "security_officer")
+    subject, proposer = aliased(User), aliased(User)
+    query = (
+        select(
+            ClearanceGrant,
+            subject.username.label("username"),
+            proposer.username.label("proposed_by_name"),
+        )
+        .join(subject, subject.id == ClearanceGrant.user_id)
+        .outerjoin(proposer, proposer.id == ClearanceGrant.proposed_by)
+        .order_by(ClearanceGrant.proposed_at.desc())
+    )
+    if state is not None:
+        query = query.where(ClearanceGrant.state == state)
+    return list(session.execute(query).all())
+
+
+def decide_grant(
+    session: Session, caller: Caller, grant_id: uuid.UUID, *, approve: bool, comment: str = ""
+) -> ClearanceChange:
+    """A second security officer approves (applies) or denies a pending grant: never the proposer, never
+    the account itself, never beyond the deciding officer's own access."""
+    require(caller, "security_officer")
+    grant = session.execute(
+        select(ClearanceGrant).where(ClearanceGrant.id == grant_id).with_for_update()
+    ).scalar_one_or_none()
+    if grant is None:
+        raise NotFoundError("clearance grant")
+    if grant.state != "pending":
+        raise ConflictError(f"the grant is {grant.state}, not pending")
+    user = session.get(User, grant.user_id)
+    assert user is not None  # a foreign key
+    access = UserAccess(
+        clearance=Classification(grant.clearance),
+        sci_accesses=frozenset(grant.sci_accesses),
+        citizenship=grant.citizenship,
+        cui_ok=grant.cui_ok,
+        clearance_expires=grant.clearance_expires,
+    )
+    roles = frozenset(grant.roles)
+    if approve:
+        _check_grantor(caller, access, user.id)
+        if grant.proposed_by is not None and grant.proposed_by == caller.user_id:
+            raise PermissionDeniedError("a grant is approved by a security officer other than its proposer")
+    session.execute(
+        update(ClearanceGrant)
+        .where(ClearanceGrant.id == grant_id)
+        .values(
+            state="approved" if approve else "denied",
+            decided_by=caller.user_id,
+            decided_at=func.now(),
+            decision_comment=comment.strip() or None,
+        )
+    )
+    before, old_roles = access_of(user), roles_of(user)
+    if approve:
+        _apply(session, user, access, roles)
+    audit.record(
+        session,
+        caller,
+        "user.grant.approve" if approve else "user.grant.deny",
+        item_type="user",
+        item_id=user.id,
+        details={
+            "username": user.username,
+            "grant": str(grant_id),
+            "before": _grant_details(before, old_roles),
+            "requested": _grant_details(access, roles),
+            "comment": comment.strip(),
+        },
+    )
+    return ClearanceChange(user)
 
 
 def set_active(session: Session, caller: Caller, *, username: str, active: bool) -> None:

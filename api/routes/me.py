@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import ContextDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
-from geo_label import workflow
+from geo_label import projects, workflow
 from geo_label.markings import banner_of
 from geo_label.users import describe
 from geo_label.workflow.recent import DEFAULT_RECENT, MAX_RECENT
@@ -28,7 +28,7 @@ def me(ctx: ContextDep) -> dict[str, Any]:
         "cui_ok": caller.access.cui_ok,
         "clearance_expires": caller.access.clearance_expires,
         "roles": sorted(caller.roles),
-        "projects": dict(caller.project_roles),
+        "projects": projects.my_projects(ctx.session, caller),
     }
 
 

@@ -1,12 +1,17 @@
-"""Accounts (admins) and clearances (security officers)."""
+"""Accounts (admins), clearances and their two-person grants (security officers)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
 
 from access_control import Classification, UserAccess
 from api.deps import ContextDep, StateDep
-from api.schemas import ClearanceIn, UserIn, UserOut
+from api.responses import JSONResponse
+from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, UserIn, UserOut
 from geo_label import users as service
 from geo_label.db.models import User
 from geo_label.security.passwords import check_password_policy, hasher_for
@@ -14,29 +19,26 @@ from geo_label.security.passwords import check_password_policy, hasher_for
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-def user_out(user: User) -> UserOut:
-    access = UserAccess(
-        clearance=Classification(user.clearance),
-        sci_accesses=frozenset(user.sci_accesses),
-        citizenship=user.citizenship,
-        cui_ok=user.cui_ok,
-        clearance_expires=user.clearance_expires,
-    )
-    roles = [
-        name
-        for name, flag in (("admin", user.is_admin), ("security_officer", user.is_security_officer))
-        if flag
-    ]
+def user_out(user: User, pending_grant: uuid.UUID | None = None) -> UserOut:
     return UserOut(
         id=user.id,
         username=user.username,
-        clearance=service.describe(access),
+        clearance=service.describe(service.access_of(user)),
         citizenship=user.citizenship,
         cui_ok=user.cui_ok,
         clearance_expires=user.clearance_expires,
-        roles=roles,
+        roles=sorted(service.roles_of(user)),
         active=user.active,
+        pending_grant=pending_grant,
     )
+
+
+def change_response(change: service.ClearanceChange, applied_status: int) -> Response:
+    """The account as it now is: ``applied_status`` when the change took effect, 202 while it waits for a
+    second security officer."""
+    body = user_out(change.user, change.pending_grant)
+    code = applied_status if change.pending_grant is None else status.HTTP_202_ACCEPTED
+    return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
 
 @router.get("", response_model=list[UserOut])
@@ -44,8 +46,15 @@ def list_users(ctx: ContextDep) -> list[UserOut]:
     return [user_out(u) for u in service.list_users(ctx.session, ctx.caller)]
 
 
-@router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-def create_user(ctx: ContextDep, state: StateDep, body: UserIn) -> UserOut:
+@router.post(
+    "",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        202: {"model": UserOut, "description": "Created; the access asked for awaits a second officer."}
+    },
+)
+def create_user(ctx: ContextDep, state: StateDep, body: UserIn) -> Response:
     password_hash = None
     if body.password is not None:
         check_password_policy(body.password, body.username)
@@ -57,7 +66,7 @@ def create_user(ctx: ContextDep, state: StateDep, body: UserIn) -> UserOut:
         expires=body.clearance_expires,
         registry=ctx.registry,
     )
-    user = service.create_user(
+    change = service.create_user(
         ctx.session,
         ctx.caller,
         username=body.username,
@@ -65,20 +74,85 @@ def create_user(ctx: ContextDep, state: StateDep, body: UserIn) -> UserOut:
         clearance=clearance,
         roles=frozenset(body.roles),
         oidc_subject=body.oidc_subject,
+        justification=body.justification,
     )
-    return user_out(user)
+    return change_response(change, status.HTTP_201_CREATED)
 
 
-@router.put("/{username}/clearance", response_model=UserOut)
-def set_clearance(ctx: ContextDep, username: str, body: ClearanceIn) -> UserOut:
+@router.put(
+    "/{username}/clearance",
+    response_model=UserOut,
+    responses={202: {"model": UserOut, "description": "The widening awaits a second security officer."}},
+)
+def set_clearance(ctx: ContextDep, username: str, body: ClearanceIn) -> Response:
+    """Lowering takes effect on the user's next request; widening access waits for a second officer."""
+    user = service.get_user(ctx.session, username)
+    expires = (
+        body.clearance_expires if "clearance_expires" in body.model_fields_set else user.clearance_expires
+    )
     clearance = service.Clearance.parse(
         body.clearance,
-        citizenship=body.citizenship,
-        cui_ok=body.cui_ok,
-        expires=body.clearance_expires,
+        citizenship=body.citizenship or user.citizenship,
+        cui_ok=user.cui_ok if body.cui_ok is None else body.cui_ok,
+        expires=expires,
         registry=ctx.registry,
     )
-    return user_out(service.set_clearance(ctx.session, ctx.caller, username=username, clearance=clearance))
+    change = service.set_clearance(
+        ctx.session,
+        ctx.caller,
+        username=username,
+        clearance=clearance,
+        roles=None if body.roles is None else frozenset(body.roles),
+        justification=body.justification,
+    )
+    return change_response(change, status.HTTP_200_OK)
+
+
+def grant_out(row: object) -> GrantOut:
+    grant = row.ClearanceGrant  # type: ignore[attr-defined]
+    access = UserAccess(
+        clearance=Classification(grant.clearance),
+        sci_accesses=frozenset(grant.sci_accesses),
+        citizenship=grant.citizenship,
+        cui_ok=grant.cui_ok,
+        clearance_expires=grant.clearance_expires,
+    )
+    return GrantOut(
+        id=grant.id,
+        username=row.username,  # type: ignore[attr-defined]
+        clearance=service.describe(access),
+        citizenship=grant.citizenship,
+        cui_ok=grant.cui_ok,
+        clearance_expires=grant.clearance_expires,
+        roles=list(grant.roles),
+        justification=grant.justification,
+        state=grant.state,
+        proposed_by=row.proposed_by_name,  # type: ignore[attr-defined]
+        proposed_at=grant.proposed_at,
+    )
+
+
+@router.get("/grants", response_model=list[GrantOut])
+def list_grants(
+    ctx: ContextDep,
+    state: Annotated[str | None, Query(pattern="^(pending|approved|denied|superseded)$")] = "pending",
+) -> list[GrantOut]:
+    """Clearance grants waiting for (or decided by) a second security officer, newest first."""
+    return [grant_out(r) for r in service.list_grants(ctx.session, ctx.caller, state=state)]
+
+
+@router.post("/grants/{grant_id}/approve", response_model=UserOut)
+def approve_grant(ctx: ContextDep, grant_id: uuid.UUID, body: GrantDecisionIn | None = None) -> UserOut:
+    comment = body.comment if body else ""
+    change = service.decide_grant(ctx.session, ctx.caller, grant_id, approve=True, comment=comment)
+    return user_out(change.user)
+
+
+@router.post("/grants/{grant_id}/deny", response_model=UserOut)
+def deny_grant(ctx: ContextDep, grant_id: uuid.UUID, body: GrantDecisionIn | None = None) -> UserOut:
+    comment = body.comment if body else ""
+    change = service.decide_grant(ctx.session, ctx.caller, grant_id, approve=False, comment=comment)
+    return user_out(change.user)
 
 
 @router.post("/{username}/deactivate", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +48,13 @@ def db_upgrade() -> None:
     stdout.print("database schema is up to date")
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A date given on the command line, read as UTC (as the options' help says) unless it names its zone."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def read_password(from_stdin: bool, username: str) -> tuple[str, bool]:
     """The password from standard input, or a generated one (then shown once)."""
     if from_stdin:
@@ -73,7 +80,7 @@ def users_add(
     registry = registry_for(settings)
     password, generated = read_password(password_stdin, name)
     access = users.Clearance.parse(
-        clearance, citizenship=citizenship, cui_ok=cui, expires=expires, registry=registry
+        clearance, citizenship=citizenship, cui_ok=cui, expires=as_utc(expires), registry=registry
     )
     password_hash = hasher_for(settings.password_scheme).hash(password)
     with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
@@ -99,9 +106,17 @@ def users_set_clearance(
     clearance: str,
     citizenship: Annotated[str | None, typer.Option(help="Change the citizenship too.")] = None,
     cui: Annotated[bool | None, typer.Option(help="May read CUI and FOUO.")] = None,
-    expires: Annotated[datetime | None, typer.Option(help="Clearance expiry (UTC).")] = None,
+    expires: Annotated[
+        datetime | None, typer.Option(help="Clearance expiry (UTC); omitted: the stored expiry stays.")
+    ] = None,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="Remove the clearance's expiry (audited).")
+    ] = False,
 ) -> None:
-    """Grant, change or revoke (set UNCLASSIFIED) a clearance; effective on the user's next request."""
+    """Grant, change or revoke (set UNCLASSIFIED) a clearance; effective on the user's next request.
+    What is not given (citizenship, CUI approval, expiry) stays as stored."""
+    if expires is not None and no_expiry:
+        raise CliError("give --expires or --no-expiry, not both")
     settings = load_settings()
     registry = registry_for(settings)
     with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
@@ -110,7 +125,7 @@ def users_set_clearance(
             clearance,
             citizenship=citizenship or user.citizenship,
             cui_ok=user.cui_ok if cui is None else cui,
-            expires=expires,
+            expires=None if no_expiry else (as_utc(expires) or user.clearance_expires),
             registry=registry,
         )
         users.set_clearance(session, session.info["caller"], username=name, clearance=access)

@@ -218,6 +218,28 @@ class AuditRecord(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ClearanceGrant(Base):
+    """A widening of an account's access that waits for a second security officer (migration 0006)."""
+
+    __tablename__ = "clearance_grants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    clearance: Mapped[int] = mapped_column(SmallInteger)
+    sci_accesses: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    citizenship: Mapped[str] = mapped_column(String(3))
+    cui_ok: Mapped[bool] = mapped_column(Boolean)
+    clearance_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    justification: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    proposed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo_label.db.access import readable
 from geo_label.db.context import Caller
-from geo_label.db.models import TASK_REVIEWS, TASKS, User
+from geo_label.db.models import ANNOTATIONS, TASK_REVIEWS, TASKS, User
 from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.markings import marking_columns, marking_of
 from geo_label.projects import require_project_role
@@ -27,8 +27,9 @@ from geo_label.workflow.common import (
     require_user,
     set_work_status,
     utcnow,
+    work_filter,
 )
-from geo_label.workflow.config import load_workflow
+from geo_label.workflow.config import Workflow, load_workflow
 
 DECISIONS = ("accept", "reject")
 MAX_COMMENT = 4000
@@ -73,6 +74,22 @@ def _require_independent(session: Session, caller: Caller, task: Any) -> None:
         raise PermissionDeniedError("you labeled this chip yourself: another reviewer must review it")
 
 
+def _require_none_of_own(session: Session, caller: Caller, task: Any, workflow: Workflow) -> None:
+    """Never one's own work, annotation by annotation: a reviewer who drew on the task's chip (an annotation
+    the decision would accept or reject) leaves the decision to another reviewer."""
+    own = session.execute(
+        select(
+            exists().where(
+                *work_filter(task, workflow),
+                ANNOTATIONS.c.created_by == caller.user_id,
+                readable(ANNOTATIONS, caller),
+            )
+        )
+    ).scalar_one()
+    if own:
+        raise PermissionDeniedError("this task holds annotations you drew: another reviewer must review it")
+
+
 def review_task(
     session: Session,
     caller: Caller,
@@ -91,6 +108,7 @@ def review_task(
     _require_independent(session, caller, task)
     require_state(task, SUBMITTED)
     workflow = load_workflow(session, caller, task["project_id"])
+    _require_none_of_own(session, caller, task, workflow)
     review_id = uuid.uuid4()
     session.execute(
         insert(TASK_REVIEWS).values(

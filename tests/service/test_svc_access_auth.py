@@ -23,7 +23,9 @@ from tests.service.test_svc_access_support import (
     audit_rows,
     create_annotation,
     headers,
+    officer_pair,
     owner_connection,
+    set_clearance,
     small_image,
 )
 from tests.world import PASSWORD, add_member, ingest, make_project, make_user, unique
@@ -141,16 +143,16 @@ def visible(client: TestClient, member: dict[str, Any]) -> set[str]:
     return {a["id"] for a in body["items"]}
 
 
-def set_clearance(client: TestClient, officer_auth: dict[str, str], user: str, **body: Any) -> None:
-    response = client.put(f"/api/v1/users/{user}/clearance", headers=officer_auth, json=body)
-    assert response.status_code == 200, response.text
+@pytest.fixture(scope="module")
+def officers(test_db: pg.TestDatabase) -> tuple[str, str]:
+    return officer_pair(test_db)
 
 
 def test_a_revoked_clearance_takes_effect_on_the_next_request_with_the_same_token(
-    client: TestClient, cleared_member: dict[str, Any], officer: str
+    client: TestClient, cleared_member: dict[str, Any], officers: tuple[str, str]
 ) -> None:
     member, made = cleared_member, cleared_member["annotations"]
-    auth, so = member["auth"], headers(client, officer)
+    auth, so = member["auth"], officers
     assert visible(client, member) == set(made.values())
     top = f"/api/v1/annotations/{made[TS_SI]}"
     assert client.get(top, headers=auth).status_code == 200
@@ -176,9 +178,9 @@ def test_a_revoked_clearance_takes_effect_on_the_next_request_with_the_same_toke
 
 
 def test_an_expired_clearance_reads_nothing_from_the_next_request(
-    client: TestClient, cleared_member: dict[str, Any], officer: str
+    client: TestClient, cleared_member: dict[str, Any], officers: tuple[str, str]
 ) -> None:
-    member, so = cleared_member, headers(client, officer)
+    member, so = cleared_member, officers
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     set_clearance(
         client, so, member["user"], clearance="TS//SI/TK", citizenship="USA", clearance_expires=past

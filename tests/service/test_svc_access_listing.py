@@ -24,7 +24,9 @@ from tests.service.test_svc_access_support import (
     headers,
     ids,
     mixed_world,
+    officer_pair,
     q,
+    set_clearance,
 )
 from tests.world import add_member, make_project, make_user, unique
 
@@ -76,14 +78,13 @@ def test_chip_and_image_totals_and_pages_equal_the_visible_rows(
 def test_project_totals_follow_membership_and_the_current_clearance(
     client: TestClient, test_db: pg.TestDatabase
 ) -> None:
-    officer = make_user(test_db, unique("so"), "TS//SI/TK", roles=frozenset({"admin", "security_officer"}))
+    officers = officer_pair(test_db)
     member = make_user(test_db, unique("multi"), "TS//SI/TK", "USA", cui_ok=True)
     fouo = "UNCLASSIFIED//FOUO"
     projects = {m: str(make_project(test_db, m)) for m in (*MARKINGS, fouo)}
     for project in projects.values():
         add_member(test_db, project, member)
     make_project(test_db, U)  # not a member: no need-to-know, never listed or counted
-    so = headers(client, officer)
     auth = headers(client, member)
 
     def listed(limit: int) -> set[str]:
@@ -92,9 +93,7 @@ def test_project_totals_follow_membership_and_the_current_clearance(
         return set(ids(items))
 
     def clear(clearance: str, citizenship: str, cui_ok: bool) -> None:
-        body = {"clearance": clearance, "citizenship": citizenship, "cui_ok": cui_ok}
-        response = client.put(f"/api/v1/users/{member}/clearance", headers=so, json=body)
-        assert response.status_code == 200, response.text
+        set_clearance(client, officers, member, clearance=clearance, citizenship=citizenship, cui_ok=cui_ok)
 
     assert listed(1) == listed(4) == set(projects.values())
     clear("S", "USA", False)  # FOUO needs cui_ok; TS is above S

@@ -224,6 +224,29 @@ def test_history_of_a_deleted_hidden_annotation_reads_like_a_missing_one(
         assert_same_answer(got, client.get(f"/api/v1/annotations/{missing()}/history", headers=auth))
 
 
+def test_history_of_a_reclassified_annotation_reads_like_a_missing_one(
+    client: TestClient, world: MixedWorld
+) -> None:
+    """Issue 17 item 5: once raised above a reader's access, an annotation's lower versions tell nothing."""
+    owner = headers(client, world.users["ts_usa"])
+    created = create_annotation(client, owner, world.chips[U][1], index=56, marking=U)
+    assert created.status_code == 201, created.text
+    ident = created.json()["id"]
+    reader = headers(client, world.users["u_usa"])
+    assert client.get(f"/api/v1/annotations/{ident}/history", headers=reader).status_code == 200
+    raised = client.patch(
+        f"/api/v1/annotations/{ident}", headers={**owner, "If-Match": '"1"'}, json={"marking": TS_SI}
+    )
+    assert raised.status_code == 200, raised.text
+    got = client.get(f"/api/v1/annotations/{ident}/history", headers=reader)
+    assert got.status_code == 404
+    assert_same_answer(got, client.get(f"/api/v1/annotations/{missing()}/history", headers=reader))
+    history = client.get(f"/api/v1/annotations/{ident}/history", headers=owner).json()["items"]
+    assert [v["marking"] for v in history] == [U, TS_SI]
+    removed = client.delete(f"/api/v1/annotations/{ident}", headers={**owner, "If-Match": '"2"'})
+    assert removed.status_code == 204, "the shared world's counts stay as other tests expect them"
+
+
 def _count(client: TestClient, world: MixedWorld) -> int:
     owner = headers(client, world.users["ts_usa"])
     total: Any = client.get(f"/api/v1/annotations?project={world.project}&limit=1", headers=owner).json()

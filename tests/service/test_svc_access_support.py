@@ -65,6 +65,24 @@ def headers(client: TestClient, username: str) -> dict[str, str]:
     return _TOKENS[username]
 
 
+def officer_pair(db: pg.TestDatabase) -> tuple[str, str]:
+    """Two security officers cleared for everything: widening access takes both (two-person rule)."""
+    roles = frozenset({"admin", "security_officer"})
+    return tuple(  # type: ignore[return-value]
+        make_user(db, unique(name), "TS//SI/TK", cui_ok=True, roles=roles) for name in ("so-a", "so-b")
+    )
+
+
+def set_clearance(client: TestClient, officers: tuple[str, str], user: str, **body: Any) -> None:
+    """Set ``user``'s clearance through the API: the first officer asks, the second approves a widening."""
+    first, second = officers
+    response = client.put(f"/api/v1/users/{user}/clearance", headers=headers(client, first), json=body)
+    if response.status_code == 202:
+        grant = response.json()["pending_grant"]
+        response = client.post(f"/api/v1/users/grants/{grant}/approve", headers=headers(client, second))
+    assert response.status_code == 200, response.text
+
+
 def forget_token(username: str) -> None:
     _TOKENS.pop(username, None)
 

@@ -224,3 +224,65 @@ def test_empty_queue_listing_and_roles(client: TestClient, world: World) -> None
         403,
         "reviewer or manager",
     )
+
+
+def test_a_reviewer_never_accepts_annotations_they_drew_on_the_task(
+    client: TestClient, test_db: TestDatabase, world: World
+) -> None:
+    """Issue 17 item 6: never one's own work, annotation by annotation, not only the task's labeler's."""
+    task = take(client, world, "labeler")
+    chip = footprint(test_db, task["chip_id"])
+    annotate(client, headers(client, world.users["labeler"]), task["chip_id"], square(chip, 0.2, 0.2))
+    assert act(client, world, "labeler", task["id"], "submit").status_code == 200
+    own = client.post(
+        f"{API}/annotations",
+        headers=headers(client, world.users["reviewer"]),
+        json={
+            "chip_id": task["chip_id"],
+            "class": "building",
+            "geometry": square(chip, 0.6, 0.6),
+            "status": "submitted",
+        },
+    )
+    assert own.status_code == 201, own.text
+    refused(act(client, world, "reviewer", task["id"], "review", decision="accept"), 403, "you drew")
+    assert annotation_status(client, world, own.json()["id"]) == ("submitted", None)
+    assert act(client, world, "manager", task["id"], "review", decision="accept").status_code == 200
+
+
+def test_a_labeler_changes_only_their_own_work_and_an_edit_returns_it_to_review(
+    client: TestClient, test_db: TestDatabase, world: World
+) -> None:
+    """Issue 17 item 7: another member's annotation is not a labeler's to change; an accepted annotation
+    changed by its labeler goes back to review, with its task."""
+    task = take(client, world, "labeler")
+    chip = footprint(test_db, task["chip_id"])
+    drawn = annotate(client, headers(client, world.users["labeler"]), task["chip_id"], square(chip, 0.3, 0.3))
+    url = f"{API}/annotations/{drawn['id']}"
+    other = {**headers(client, world.users["other"]), "If-Match": '"1"'}
+    refused(client.patch(url, headers=other, json={"attributes": {"floors": 9}}), 403, "their own")
+    refused(client.delete(url, headers=other), 403, "their own")
+
+    assert act(client, world, "labeler", task["id"], "submit").status_code == 200
+    assert act(client, world, "reviewer", task["id"], "review", decision="accept").status_code == 200
+    assert annotation_status(client, world, drawn["id"])[0] == "accepted"
+    version = client.get(url, headers=headers(client, world.users["labeler"])).json()["version"]
+    moved = client.patch(
+        url,
+        headers={**headers(client, world.users["labeler"]), "If-Match": f'"{version}"'},
+        json={"geometry": square(chip, 0.5, 0.5)},
+    )
+    assert moved.status_code == 200, moved.text
+    assert annotation_status(client, world, drawn["id"]) == ("submitted", None)
+    state = client.get(f"{API}/tasks/{task['id']}", headers=headers(client, world.users["reviewer"]))
+    assert state.json()["state"] == "submitted", "the task is back in review too"
+
+    # A reviewer's own correction of accepted work keeps it accepted.
+    assert act(client, world, "reviewer", task["id"], "review", decision="accept").status_code == 200
+    current = client.get(url, headers=headers(client, world.users["reviewer"])).json()
+    fixed = client.patch(
+        url,
+        headers={**headers(client, world.users["reviewer"]), "If-Match": f'"{current["version"]}"'},
+        json={"geometry": square(chip, 0.4, 0.4)},
+    )
+    assert fixed.status_code == 200 and fixed.json()["status"] == "accepted"

@@ -95,6 +95,7 @@ def ui_world(
         "manager": ("UNCLASSIFIED", "manager", frozenset[str]()),
         "admin": ("UNCLASSIFIED", None, frozenset({"admin"})),
         "officer": ("SECRET", None, frozenset({"security_officer"})),
+        "second_officer": ("SECRET", None, frozenset({"security_officer"})),
     }
     users: dict[str, str] = {}
     for name, (clearance, role, roles) in world_users.items():

@@ -54,6 +54,16 @@ def test_admin_and_security_officer_pages(open_ui: Callable[[], UiPage], ui_worl
     officer.page.wait_for_selector(form)
     officer.page.fill(f"{form} input[aria-label='clearance of {newcomer}']", "SECRET")
     officer.page.click(f"{form} button[type=submit]")
-    officer.page.wait_for_selector(f"tr:has(td:text-is('{newcomer}')) td:text-is('SECRET')")
+    # Widening access takes a second officer: the first sees it waiting, and cannot approve it.
+    officer.page.wait_for_selector("#status:has-text('awaits a second security officer')")
+    officer.page.wait_for_selector(f"#pending-grants tr:has(td:text-is('{newcomer}'))")
+    assert officer.page.locator(f"button[data-approve='{newcomer}']").count() == 0
     assert officer.page.locator("#create-user").count() == 0  # accounts are the admin's
     officer.screenshot("11-security-officer")
+
+    second = open_ui()
+    sign_in(second, ui_world.users["second_officer"], PASSWORD)
+    second.goto("#/admin/users")
+    second.page.click(f"button[data-approve='{newcomer}']")
+    second.page.wait_for_selector(f"tr:has(td:text-is('{newcomer}')) td:text-is('SECRET')")
+    second.screenshot("11b-second-officer-approves")

@@ -36,7 +36,7 @@ export async function renderUsers(root, _params, me) {
     h(
       "span",
       { class: "row" },
-      roles.has("security_officer") ? clearanceForm(u, status, reload) : null,
+      roles.has("security_officer") && u.username !== me.username ? clearanceForm(u, status, reload) : null,
       roles.has("admin") && u.active
         ? h(
             "button",
@@ -54,14 +54,57 @@ export async function renderUsers(root, _params, me) {
         : null,
     ),
   ]);
+  const grants = roles.has("security_officer") ? await api("users/grants") : [];
   mount(
     root,
     h("h1", {}, "Users"),
     table(["user", "clearance", "citizenship", "CUI", "roles", "status", ""], rows),
     status,
+    roles.has("security_officer") ? grantsCard(grants, me, status, reload) : null,
     roles.has("admin") ? createUserForm(status, reload) : null,
   );
   await setPageMarkings([]);
+}
+
+/** Say what became of a change: applied, or waiting for a second security officer. */
+async function afterChange(result, _status, reload) {
+  await reload();
+  if (result?.pending_grant) {
+    mount(document.getElementById("status"), notice(`Access for ${result.username} awaits a second security officer's approval.`, "info"));
+  }
+}
+
+// Widening anyone's access takes two security officers: the proposer cannot approve their own proposal.
+function grantsCard(grants, me, status, reload) {
+  const decide = (grant, verdict) =>
+    guarded(status, async () => {
+      await api(`users/grants/${grant.id}/${verdict}`, { method: "POST", json: { comment: "" } });
+      await reload();
+    });
+  const rows = grants.map((g) => [
+    g.username,
+    g.clearance + (g.cui_ok ? " + CUI" : ""),
+    g.citizenship,
+    g.roles.join(", "),
+    g.proposed_by || "",
+    g.justification,
+    g.proposed_by === me.username
+      ? "awaiting another officer"
+      : h(
+          "span",
+          { class: "row" },
+          h("button", { type: "button", dataset: { approve: g.username }, onclick: decide(g, "approve") }, "Approve"),
+          h("button", { type: "button", class: "danger", dataset: { deny: g.username }, onclick: decide(g, "deny") }, "Deny"),
+        ),
+  ]);
+  return h(
+    "section",
+    { class: "card", id: "pending-grants" },
+    h("h2", {}, "Access awaiting a second security officer"),
+    grants.length
+      ? table(["user", "clearance", "citizenship", "roles", "proposed by", "justification", ""], rows)
+      : notice("Nothing waiting."),
+  );
 }
 
 function clearanceForm(user, status, reload) {
@@ -74,11 +117,11 @@ function clearanceForm(user, status, reload) {
       class: "row",
       dataset: { clearance: user.username },
       onsubmit: guarded(status, async () => {
-        await api(`users/${encodeURIComponent(user.username)}/clearance`, {
+        const result = await api(`users/${encodeURIComponent(user.username)}/clearance`, {
           method: "PUT",
           json: { clearance: clearance.value, citizenship: citizenship.value, cui_ok: cui.checked },
         });
-        await reload();
+        await afterChange(result, status, reload);
       }),
     },
     clearance,
@@ -100,7 +143,7 @@ function createUserForm(status, reload) {
       class: "card",
       id: "create-user",
       onsubmit: guarded(status, async () => {
-        await api("users", {
+        const result = await api("users", {
           method: "POST",
           json: {
             username: username.value,
@@ -110,7 +153,7 @@ function createUserForm(status, reload) {
             roles: role.value ? [role.value] : [],
           },
         });
-        await reload();
+        await afterChange(result, status, reload);
       }),
     },
     h("h2", {}, "New account"),
