@@ -13,6 +13,7 @@ from api.deps import RequestContext
 from api.docs import mount_docs
 from api.errors import SECURITY_HEADERS, install_error_handlers
 from api.headers import SecurityHeaders
+from api.request_guard import MIB, RequestGuard, default_limits
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
@@ -25,6 +26,8 @@ from geo_label.security.tokens import load_or_create_signing_key
 from geo_label.settings import Settings
 
 API_PREFIX = "/api/v1"
+#: The largest annotation body: a geometry of MAX_VERTICES (10,000) vertices at full precision is ~450 KB.
+ANNOTATION_BODY_BYTES = 1 * MIB
 #: FastAPI's built-in OpenTelemetry stays off whatever the environment says (FASTAPI_OTEL_AUTO_CONFIGURE
 #: would otherwise add OTLP exporters): nothing leaves the host.
 NO_TELEMETRY: TelemetryConfig = {
@@ -68,6 +71,10 @@ def create_app(state: AppState) -> FastAPI:
     app.state.geo_label = state
     install_error_handlers(app)
 
+    # Added first, so it runs inside the security headers middleware (its refusals get the headers too).
+    app.add_middleware(
+        RequestGuard, limits=default_limits(API_PREFIX, annotation_bytes=ANNOTATION_BODY_BYTES)
+    )
     app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS, private_prefixes=(API_PREFIX, "/ogc"))
 
     app.include_router(auth.router, prefix=API_PREFIX)

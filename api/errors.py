@@ -47,9 +47,28 @@ SECURITY_HEADERS = {
 }
 
 
+#: The longest detail an answer carries: messages quote input (a class name, a value), and a client's 10 MB
+#: value must not come back to it (or into a log) whole.
+MAX_DETAIL = 500
+
+
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     all_headers = {**NO_STORE, **(headers or {})}
+    if len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 3] + "..."
     return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=all_headers)
+
+
+UNSTORABLE = "the request holds a value that cannot be stored (a NUL character or a number too large)"
+
+
+def database_problem(error: BaseException | None) -> JSONResponse:
+    """A database error as the client sees it: never its text. Input the database cannot store (a NUL
+    character, a number out of range) is the client's to fix (422); anything else is worth a retry (503)."""
+    if isinstance(error, psycopg.errors.DataError):
+        return problem(422, "invalid", UNSTORABLE)
+    log.error("database error: %s", type(error).__name__)
+    return problem(503, "unavailable", "the request could not be completed; try again")
 
 
 def status_of(exc: GeoLabelError) -> int:
@@ -95,16 +114,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc.orig, psycopg.errors.DataError):
-            # The input reached the database but cannot be stored (a NUL character, a number out of range):
-            # the client's to fix, not a reason to retry.
-            return problem(
-                422,
-                "invalid",
-                "the request holds a value that cannot be stored (a NUL character or a number too large)",
-            )
-        log.error("database error: %s", type(exc.orig).__name__)
-        return problem(503, "unavailable", "the request could not be completed; try again")
+        return database_problem(exc.orig)
+
+    # The same errors raised by psycopg itself, outside SQLAlchemy (the export's COPY lane): one mapping.
+    @app.exception_handler(psycopg.Error)
+    async def driver_error(_: Request, exc: psycopg.Error) -> JSONResponse:
+        return database_problem(exc)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # A lone surrogate (JSON "\ud800") has no UTF-8 form: it can be neither stored nor compared.
+        return problem(422, "invalid", UNSTORABLE)
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:

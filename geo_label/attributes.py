@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geo_label.errors import InvalidInputError
+from geo_label.errors import InvalidInputError, brief
 
 PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -24,7 +24,7 @@ def find_class(schema: dict[str, Any], name: str) -> dict[str, Any]:
         if label_class["name"] == name:
             return dict(label_class)
     names = ", ".join(c["name"] for c in schema.get("classes", []))
-    raise InvalidInputError(f"unknown class {name!r}; this project's classes are: {names}")
+    raise InvalidInputError(f"unknown class {brief(name)}; this project's classes are: {names}")
 
 
 def check_attributes(label_class: dict[str, Any], attributes: Any) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def check_attributes(label_class: dict[str, Any], attributes: Any) -> dict[str, 
     definitions = {a["name"]: a for a in label_class.get("attributes", [])}
     unknown = sorted(set(attributes) - set(definitions))
     if unknown:
-        raise InvalidInputError(f"class {label_class['name']!r} has no attribute {unknown[0]!r}")
+        raise InvalidInputError(f"class {label_class['name']!r} has no attribute {brief(unknown[0])}")
     for name, definition in definitions.items():
         if name not in attributes:
             if definition.get("required"):

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, aliased
 
 from access_control import MarkingRegistry
 from geo_label import audit
+from geo_label.annotations import STATUSES
 from geo_label.db.access import readable, releasable_filter
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, IMAGES, USERS
-from geo_label.errors import InvalidInputError
+from geo_label.errors import InvalidInputError, brief
 from geo_label.export.geojson import (
     EncodedFeatures,
     ExportFormat,
@@ -40,7 +41,7 @@ def check_recipient(recipient: str | None, registry: MarkingRegistry) -> str | N
     country = recipient.strip().upper()
     if country not in registry.countries:
         raise InvalidInputError(
-            f"unknown recipient {recipient!r}: give a registered country trigraph, e.g. GBR"
+            f"unknown recipient {brief(recipient)}: give a registered country trigraph, e.g. GBR"
         )
     return country
 
@@ -128,6 +129,9 @@ def export_project(
     """
     project = get_project(session, caller, project_id)
     country = check_recipient(recipient, registry)
+    unknown = sorted(set(statuses) - set(STATUSES))
+    if unknown:
+        raise InvalidInputError(f"unknown status {brief(unknown[0])}: use {', '.join(STATUSES)}")
     header = ExportHeader(
         project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
     )

@@ -16,11 +16,13 @@ from geo_label import audit
 from geo_label.db.access import project_visible
 from geo_label.db.context import Caller
 from geo_label.db.models import MEMBERSHIPS, PROJECTS, Membership, User
-from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, brief
 from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.users import get_user, require
 
 MEMBER_ROLES = ("labeler", "reviewer", "manager")
+#: What an annotation's ``label_class`` column holds: a longer class name could never be used.
+MAX_CLASS_NAME = 100
 GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
 ATTRIBUTE_TYPES = ("string", "number", "integer", "boolean", "enum")
 
@@ -39,22 +41,25 @@ def label_schema(classes: list[LabelClass]) -> dict[str, Any]:
     names = [c.name.strip() for c in classes]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise InvalidInputError("class names must be non-empty and unique")
+    too_long = [n for n in names if len(n) > MAX_CLASS_NAME]
+    if too_long:
+        raise InvalidInputError(f"class name {brief(too_long[0])} is longer than {MAX_CLASS_NAME} characters")
     out = []
     for cls in classes:
         bad = [g for g in cls.geometry_types if g not in GEOMETRY_TYPES]
         if bad or not cls.geometry_types:
             raise InvalidInputError(
-                f"class {cls.name!r}: geometry types must be among {', '.join(GEOMETRY_TYPES)}"
+                f"class {brief(cls.name)}: geometry types must be among {', '.join(GEOMETRY_TYPES)}"
             )
         for attribute in cls.attributes:
             if attribute.get("type") not in ATTRIBUTE_TYPES or not attribute.get("name"):
                 raise InvalidInputError(
-                    f"class {cls.name!r}: each attribute needs a name and a type among "
+                    f"class {brief(cls.name)}: each attribute needs a name and a type among "
                     + ", ".join(ATTRIBUTE_TYPES)
                 )
             if attribute["type"] == "enum" and not attribute.get("values"):
                 raise InvalidInputError(
-                    f"class {cls.name!r}: enum attribute {attribute['name']!r} needs values"
+                    f"class {brief(cls.name)}: enum attribute {brief(attribute['name'])} needs values"
                 )
         out.append(
             {
@@ -157,7 +162,9 @@ def find_project(session: Session, caller: Caller, name_or_id: str) -> Any:
     if not found:
         raise NotFoundError("project")
     if len(found) > 1:  # one name at several markings, each of which the caller may read
-        raise InvalidInputError(f"more than one project you can see is named {name_or_id!r}: give its id")
+        raise InvalidInputError(
+            f"more than one project you can see is named {brief(name_or_id)}: give its id"
+        )
     return found[0]
 
 

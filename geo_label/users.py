@@ -39,7 +39,7 @@ class Clearance:
         country = citizenship.strip().upper()
         if registry is not None and country not in registry.countries:
             raise InvalidInputError(
-                f"unknown citizenship {citizenship!r}: give a registered country trigraph"
+                f"unknown citizenship {brief(citizenship)}: give a registered country trigraph"
             )
         access = UserAccess.from_clearance(
             text, citizenship=country, cui_ok=cui_ok, clearance_expires=expires, registry=registry

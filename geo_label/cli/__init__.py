@@ -110,6 +110,10 @@ def main() -> None:
         sys.exit(70)
 
 
+#: The longest error line the CLI prints: messages quote input, which may be huge.
+MAX_ERROR = 500
+
+
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
