@@ -24,6 +24,8 @@ from imagery.synthetic import SceneSpec, write_scene
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "bench-output"
+#: The audit seal key of the benchmark databases, shared by the benchmark and the servers it starts.
+BENCH_AUDIT_KEY = b"audit-seal-key-of-the-benchmarks-0123456789"
 
 
 class StepFailedError(Exception):

@@ -72,6 +72,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import default_registry  # noqa: E402
 from benchmarks._common import (  # noqa: E402
+    BENCH_AUDIT_KEY,
     OUTPUT,
     REPO,
     StepFailedError,
@@ -168,7 +169,7 @@ def fresh_database(server_url: str, *, keep: bool) -> Iterator[BenchDatabase]:
         row = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
     owner_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade_schema(owner_url)
+        upgrade_schema(owner_url, audit_key=BENCH_AUDIT_KEY)
         yield BenchDatabase(owner_url, name, superuser=bool(row and row[0]))
     finally:
         if keep:
@@ -232,6 +233,7 @@ def child_env(bench: BenchDatabase, data_dir: Path, signing_key: str) -> dict[st
         GEO_LABEL_DATABASE_URL=bench.owner_url,
         GEO_LABEL_DATA_DIR=str(data_dir),
         GEO_LABEL_TOKEN_SIGNING_KEY=signing_key,
+        GEO_LABEL_AUDIT_KEY=BENCH_AUDIT_KEY.decode(),
     )
     return env
 
@@ -782,7 +784,7 @@ def export_report(ctx: QueryContext) -> None:
 
 def run(args: argparse.Namespace) -> None:
     with bench_database(keep=args.keep) as bench:
-        database = Database.connect(bench.owner_url, pool_size=2)
+        database = Database.connect(bench.owner_url, audit_key=BENCH_AUDIT_KEY, pool_size=2)
         scratch = scratch_folder("service")
         try:
             fixture = load(bench, database, args.annotations)

@@ -62,7 +62,7 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright  # 
 from shapely.geometry import mapping, shape  # noqa: E402
 
 from access_control import default_registry, parse_marking  # noqa: E402
-from benchmarks._common import StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
+from benchmarks._common import BENCH_AUDIT_KEY, StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
 from benchmarks.service import api_server, bench_database, child_env  # noqa: E402
 from geo_label import projects, users  # noqa: E402
 from geo_label.db.engine import Database  # noqa: E402
@@ -431,7 +431,7 @@ def viewer(origin: str, key: str, label: str, username: str, user_id: uuid.UUID,
 
 def run(args: argparse.Namespace) -> None:
     with bench_database(keep=args.keep) as bench:
-        database = Database.connect(bench.owner_url, pool_size=2)
+        database = Database.connect(bench.owner_url, audit_key=BENCH_AUDIT_KEY, pool_size=2)
         scratch = scratch_folder("ui")
         try:
             started = time.perf_counter()

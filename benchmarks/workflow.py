@@ -79,7 +79,14 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E4
 from sqlalchemy.orm import Session  # noqa: E402
 
 from access_control import MarkingRegistry, default_registry, parse_marking  # noqa: E402
-from benchmarks._common import OUTPUT, StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    BENCH_AUDIT_KEY,
+    OUTPUT,
+    StepFailedError,
+    remove_folder,
+    run_report,
+    scratch_folder,
+)
 from benchmarks._service_data import insert_image_and_chips, set_context  # noqa: E402
 from benchmarks.service import (  # noqa: E402
     BenchDatabase,
@@ -523,7 +530,7 @@ def run_service(bench: BenchDatabase, fixture: Fixture, callers: list[Caller], b
         pool_pre_ping=True,
         connect_args={"options": "-c TimeZone=UTC"},
     )
-    database = Database(owner_url=bench.owner_url, service_engine=engine)
+    database = Database(owner_url=bench.owner_url, service_engine=engine, audit_key=BENCH_AUDIT_KEY)
     try:
         warm_pool(engine, budget)
 
@@ -729,7 +736,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     with workflow_database(keep=args.keep, needed=args.labelers + SPARE_CONNECTIONS + 10) as bench:
-        database = Database.connect(bench.owner_url, pool_size=2)
+        database = Database.connect(bench.owner_url, audit_key=BENCH_AUDIT_KEY, pool_size=2)
         scratch = scratch_folder("workflow")
         try:
             with psycopg.connect(libpq(bench.owner_url)) as admin:

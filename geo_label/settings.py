@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens (at least 32 bytes); unset: a random key is generated once "
         "and kept in data_dir/token-signing.key (mode 0600).",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key sealing every audit record (at least 32 bytes); unset: a random key is "
+        "generated once and kept in data_dir/audit-seal.key (mode 0600). The database never holds it.",
+    )
     token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Lifetime of an access token.")
     password_scheme: PasswordScheme = PasswordScheme.ARGON2ID
     lockout_attempts: int = Field(default=5, ge=1, description="Failed logins in a row before a lock-out.")
@@ -52,11 +57,11 @@ class Settings(BaseSettings):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
-    @field_validator("token_signing_key")
+    @field_validator("token_signing_key", "audit_key")
     @classmethod
     def strong_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
-            raise ValueError(f"GEO_LABEL_TOKEN_SIGNING_KEY must be at least {MIN_SIGNING_KEY_BYTES} bytes")
+            raise ValueError(f"a key must be at least {MIN_SIGNING_KEY_BYTES} bytes")
         return value
 
 

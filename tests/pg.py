@@ -25,6 +25,9 @@ from geo_label.db.context import Caller
 from geo_label.db.engine import Database, upgrade_schema
 from geo_label.db.runtime import system_session
 
+#: The audit seal key of the test databases (a deployment's lives under its data directory).
+AUDIT_KEY = b"audit-seal-key-of-the-tests-0123456789"
+
 
 def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -72,8 +75,8 @@ def test_db(pg_admin_url: str) -> Iterator[TestDatabase]:
             f"CREATE DATABASE {name}"
         )  # the migrations, run as this superuser, add the service role
     owner_url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade_schema(owner_url)
-    database = Database.connect(owner_url, pool_size=5)
+    upgrade_schema(owner_url, audit_key=AUDIT_KEY)
+    database = Database.connect(owner_url, audit_key=AUDIT_KEY, pool_size=5)
     try:
         yield TestDatabase(owner_url=owner_url, database=database)
     finally:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from api.deps import ContextDep
+from api.deps import ContextDep, StateDep
 from geo_label import audit as service
 from geo_label.db.access import marking_readable
 from geo_label.db.models import AUDIT_LOG
@@ -51,8 +51,8 @@ def list_records(
 
 
 @router.get("/verify")
-def verify(ctx: ContextDep) -> dict[str, Any]:
+def verify(ctx: ContextDep, state: StateDep) -> dict[str, Any]:
     """Recompute the whole hash chain (all records, whatever their marking; only ids and problems return)."""
     require(ctx.caller, "security_officer")
-    problems = service.verify_chain(ctx.session)
+    problems = service.verify_chain(ctx.session, state.database.audit_key)
     return {"intact": not problems, "problems": [{"record_id": i, "problem": p} for i, p in problems]}

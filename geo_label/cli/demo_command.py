@@ -70,7 +70,7 @@ def demo(
         fields = nitf_security_fields(parse_marking("SECRET//REL TO USA, GBR", registry))
         write_scene(secret, sample_scene_spec(2048, nitf_fields=fields, seed=12))
     with open_database(settings, pool_size=2) as database:
-        upgrade_schema(database.owner_url)
+        upgrade_schema(database.owner_url, audit_key=database.audit_key)
         hasher = hasher_for(settings.password_scheme)
         with system_session(database, registry) as session:
             operator = session.info["caller"]

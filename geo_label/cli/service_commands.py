@@ -25,6 +25,7 @@ from geo_label.console import stdout
 from geo_label.db.engine import upgrade_schema
 from geo_label.db.runtime import open_database, owner_url, system_session
 from geo_label.export.geojson import ExportFormat
+from geo_label.security.keys import load_or_create_audit_key
 from geo_label.security.passwords import check_password_policy, hasher_for
 from geo_label.settings import load_settings
 from tiling import SchedulerChoice, TileParameters
@@ -43,8 +44,9 @@ app.add_typer(audit_app, name="audit")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema (as its owner). Safe to repeat."""
-    with owner_url(load_settings()) as url:
-        upgrade_schema(url)
+    settings = load_settings()
+    with owner_url(settings) as url:
+        upgrade_schema(url, audit_key=load_or_create_audit_key(settings))
     stdout.print("database schema is up to date")
 
 
@@ -273,14 +275,15 @@ def export(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit status 1 when a record was altered, removed or reordered."""
+    """Recompute the audit hash chain and check every record's seal; exit status 1 when a record was altered,
+    removed, reordered or written past the service."""
     settings = load_settings()
 
     with owner_url(settings) as url:
         engine = create_engine(url)
         try:
             with Session(engine) as session:
-                problems = audit.verify_chain(session)
+                problems = audit.verify_chain(session, load_or_create_audit_key(settings))
                 count = session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
         finally:
             engine.dispose()

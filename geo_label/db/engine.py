@@ -30,11 +30,15 @@ class Database:
 
     owner_url: str
     service_engine: Engine
+    #: The key sealing audit records (geo_label.audit); every session carries it.
+    audit_key: bytes
     #: Connections the service engine may open at once (its pool and overflow).
     connections: int = 20
 
     @classmethod
-    def connect(cls, owner_url: str, *, service_password: str | None = None, pool_size: int = 10) -> Database:
+    def connect(
+        cls, owner_url: str, *, audit_key: bytes, service_password: str | None = None, pool_size: int = 10
+    ) -> Database:
         engine = create_engine(
             service_url(owner_url, service_password),
             pool_size=pool_size,
@@ -44,11 +48,11 @@ class Database:
             # it, and psycopg hands out datetime.UTC itself, which the export writes without converting.
             connect_args={"options": "-c TimeZone=UTC"},
         )
-        return cls(owner_url=owner_url, service_engine=engine, connections=2 * pool_size)
+        return cls(owner_url=owner_url, service_engine=engine, audit_key=audit_key, connections=2 * pool_size)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
-        return sessionmaker(self.service_engine, expire_on_commit=False)
+        return sessionmaker(self.service_engine, expire_on_commit=False, info={"audit_key": self.audit_key})
 
     @contextmanager
     def transaction(self, caller: Caller) -> Iterator[Session]:
@@ -70,13 +74,17 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade_schema(owner_url: str) -> None:
-    """Apply every migration not yet applied (idempotent), as the owner."""
+def upgrade_schema(owner_url: str, *, audit_key: bytes) -> None:
+    """Apply every migration not yet applied (idempotent), as the owner, then seal the audit records written
+    before the audit was keyed (migration 0007) with ``audit_key``: one transaction for both."""
+    from geo_label.audit import seal_legacy
+
     engine = create_engine(owner_url)
     try:
         with engine.begin() as connection:
             config = alembic_config(owner_url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            seal_legacy(Session(bind=connection), audit_key)
     finally:
         engine.dispose()

@@ -240,6 +240,16 @@ class ClearanceGrant(Base):
     decision_comment: Mapped[str | None] = mapped_column(Text)
 
 
+class AuditSeal(Base):
+    """A record's seal under the audit key (migration 0007); the service role may only insert it."""
+
+    __tablename__ = "audit_seals"
+    __table_args__ = ({"implicit_returning": False},)
+
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mac: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -252,6 +262,7 @@ CHIPS = table_of(Chip)
 ANNOTATIONS = table_of(Annotation)
 ANNOTATION_VERSIONS = table_of(AnnotationVersion)
 AUDIT_LOG = table_of(AuditRecord)
+AUDIT_SEALS = table_of(AuditSeal)
 
 
 # --- Labeling workflow (migration 0002) -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from access_control import MarkingRegistry
 from geo_label.db.context import set_caller_context, system_caller
 from geo_label.db.engine import Database
+from geo_label.security.keys import load_or_create_audit_key
 from geo_label.settings import Settings
 
 
@@ -31,7 +32,7 @@ def owner_url(settings: Settings) -> Iterator[str]:
 @contextmanager
 def open_database(settings: Settings, *, pool_size: int = 10) -> Iterator[Database]:
     with owner_url(settings) as url:
-        database = Database.connect(url, pool_size=pool_size)
+        database = Database.connect(url, audit_key=load_or_create_audit_key(settings), pool_size=pool_size)
         try:
             yield database
         finally:

@@ -6,20 +6,16 @@ from the database on every request (MARKINGS.md section 2), so revoking them tak
 
 from __future__ import annotations
 
-import os
-import secrets
-import stat
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Final
 
 import jwt
 
 from geo_label.errors import AuthenticationError
 from geo_label.security._claims import aware_now, check_times
-from geo_label.security.errors import SecurityConfigError
+from geo_label.security.keys import load_or_create_key
 from geo_label.settings import MIN_SIGNING_KEY_BYTES, Settings
 
 ISSUER: Final = "geo-label"
@@ -103,79 +99,10 @@ def decode_access_token(token: str, *, signing_key: bytes, now: datetime | None 
 
 
 def load_or_create_signing_key(settings: Settings) -> bytes:
-    """The HMAC key for access tokens.
-
-    ``settings.token_signing_key`` (UTF-8 bytes) when set; else the hex key in ``data_dir/token-signing.key``,
-    created on first use with 32 random bytes, mode 0600. A key file readable or writable by group or others
-    is refused (SecurityConfigError), as is one that is not a regular file or holds fewer than 32 bytes.
-    """
+    """The HMAC key for access tokens: ``settings.token_signing_key`` (UTF-8 bytes) when set, else the key
+    file ``data_dir/token-signing.key`` (see :func:`geo_label.security.keys.load_or_create_key`)."""
     if settings.token_signing_key is not None:
         return settings.token_signing_key.get_secret_value().encode("utf-8")
-    path = settings.data_dir / KEY_FILE_NAME
-    try:
-        return _read_key_file(path)
-    except FileNotFoundError:
-        pass
-    _create_key_file(path)
-    try:
-        return _read_key_file(path)
-    except FileNotFoundError:
-        raise SecurityConfigError(f"the token signing key {path} vanished right after its creation") from None
-
-
-def _read_key_file(path: Path) -> bytes:
-    """Raises FileNotFoundError when missing, SecurityConfigError when unsafe or invalid."""
-    try:
-        # A symlink (e.g. a mounted secret) is fine; O_NONBLOCK: a FIFO is refused below, not waited on.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise SecurityConfigError(f"cannot open the token signing key {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SecurityConfigError(f"the token signing key {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise SecurityConfigError(
-                f"the token signing key {path} is accessible to group or others "
-                f"(mode {info.st_mode & 0o777:04o}); run: chmod 600 {path}"
-            )
-        text = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    try:
-        key = bytes.fromhex(text.decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        raise SecurityConfigError(f"the token signing key {path} is not hex-encoded") from None
-    if len(key) < MIN_SIGNING_KEY_BYTES:
-        raise SecurityConfigError(
-            f"the token signing key {path} holds {len(key)} bytes; "
-            f"at least {MIN_SIGNING_KEY_BYTES} are needed"
-        )
-    return key
-
-
-def _create_key_file(path: Path) -> None:
-    """Write a new key so that the file appears complete or not at all; losing a creation race is fine."""
-    content = (secrets.token_bytes(MIN_SIGNING_KEY_BYTES).hex() + "\n").encode("ascii")
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(stream.fileno())
-            # Atomic, and fails if another process created the key first: then both use that one.
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink(missing_ok=True)
-    except OSError as exc:
-        raise SecurityConfigError(
-            f"cannot create the token signing key {path}: {exc.strerror}; "
-            "fix the directory or set GEO_LABEL_TOKEN_SIGNING_KEY"
-        ) from None
+    return load_or_create_key(
+        settings.data_dir / KEY_FILE_NAME, what="the token signing key", setting="GEO_LABEL_TOKEN_SIGNING_KEY"
+    )

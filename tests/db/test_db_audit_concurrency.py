@@ -28,6 +28,6 @@ def test_concurrent_audit_records_keep_the_chain_verifiable(test_db: TestDatabas
     engine = create_engine(test_db.owner_url)
     try:
         with Session(engine) as session:
-            assert audit.verify_chain(session) == []
+            assert audit.verify_chain(session, test_db.database.audit_key) == []
     finally:
         engine.dispose()

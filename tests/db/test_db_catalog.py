@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geo_label.audit import verify_chain
+from geo_label import audit
 from geo_label.db.engine import SERVICE_ROLE, service_url
 from tests import pg
 from tests.world import make_project, make_user, unique
@@ -189,6 +189,10 @@ def owner_tx(test_db: pg.TestDatabase) -> Iterator[Session]:
         engine.dispose()
 
 
+def verify(session: Session) -> list[tuple[int, str]]:
+    return audit.verify_chain(session, pg.AUDIT_KEY)
+
+
 def some_record(session: Session) -> tuple[int, int, int]:
     """(a record in the middle, the one after it, the last) of the chain."""
     ids = session.execute(text("SELECT id FROM audit_log ORDER BY id")).scalars().all()
@@ -198,7 +202,7 @@ def some_record(session: Session) -> tuple[int, int, int]:
 
 
 def test_the_audit_chain_verifies(owner_tx: Session) -> None:
-    assert verify_chain(owner_tx) == []
+    assert verify(owner_tx) == []
 
 
 def test_an_edited_record_is_detected(owner_tx: Session) -> None:
@@ -208,7 +212,7 @@ def test_an_edited_record_is_detected(owner_tx: Session) -> None:
         {"id": middle},
     )
     assert edited.rowcount == 1  # type: ignore[attr-defined]
-    assert verify_chain(owner_tx) == [(middle, "hash does not match the record")]
+    assert verify(owner_tx) == [(middle, "hash does not match the record")]
 
 
 @pytest.mark.parametrize(
@@ -221,20 +225,23 @@ def test_an_edit_of_any_field_is_detected(owner_tx: Session, column: str) -> Non
         "rel_to": "array_append(rel_to, 'ZZZ')",
     }.get(column, f"coalesce({column}, '') || '-forged'")
     owner_tx.execute(text(f"UPDATE audit_log SET {column} = {value} WHERE id = :id"), {"id": middle})
-    assert (middle, "hash does not match the record") in verify_chain(owner_tx)
+    assert (middle, "hash does not match the record") in verify(owner_tx)
 
 
 def test_a_removed_record_is_detected(owner_tx: Session) -> None:
     middle, after, _ = some_record(owner_tx)
     owner_tx.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": middle})
-    assert verify_chain(owner_tx) == [(after, "not linked to the previous record")]
+    assert verify(owner_tx) == [
+        (middle, "a sealed record is missing"),
+        (after, "not linked to the previous record"),
+    ]
 
 
 def test_a_removed_last_record_is_detected(owner_tx: Session) -> None:
     _, _, last = some_record(owner_tx)
     owner_tx.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": last})
-    problems = verify_chain(owner_tx)
-    assert [p for _, p in problems] == ["the last record is missing"]
+    problems = verify(owner_tx)
+    assert sorted(p for _, p in problems) == ["a sealed record is missing", "the last record is missing"]
 
 
 def test_a_rehashed_record_still_breaks_the_link_to_the_next(owner_tx: Session) -> None:
@@ -247,7 +254,83 @@ def test_a_rehashed_record_still_breaks_the_link_to_the_next(owner_tx: Session) 
         ),
         {"id": middle},
     )
-    assert verify_chain(owner_tx) == [(after, "not linked to the previous record")]
+    assert verify(owner_tx) == [
+        (middle, "the seal does not match the record (rewritten without the key)"),
+        (after, "not linked to the previous record"),
+    ]
+
+
+#: The owner's rewrite of history: every record from ``start`` on rehashed in order, and the head moved, as
+#: an owner who knows the (public) unkeyed chain would do it.
+RECHAIN = """
+DO $$
+DECLARE
+    r audit_log;
+    previous bytea := coalesce(
+        (SELECT hash FROM audit_log WHERE id < %(start)s ORDER BY id DESC LIMIT 1), '');
+BEGIN
+    FOR r IN SELECT * FROM audit_log WHERE id >= %(start)s ORDER BY id LOOP
+        r.prev_hash := previous;
+        r.hash := sha256(previous || geo_label_audit_payload(r));
+        UPDATE audit_log SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
+        previous := r.hash;
+    END LOOP;
+    UPDATE audit_chain_head SET last_hash = previous;
+END $$;
+"""
+
+
+def rechain(session: Session, start: int) -> None:
+    session.connection().exec_driver_sql(RECHAIN % {"start": int(start)})
+
+
+def test_a_removed_record_with_a_recomputed_chain_is_detected(owner_tx: Session) -> None:
+    """Issue 17 item 13: the database owner removes a record (and its seal) and recomputes the unkeyed chain
+    after it; the seals, made with a key the database never held, no longer match."""
+    middle, after, last = some_record(owner_tx)
+    owner_tx.execute(text("DELETE FROM audit_seals WHERE record_id = :id"), {"id": middle})
+    owner_tx.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": middle})
+    rechain(owner_tx, middle)
+    chain_only = owner_tx.execute(text("SELECT count(*) FROM geo_label_audit_verify()")).scalar_one()
+    assert chain_only == 0, "the unkeyed chain alone verifies: this is the attack"
+    problems = verify(owner_tx)
+    assert (after, "the seal does not match the record (rewritten without the key)") in problems
+    assert (last, "the seal does not match the record (rewritten without the key)") in problems
+
+
+def test_an_edited_record_with_a_recomputed_chain_is_detected(owner_tx: Session) -> None:
+    middle, _, _ = some_record(owner_tx)
+    owner_tx.execute(text("UPDATE audit_log SET actor_name = 'someone else' WHERE id = :id"), {"id": middle})
+    rechain(owner_tx, middle)
+    assert (middle, "the seal does not match the record (rewritten without the key)") in verify(owner_tx)
+
+
+def test_a_record_written_past_the_service_has_no_seal(owner_tx: Session) -> None:
+    owner_tx.execute(text("INSERT INTO audit_log (action, prev_hash, hash) VALUES ('forged', '', '')"))
+    forged = owner_tx.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
+    assert verify(owner_tx) == [(forged, "the record has no seal (written without the audit key)")]
+
+
+def test_records_from_before_the_key_are_sealed_by_the_upgrade(owner_tx: Session) -> None:
+    owner_tx.execute(text("INSERT INTO audit_log (action, prev_hash, hash) VALUES ('legacy', '', '')"))
+    legacy = owner_tx.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
+    owner_tx.execute(text("UPDATE audit_keying SET keyed_from = :id"), {"id": legacy})
+    assert audit.seal_legacy(owner_tx, pg.AUDIT_KEY) == 1
+    assert verify(owner_tx) == []
+    assert audit.seal_legacy(owner_tx, pg.AUDIT_KEY) == 0
+
+
+def test_the_service_role_may_only_add_seals(service: Connection) -> None:
+    with_context(service)
+    for statement in (
+        "SELECT * FROM audit_seals",
+        "DELETE FROM audit_seals",
+        "UPDATE audit_seals SET mac = ''",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            service.execute(statement)
+        service.rollback()
+        with_context(service)
 
 
 FIND_VIEWS = """

@@ -62,7 +62,9 @@ def scene(
 def one_connection(test_db: pg.TestDatabase) -> Iterator[Database]:
     """A Database whose pool holds exactly one connection (no overflow): every transaction reuses it."""
     engine = create_engine(service_url(test_db.owner_url), pool_size=1, max_overflow=0, pool_timeout=5)
-    database = Database(owner_url=test_db.owner_url, service_engine=engine)
+    database = Database(
+        owner_url=test_db.owner_url, service_engine=engine, audit_key=test_db.database.audit_key
+    )
     try:
         yield database
     finally:

@@ -28,7 +28,9 @@ CONCURRENT = 100
 
 @pytest.fixture
 def small_pool_client(test_db: TestDatabase, tmp_path: Path) -> Iterator[TestClient]:
-    database = Database.connect(test_db.database.owner_url, pool_size=2)  # four connections
+    database = Database.connect(
+        test_db.database.owner_url, audit_key=test_db.database.audit_key, pool_size=2
+    )  # four connections
     settings = Settings(
         data_dir=tmp_path,
         token_signing_key=SecretStr("k" * 48),

@@ -29,7 +29,7 @@ LABELERS = 100
 @pytest.fixture
 def wide_pool(test_db: TestDatabase) -> Iterator[Database]:
     """Up to 60 connections at once (the server allows 100): the other 40 threads queue for one."""
-    database = Database.connect(test_db.owner_url, pool_size=30)
+    database = Database.connect(test_db.owner_url, audit_key=test_db.database.audit_key, pool_size=30)
     try:
         yield database
     finally:
