@@ -103,6 +103,7 @@ def world(test_db: TestDatabase, raster_dir: Path, tmp_path_factory: pytest.Temp
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_LABEL_")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["GEO_LABEL_DATABASE_URL"] = test_db.owner_url
+    env["GEO_LABEL_AUDIT_KEY"] = test_db.database.audit_key.decode()  # one key seals the whole test audit
     env["GEO_LABEL_DATA_DIR"] = str(data_dir)
     built = CliWorld(test_db, env, project, name, open_chips, users)
     assert work_through(built, "labeler_a", drawing=True) == 2

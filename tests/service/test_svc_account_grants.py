@@ -163,7 +163,11 @@ def test_an_omitted_expiry_is_kept_and_removing_it_is_a_widening(
 def test_the_cli_keeps_an_expiry_unless_told_to_remove_it(test_db: pg.TestDatabase, tmp_path: Path) -> None:
     analyst = make_user(test_db, unique("analyst"), "S")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_LABEL_")}
-    env.update(GEO_LABEL_DATABASE_URL=test_db.owner_url, GEO_LABEL_DATA_DIR=str(tmp_path))
+    env.update(
+        GEO_LABEL_DATABASE_URL=test_db.owner_url,
+        GEO_LABEL_DATA_DIR=str(tmp_path),
+        GEO_LABEL_AUDIT_KEY=test_db.database.audit_key.decode(),
+    )
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "geo_label", "users", "set-clearance", analyst, *args]

@@ -41,7 +41,7 @@ def test_boxes_across_180_keep_their_shape(west: float, width: float, south: flo
     assert stored.area == pytest.approx(drawn.area, rel=1e-9)
     rejoined = shapely.union_all(shapely.get_parts(eastward(stored)))
     assert rejoined.symmetric_difference(eastward(drawn)).area < 1e-12, "the halves make the drawn box"
-    if west + width > 180.0:
+    if west + width > 180.0 + 1e-9:  # a box ending 3e-14 degrees past 180 is stored as ending on it
         assert stored.geom_type == "MultiPolygon" and len(stored.geoms) == 2
 
 
