@@ -57,11 +57,12 @@ def png_image(raster_dir: Path) -> Path:
 @pytest.fixture
 def embedded_data_dir() -> Iterator[Path]:
     """A data directory for an embedded cluster, which the postgres user can reach when the tests run as root
-    (tmp_path is 0700 root); the cluster is stopped and the directory removed afterwards."""
+    (tmp_path is 0700 root, and GeoLabel refuses one others may read); the cluster is stopped and the
+    directory removed afterwards."""
     from geo_label.db.embedded import EmbeddedCluster, EmbeddedDatabaseError
 
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="geo-label-pg-"))
-    home.chmod(0o755)
+    home.chmod(0o711)  # traversable, as GeoLabel makes a data directory; never readable by others
     try:
         yield home
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -72,7 +73,8 @@ def write_atomically(final: str, chunks: Sequence[Any], behind: WriteBehind | No
     objects and a buffered file object cost 0.2 ms of GIL-bound Python a chip, measured with py-spy).
     """
     with atomic_name(final) as temp:
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        # 0600: chips and previews hold marked pixels, their service account's alone.
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             size = write_all(descriptor, chunks)
         except BaseException:
@@ -107,3 +109,12 @@ def remove_stale_temporaries(folder: Path) -> int:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file itself, not a symbolic link to one (nor anything else): what a run
+    finds in its output folder is reused only then."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

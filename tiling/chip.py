@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from imagery import DisplayStretch, valid_mask
-from tiling.atomic import atomic_name, write_atomically
+from tiling.atomic import atomic_name, is_regular_file, write_atomically
 from tiling.cells import CellCache
 from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
@@ -416,7 +415,7 @@ def process_chip(
         f"{job.out_dir}/{job.chip_path(window)}",
         f"{job.out_dir}/{job.preview_path(window)}",
     )
-    if os.path.exists(chip_file) and os.path.exists(preview_file):
+    if is_regular_file(chip_file) and is_regular_file(preview_file):
         fraction = recorded_valid_fraction(chip_file)
         if fraction is not None:
             if source.cells is not None and source.inside(window):

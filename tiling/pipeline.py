@@ -13,7 +13,7 @@ from pathlib import Path
 import rasterio
 
 from imagery import DisplayStretch, ImageInfo, image_stretch, inspect_image
-from tiling.atomic import remove_stale_temporaries
+from tiling.atomic import is_regular_file, remove_stale_temporaries
 from tiling.batch import load_done_batch, make_batches, prefetch_cells, run_batch
 from tiling.cells import CellCache
 from tiling.index import INDEX_NAME, chip_footprints, write_index
@@ -111,7 +111,7 @@ def tile_image(
     out = Path(out_dir).resolve()
     info = info or inspect_image(source_path, statistics=False)
     windows = chip_windows(info.width, info.height, params.size, params.overlap)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     with (
         exclusive_run(out),
         ThreadPoolExecutor(2, thread_name_prefix="tile-prepare") as pool,
@@ -137,7 +137,7 @@ def tile_image(
             "source_stamp": source_stamp(source_path),
         }
         check_same_job(out, manifest, expected)
-        if manifest and manifest.get("complete") and (out / INDEX_NAME).exists():
+        if manifest and manifest.get("complete") and is_regular_file(str(out / INDEX_NAME)):
             counts = manifest["counts"]
             return TileSummary(
                 out,
@@ -152,7 +152,7 @@ def tile_image(
             )
         write_manifest(out, {**expected, "complete": False})
         for folder in (CHIPS_DIR, PREVIEWS_DIR):
-            (out / folder).mkdir(exist_ok=True)
+            (out / folder).mkdir(exist_ok=True, mode=0o700)
             remove_stale_temporaries(out / folder)
         remove_stale_temporaries(out / ".geo-label" / "batches")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from api import serialize
 from api.deps import ContextDep
@@ -16,6 +16,10 @@ from geo_label import chips as chip_service
 from geo_label import images as image_service
 from geo_label.annotations import audit_read
 from geo_label.errors import NotFoundError
+from geo_label.private_files import read_regular_file
+
+#: A chip preview is an 8-bit JPEG of at most a few megabytes (a 8192 px chip); anything larger is not one.
+MAX_PREVIEW_BYTES = 64 * 1024 * 1024
 
 router = APIRouter(tags=["imagery"])
 
@@ -73,12 +77,13 @@ def get_chip(ctx: ContextDep, chip_id: uuid.UUID) -> dict[str, Any]:
     return serialize.chip(row)
 
 
-@router.get("/chips/{chip_id}/preview", response_class=FileResponse)
-def chip_preview(ctx: ContextDep, chip_id: uuid.UUID) -> FileResponse:
+@router.get("/chips/{chip_id}/preview", response_class=Response)
+def chip_preview(ctx: ContextDep, chip_id: uuid.UUID) -> Response:
     """The chip's 8-bit JPEG preview (the image's contrast stretch)."""
     row = chip_service.get_chip(ctx.session, ctx.caller, chip_id)
-    path = Path(row["preview_path"])
-    if not path.is_file():
+    # Only a regular file, never through a symbolic link planted in its place.
+    content = read_regular_file(Path(row["preview_path"]), limit=MAX_PREVIEW_BYTES)
+    if content is None:
         raise NotFoundError("chip")
     audit_read(ctx.session, ctx.caller, "chip_preview", [row])
-    return FileResponse(path, media_type="image/jpeg", headers=NO_STORE)
+    return Response(content, media_type="image/jpeg", headers=NO_STORE)

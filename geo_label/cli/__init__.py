@@ -68,6 +68,7 @@ def idle_blas() -> None:
 
 def main() -> None:
     """Entry point of the console script."""
+    os.umask(0o077)  # geo_label.private_files.PRIVATE_UMASK: what GeoLabel writes is its account's alone
     quiet_gdal()
     command = requested_command(sys.argv)
     if command == "tile":

@@ -18,6 +18,7 @@ from geo_label.console import stdout
 from geo_label.db.engine import upgrade_schema
 from geo_label.db.runtime import open_database, system_session
 from geo_label.errors import ConflictError
+from geo_label.private_files import prepare_data_dir
 from geo_label.security.passwords import hasher_for
 from geo_label.settings import load_settings
 from imagery.nitf import nitf_security_fields
@@ -60,7 +61,7 @@ def demo(
     settings = load_settings()
     registry = registry_for(settings)
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir, traversable=not settings.database_url and os.geteuid() == 0)
     passwords = demo_passwords(data_dir)
     scenes = data_dir / "scenes"
     scene, secret = scenes / "harbor.tif", scenes / "harbor-secret.ntf"

@@ -3,6 +3,7 @@ data directory (started on demand, shared with other GeoLabel processes, stopped
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from access_control import MarkingRegistry
 from geo_label.db.context import set_caller_context, system_caller
 from geo_label.db.engine import Database
+from geo_label.private_files import prepare_data_dir
 from geo_label.security.keys import load_or_create_audit_key
 from geo_label.settings import Settings
 
@@ -19,12 +21,14 @@ from geo_label.settings import Settings
 @contextmanager
 def owner_url(settings: Settings) -> Iterator[str]:
     """The schema owner's URL, holding the embedded cluster's lease while in use."""
+    embedded = not settings.database_url
+    # Run as root, the embedded PostgreSQL runs as the postgres account, which must reach its own folder.
+    prepare_data_dir(settings.data_dir, traversable=embedded and os.geteuid() == 0)
     if settings.database_url:
         yield settings.database_url
         return
     from geo_label.db.embedded import embedded_database
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     with embedded_database(settings.data_dir) as cluster:
         yield cluster.url()
 
