@@ -3,6 +3,7 @@ caller's attributes to row-level security; every protected route gets it through
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from access_control import MarkingRegistry
 from api.state import AppState
-from geo_label import audit
+from geo_label import audit, sessions
 from geo_label.callers import load_caller
 from geo_label.db.context import Caller, set_caller_context
 from geo_label.errors import AuthenticationError, PermissionDeniedError
+from geo_label.sessions import SessionEndedError
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -36,6 +38,8 @@ class Context:
     session: Session
     caller: Caller
     registry: MarkingRegistry
+    #: The caller's sign-in session (None for an OIDC provider's token).
+    session_id: uuid.UUID | None = None
 
 
 async def database_slot(state: StateDep) -> AsyncIterator[None]:
@@ -60,16 +64,24 @@ def request_context(
 ) -> Iterator[Context]:
     if not token:
         raise AuthenticationError("sign in first: send a bearer token")
-    from geo_label.auth import user_id_from_token
+    from geo_label.auth import subject_of_token
 
     caller: Caller | None = None
     with state.database.sessions() as session:
         try:
             with session.begin():
-                user_id = user_id_from_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
-                caller = load_caller(session, user_id)  # attributes from the database on every request
+                subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
+                caller = load_caller(session, subject.user_id)  # attributes from the database every request
                 set_caller_context(session, caller)
-                yield Context(session=session, caller=caller, registry=state.registry)
+                yield Context(
+                    session=session, caller=caller, registry=state.registry, session_id=subject.session_id
+                )
+        except SessionEndedError as ended:
+            if ended.session_id is not None:
+                # Found idle or past its end: keep how it ended, in a transaction of its own.
+                with session.begin():
+                    sessions.end(session, None, ended.session_id, ended.reason)
+            raise
         except PermissionDeniedError as refused:
             if caller is None:
                 raise

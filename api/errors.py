@@ -22,6 +22,7 @@ from geo_label.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
     PreconditionRequiredError,
+    TooManyRequestsError,
 )
 from imagery import ImageryError
 
@@ -35,6 +36,7 @@ STATUS: dict[type[GeoLabelError], int] = {
     PreconditionFailedError: 412,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    TooManyRequestsError: 429,
 }
 
 NO_STORE = {"Cache-Control": "private, no-store"}
@@ -82,6 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GeoLabelError)
     async def domain_error(_: Request, exc: GeoLabelError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+        if isinstance(exc, TooManyRequestsError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(status_of(exc), exc.code, exc.detail, headers)
 
     @app.exception_handler(MarkingError)

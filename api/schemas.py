@@ -21,10 +21,31 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    idle_seconds: int = Field(description="The session ends after this long without user input.")
+    ends_at: datetime = Field(description="The session ends then, whatever happens.")
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    session: SessionOut | None = None
+    must_change_password: bool = False
+
+
+class SignInIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RenewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    idle_seconds: int = Field(
+        ge=0, le=10**7, description="Seconds since the user's last keyboard or pointer input."
+    )
 
 
 class AttributeDef(BaseModel):

@@ -165,3 +165,38 @@ def run_report(title: str, run: Callable[[], None], *, details: Sequence[str] = 
         f"\ndone in {time.perf_counter() - started:.0f} s; load {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
     )
     return 0
+
+
+def bench_token(owner_url: str, user_id: object, key: str, hours: float = 10.0) -> str:
+    """A bearer token for ``user_id`` in a session of its own that lives ``hours`` (benchmarks sign in
+    without passwords; a token must name a live session)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, insert
+
+    from geo_label.db.models import SESSIONS
+    from geo_label.security.tokens import issue_access_token
+
+    now = datetime.now(UTC)
+    session_id = uuid.uuid4()
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(SESSIONS).values(
+                    id=session_id,
+                    user_id=user_id,
+                    started_at=now,
+                    last_activity_at=now,
+                    idle_seconds=int(hours * 3600),
+                    ends_at=now + timedelta(hours=hours),
+                    source="benchmark",
+                )
+            )
+    finally:
+        engine.dispose()
+    token, _ = issue_access_token(
+        user_id=str(user_id), session_id=str(session_id), signing_key=key.encode(), minutes=hours * 60
+    )
+    return token

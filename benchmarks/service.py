@@ -76,6 +76,7 @@ from benchmarks._common import (  # noqa: E402
     OUTPUT,
     REPO,
     StepFailedError,
+    bench_token,
     remove_folder,
     run_report,
     scratch_folder,
@@ -97,7 +98,6 @@ from geo_label.db.access import readable  # noqa: E402
 from geo_label.db.context import Caller, set_caller_context  # noqa: E402
 from geo_label.db.engine import SERVICE_ROLE, Database, service_url, upgrade_schema  # noqa: E402
 from geo_label.db.models import ANNOTATIONS  # noqa: E402
-from geo_label.security.tokens import issue_access_token  # noqa: E402
 
 DEFAULT_ANNOTATIONS = 1_000_000
 MIN_ANNOTATIONS = 20_000
@@ -791,7 +791,7 @@ def run(args: argparse.Namespace) -> None:
             reader = load_reader(database)
             windows = pick_windows(bench, reader, fixture, WINDOWS)
             key = secrets.token_hex(32)
-            token, _ = issue_access_token(user_id=str(reader.user_id), signing_key=key.encode(), minutes=600)
+            token = bench_token(bench.owner_url, reader.user_id, key)
             ctx = QueryContext(
                 bench, fixture, reader, windows, child_env(bench, scratch, key), token, scratch, args.passes
             )

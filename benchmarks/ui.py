@@ -62,13 +62,19 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright  # 
 from shapely.geometry import mapping, shape  # noqa: E402
 
 from access_control import default_registry, parse_marking  # noqa: E402
-from benchmarks._common import BENCH_AUDIT_KEY, StepFailedError, remove_folder, run_report, scratch_folder  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    BENCH_AUDIT_KEY,
+    StepFailedError,
+    bench_token,
+    remove_folder,
+    run_report,
+    scratch_folder,
+)
 from benchmarks.service import api_server, bench_database, child_env  # noqa: E402
 from geo_label import projects, users  # noqa: E402
 from geo_label.db.engine import Database  # noqa: E402
 from geo_label.db.runtime import system_session  # noqa: E402
 from geo_label.images import prepare_image, register_image  # noqa: E402
-from geo_label.security.tokens import issue_access_token  # noqa: E402
 from imagery.synthetic import SceneSpec, write_scene  # noqa: E402
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tiling import TileParameters  # noqa: E402
@@ -417,9 +423,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def viewer(origin: str, key: str, label: str, username: str, user_id: uuid.UUID, features: int) -> Viewer:
+def viewer(
+    owner_url: str, origin: str, key: str, label: str, username: str, user_id: uuid.UUID, features: int
+) -> Viewer:
     """A labeler with their next task; ``features`` of their own drawn on its chip through the API."""
-    token, _ = issue_access_token(user_id=str(user_id), signing_key=key.encode(), minutes=600)
+    token = bench_token(owner_url, user_id, key)
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=origin, headers=headers, timeout=120) as client:
         task = take_task(client)
@@ -448,7 +456,8 @@ def run(args: argparse.Namespace) -> None:
             key = secrets.token_hex(32)
             with api_server(child_env(bench, scratch, key), scratch / "serve.log") as origin:
                 viewers = [
-                    viewer(origin, key, label, username, ids[username], n) for label, username, n in plan
+                    viewer(bench.owner_url, origin, key, label, username, ids[username], n)
+                    for label, username, n in plan
                 ]
                 measure(viewers, origin, args.repeat)
         finally:

@@ -83,6 +83,7 @@ from benchmarks._common import (  # noqa: E402
     BENCH_AUDIT_KEY,
     OUTPUT,
     StepFailedError,
+    bench_token,
     remove_folder,
     run_report,
     scratch_folder,
@@ -102,7 +103,6 @@ from geo_label.db.context import Caller, system_caller  # noqa: E402
 from geo_label.db.engine import SERVICE_ROLE, Database, service_url  # noqa: E402
 from geo_label.db.models import TASKS  # noqa: E402
 from geo_label.db.runtime import system_session  # noqa: E402
-from geo_label.security.tokens import issue_access_token  # noqa: E402
 from geo_label.workflow import queue as task_queue  # noqa: E402
 from geo_label.workflow.common import IN_PROGRESS  # noqa: E402
 
@@ -562,10 +562,7 @@ def run_api(bench: BenchDatabase, fixture: Fixture, scratch: Path) -> CaseResult
     result = CaseResult("(a2)", "POST /api/v1/projects/{id}/tasks/next")
     project_id = fixture.projects["a2"]
     key = secrets.token_hex(32)
-    tokens = [
-        issue_access_token(user_id=str(person.user_id), signing_key=key.encode(), minutes=600)[0]
-        for person in fixture.labelers
-    ]
+    tokens = [bench_token(bench.owner_url, person.user_id, key) for person in fixture.labelers]
     path = f"/api/v1/projects/{project_id}/tasks/next"
     with api_server(child_env(bench, scratch, key), scratch / "serve.log") as base, ExitStack() as stack:
         clients = [

@@ -1,95 +1,216 @@
-"""Sign-in: local passwords with lock-out, bearer tokens (GeoLabel's own or an on-premises OIDC provider's).
-Every login and failure is audited."""
+"""Sign-in: local passwords with lock-out, sessions and their short bearer tokens, and OIDC provider tokens.
+
+A password sign-in runs in three steps so that the slow password check (argon2id, 64 MiB) holds no database
+connection: :func:`look_up` reads the account in a short transaction, :func:`check_password` runs outside any
+transaction (the API bounds how many run at once), and :func:`record_outcome` records the failure (and a
+lock-out) or starts the session, in a second short transaction. Every outcome is audited.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from geo_label import audit
+from geo_label import audit, sessions
 from geo_label.callers import load_caller
 from geo_label.db.context import Caller
 from geo_label.db.models import USERS, User
-from geo_label.errors import AuthenticationError
-from geo_label.security.lockout import LoginState, after_failure, after_success, is_locked
+from geo_label.errors import AuthenticationError, InvalidInputError
+from geo_label.security.lockout import LoginState, after_failure, is_locked
 from geo_label.security.oidc import OidcVerifier, looks_like_oidc
 from geo_label.security.passwords import verify_against_dummy, verify_password
 from geo_label.security.tokens import decode_access_token, issue_access_token
 from geo_label.settings import Settings
 
 INVALID_LOGIN = "incorrect username or password, or the account is locked"
+#: The longest user name an account can have (users.username is varchar(64)): longer is refused unhashed.
+MAX_USERNAME = 64
+
+
+def session_limits(settings: Settings) -> sessions.SessionLimits:
+    return sessions.SessionLimits(
+        idle=timedelta(minutes=settings.idle_minutes),
+        admin_idle=timedelta(minutes=settings.admin_idle_minutes),
+        lifetime=timedelta(hours=settings.session_hours),
+    )
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What the first step read: the account (None when unknown, inactive or without a password)."""
+
+    username: str
+    user_id: uuid.UUID | None
+    password_hash: str | None
+    state: LoginState
+    locked: bool
 
 
 @dataclass(frozen=True)
 class LoginResult:
-    """The outcome of a password check. A failure is recorded (and must be committed) before it is reported,
-    so the caller raises :class:`AuthenticationError` only after the transaction ends."""
+    """The outcome of a sign-in. A failure is recorded (and must be committed) before it is reported."""
 
     caller: Caller | None
     token: str | None = None
     expires_at: datetime | None = None
+    session: sessions.SessionState | None = None
+    must_change_password: bool = False
+    locked_out: bool = False
 
 
-def login(
-    session: Session,
-    *,
-    username: str,
-    password: str,
-    settings: Settings,
-    signing_key: bytes,
-    now: datetime | None = None,
-) -> LoginResult:
-    moment = now or datetime.now(UTC)
+def check_username(username: str) -> str:
+    if not username or len(username) > MAX_USERNAME:
+        raise InvalidInputError(f"a user name has 1 to {MAX_USERNAME} characters")
+    return username
+
+
+def look_up(session: Session, username: str, *, now: datetime) -> SignInAttempt:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or not user.active or user.password_hash is None:
-        # Same cost as a real check: no user enumeration by timing.
+        return SignInAttempt(username, None, None, LoginState(), locked=False)
+    state = LoginState(user.failed_logins, user.locked_until, user.last_failed_login_at)
+    return SignInAttempt(username, user.id, user.password_hash, state, locked=is_locked(state, now))
+
+
+def check_password(attempt: SignInAttempt, password: str, settings: Settings) -> bool:
+    """The password check, outside any transaction. An unknown or locked account costs the same as a real
+    check: no user enumeration by timing."""
+    if attempt.password_hash is None or attempt.locked:
         verify_against_dummy(password, settings.password_scheme)
-        audit.record(session, None, "login.failure", actor_name=username, details={"reason": "unknown user"})
-        return LoginResult(caller=None)
-    state = LoginState(failed_attempts=user.failed_logins, locked_until=user.locked_until)
-    if is_locked(state, moment):
-        verify_against_dummy(password, settings.password_scheme)
-        audit.record(session, None, "login.failure", actor_name=username, details={"reason": "locked"})
-        return LoginResult(caller=None)
-    if not verify_password(user.password_hash, password):
+        return False
+    return verify_password(attempt.password_hash, password)
+
+
+def record_outcome(
+    session: Session,
+    attempt: SignInAttempt,
+    *,
+    ok: bool,
+    settings: Settings,
+    signing_key: bytes,
+    now: datetime,
+    source: str | None,
+    audit_failure: bool = True,
+) -> LoginResult:
+    """Record a failure (and lock the account after repeated ones) or start a session and issue its token."""
+    if not ok or attempt.user_id is None:
+        return _failure(session, attempt, settings=settings, now=now, source=source, audited=audit_failure)
+    session.execute(
+        update(USERS)
+        .where(USERS.c.id == attempt.user_id)
+        .values(failed_logins=0, locked_until=None, last_failed_login_at=None)
+    )
+    caller = load_caller(session, attempt.user_id)
+    must_change = bool(
+        session.execute(select(User.must_change_password).where(User.id == attempt.user_id)).scalar_one()
+    )
+    state = sessions.start(
+        session, attempt.user_id, caller.roles, session_limits(settings), now=now, source=source
+    )
+    token, expires = issue_session_token(attempt.user_id, state.id, settings, signing_key, now=now)
+    audit.record(
+        session,
+        caller,
+        "login.success",
+        item_type="user",
+        item_id=attempt.user_id,
+        details={"session": str(state.id), "source": source},
+    )
+    return LoginResult(caller, token, expires, state, must_change_password=must_change)
+
+
+def _failure(
+    session: Session,
+    attempt: SignInAttempt,
+    *,
+    settings: Settings,
+    now: datetime,
+    source: str | None,
+    audited: bool,
+) -> LoginResult:
+    reason = "unknown user" if attempt.user_id is None else "locked" if attempt.locked else "wrong password"
+    locked_out = False
+    if attempt.user_id is not None and not attempt.locked:
         failed = after_failure(
-            state, now=moment, max_attempts=settings.lockout_attempts, lock_minutes=settings.lockout_minutes
+            attempt.state,
+            now=now,
+            max_attempts=settings.lockout_attempts,
+            lock_minutes=settings.lockout_minutes,
+            window_minutes=settings.lockout_window_minutes,
         )
         session.execute(
             update(USERS)
-            .where(USERS.c.id == user.id)
-            .values(failed_logins=failed.failed_attempts, locked_until=failed.locked_until)
+            .where(USERS.c.id == attempt.user_id)
+            .values(
+                failed_logins=failed.failed_attempts,
+                locked_until=failed.locked_until,
+                last_failed_login_at=failed.last_failure,
+            )
         )
-        reason = "locked out" if failed.locked_until else "wrong password"
-        audit.record(session, None, "login.failure", actor_name=username, details={"reason": reason})
-        return LoginResult(caller=None)
-    reset = after_success(state)
-    session.execute(
-        update(USERS)
-        .where(USERS.c.id == user.id)
-        .values(failed_logins=reset.failed_attempts, locked_until=None)
-    )
-    caller = load_caller(session, user.id)
-    token, expires = issue_access_token(
-        user_id=str(user.id), signing_key=signing_key, minutes=settings.token_minutes, now=moment
-    )
-    audit.record(session, caller, "login.success", item_type="user", item_id=user.id)
-    return LoginResult(caller=caller, token=token, expires_at=expires)
+        locked_out = failed.locked_until is not None
+    if locked_out:
+        # Security officers see lock-outs as they happen, whatever the aggregation of failures.
+        audit.record(
+            session,
+            None,
+            "login.lockout",
+            item_type="user",
+            item_id=attempt.user_id,
+            actor_name=attempt.username,
+            details={"source": source, "failures": settings.lockout_attempts},
+        )
+    elif audited:
+        audit.record(
+            session,
+            None,
+            "login.failure",
+            actor_name=attempt.username,
+            details={"reason": reason, "source": source},
+        )
+    return LoginResult(caller=None, locked_out=locked_out)
 
 
-def user_id_from_token(
-    session: Session, token: str, *, signing_key: bytes, oidc: OidcVerifier | None
-) -> uuid.UUID:
-    """The local user a bearer token stands for: GeoLabel's own token, or an OIDC token mapped to the local
-    account explicitly linked to its subject (``users add --oidc-subject``).
+def issue_session_token(
+    user_id: uuid.UUID, session_id: uuid.UUID, settings: Settings, signing_key: bytes, *, now: datetime
+) -> tuple[str, datetime]:
+    return issue_access_token(
+        user_id=str(user_id),
+        session_id=str(session_id),
+        signing_key=signing_key,
+        minutes=settings.token_minutes,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Who a bearer token stands for, and in which sign-in session (None for an OIDC provider's token,
+    whose sessions the provider keeps)."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None
+
+
+def subject_of_token(
+    session: Session,
+    token: str,
+    *,
+    signing_key: bytes,
+    oidc: OidcVerifier | None,
+    now: datetime | None = None,
+    allow_expired: bool = False,
+) -> TokenSubject:
+    """The local user a bearer token stands for: GeoLabel's own token (in a session that still lives), or an
+    OIDC token mapped to the local account explicitly linked to its subject (``users add --oidc-subject``).
 
     Only the link maps a provider's token to an account. The username claim (``preferred_username``) is
     neither unique nor stable in OpenID Connect, so it never names the account: a token whose subject is
     linked to no account is refused, whatever name it carries."""
+    moment = now or datetime.now(UTC)
     if oidc is not None and looks_like_oidc(token, oidc):
         identity = oidc.verify(token)
         user_id = session.execute(
@@ -97,9 +218,18 @@ def user_id_from_token(
         ).scalar_one_or_none()
         if user_id is None:
             raise AuthenticationError("invalid or expired token")
-        return user_id
-    claims = decode_access_token(token, signing_key=signing_key)
+        return TokenSubject(user_id, None)
+    claims = decode_access_token(token, signing_key=signing_key, now=moment, allow_expired=allow_expired)
     try:
-        return uuid.UUID(claims.user_id)
+        subject = TokenSubject(uuid.UUID(claims.user_id), uuid.UUID(claims.session_id))
     except ValueError:
         raise AuthenticationError("invalid or expired token") from None
+    assert subject.session_id is not None
+    sessions.check(session, subject.session_id, subject.user_id, now=moment)
+    return subject
+
+
+def user_id_from_token(
+    session: Session, token: str, *, signing_key: bytes, oidc: OidcVerifier | None
+) -> uuid.UUID:
+    return subject_of_token(session, token, signing_key=signing_key, oidc=oidc).user_id

@@ -61,6 +61,16 @@ class AuthenticationError(GeoLabelError):
     code = "unauthenticated"
 
 
+class TooManyRequestsError(GeoLabelError):
+    """Come back later: ``retry_after`` seconds (sign-in throttling, a full password-check pool)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+
 class PermissionDeniedError(GeoLabelError):
     """The caller is known but lacks the role for this act (never used to hide marked content)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -40,10 +41,39 @@ class Settings(BaseSettings):
         description="HMAC key sealing every audit record (at least 32 bytes); unset: a random key is "
         "generated once and kept in data_dir/audit-seal.key (mode 0600). The database never holds it.",
     )
-    token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Lifetime of an access token.")
+    token_minutes: float = Field(
+        default=5,
+        gt=0,
+        le=24 * 60,
+        description="Lifetime of an access token; the UI renews it while the session lives.",
+    )
+    idle_minutes: float = Field(
+        default=15, gt=0, le=24 * 60, description="A session ends after this long without user input."
+    )
+    admin_idle_minutes: float = Field(
+        default=10, gt=0, le=24 * 60, description="The same for admins and security officers."
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 7, description="A session ends this long after sign-in."
+    )
     password_scheme: PasswordScheme = PasswordScheme.ARGON2ID
-    lockout_attempts: int = Field(default=5, ge=1, description="Failed logins in a row before a lock-out.")
-    lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    lockout_attempts: int = Field(
+        default=3, ge=1, description="Failed sign-ins in a row (each within the window) before a lock-out."
+    )
+    lockout_window_minutes: float = Field(
+        default=15, gt=0, description="Failures further apart than this start the count anew."
+    )
+    lockout_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="How long a locked account stays locked (or until an officer unlocks it).",
+    )
+    password_checks: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        description="Password checks run at once (each argon2id check is a core for ~0.1 s); sign-ins beyond "
+        "that are answered 429 with Retry-After.",
+    )
     oidc_jwks_file: Path | None = Field(default=None, description="JWKS of the on-premises OIDC provider.")
     oidc_issuer: str | None = None
     oidc_audience: str | None = None

@@ -1,32 +1,221 @@
-"""Sign-in: OAuth2 password flow for local accounts."""
+"""Sign-in, token renewal and sign-out.
+
+``POST /auth/token`` takes ``{"username", "password"}`` as JSON (what the UI sends: a browser must ask a CORS
+preflight first, which GeoLabel never grants another origin) or as the OAuth2 password form for non-browser
+clients. A browser sends ``Origin`` with every POST, so a form posted by a page of another origin is refused
+before any account is looked at: it can neither sign in nor count failures towards a lock-out.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.security import OAuth2PasswordRequestForm
+import anyio
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
-from api.deps import DatabaseSlot, StateDep
-from api.schemas import TokenOut
-from geo_label.auth import INVALID_LOGIN, login
-from geo_label.errors import AuthenticationError
+from api.deps import StateDep
+from api.schemas import RenewIn, SessionOut, SignInIn, TokenOut
+from api.state import AppState
+from geo_label import audit, sessions
+from geo_label.auth import (
+    INVALID_LOGIN,
+    LoginResult,
+    SignInAttempt,
+    check_password,
+    issue_session_token,
+    look_up,
+    record_outcome,
+    subject_of_token,
+)
+from geo_label.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    PermissionDeniedError,
+    TooManyRequestsError,
+)
+from geo_label.security.throttle import Summary
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
+SIGN_IN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SignInIn"}},
+            "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/SignInIn"}},
+        },
+    }
+}
 
-@router.post("/token", response_model=TokenOut, dependencies=[DatabaseSlot])
-def token(state: StateDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    """Exchange a username and password for a short-lived bearer token. Repeated failures lock the account."""
-    with state.database.sessions() as session, session.begin():
-        result = login(
+
+def source_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a browser request sent by a page of another origin (its ``Origin`` names another host)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    host = request.headers.get("host", "")
+    if origin == "null" or urllib.parse.urlsplit(origin).netloc != host:
+        raise PermissionDeniedError("sign-in is accepted only from GeoLabel's own pages")
+
+
+async def credentials(request: Request) -> SignInIn:
+    body = await request.body()
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            return SignInIn.model_validate_json(body)
+        if kind == "application/x-www-form-urlencoded":
+            form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=8)
+            return SignInIn(username=form.get("username", [""])[0], password=form.get("password", [""])[0])
+    except (ValidationError, UnicodeDecodeError, ValueError):
+        raise InvalidInputError("send a username (1 to 64 characters) and a password") from None
+    raise InvalidInputError("send the credentials as JSON or as a form")
+
+
+def token_out(
+    token: str, expires: datetime, state: sessions.SessionState, now: datetime, **extra: Any
+) -> TokenOut:
+    return TokenOut(
+        access_token=token,
+        expires_in=max(1, round((expires - now.replace(microsecond=0)).total_seconds())),
+        session=SessionOut(id=state.id, idle_seconds=state.idle_seconds, ends_at=state.ends_at),
+        **extra,
+    )
+
+
+def _look_up(app: AppState, username: str, now: datetime) -> SignInAttempt:
+    with app.database.sessions() as session, session.begin():
+        return look_up(session, username, now=now)
+
+
+def _record(
+    app: AppState,
+    attempt: SignInAttempt,
+    ok: bool,
+    now: datetime,
+    source: str,
+    audited: bool,
+    summary: Summary | None,
+) -> LoginResult:
+    with app.database.sessions() as session, session.begin():
+        if summary is not None:
+            audit.record(
+                session,
+                None,
+                "login.failure.summary",
+                actor_name=None,
+                details={
+                    "source": summary.source,
+                    "failures": summary.failures,
+                    "usernames": list(summary.usernames),
+                    "since": summary.since.isoformat(),
+                },
+            )
+        return record_outcome(
             session,
-            username=form.username,
-            password=form.password,
-            settings=state.settings,
-            signing_key=state.signing_key,
+            attempt,
+            ok=ok,
+            settings=app.settings,
+            signing_key=app.signing_key,
+            now=now,
+            source=source,
+            audit_failure=audited,
         )
+
+
+@router.post("/token", response_model=TokenOut, openapi_extra=SIGN_IN_BODY)
+async def token(request: Request, state: StateDep) -> TokenOut:
+    """Sign in: a session and its short-lived bearer token (renew it with ``POST /auth/renew``).
+
+    Failures from one source slow it down (429 with Retry-After); three failures in a row within 15 minutes
+    lock the account; a full pool of password checks answers 429 too."""
+    check_same_origin(request)
+    given = await credentials(request)
+    source, now = source_of(request), datetime.now(UTC)
+    wait = state.throttle.retry_after(source, given.username, now)
+    if wait > 0:
+        raise TooManyRequestsError("too many failed sign-ins from here; wait and try again", math.ceil(wait))
+    try:
+        state.password_slots.acquire_nowait()
+    except anyio.WouldBlock:
+        raise TooManyRequestsError("the server is busy checking passwords; try again", 1) from None
+    try:
+        async with state.db_slots:
+            attempt = await run_in_threadpool(_look_up, state, given.username, now)
+        ok = await anyio.to_thread.run_sync(check_password, attempt, given.password, state.settings)
+    finally:
+        state.password_slots.release()
+    audited, summary = (True, None)
+    if not ok:
+        audited, summary = state.throttle.failed(source, given.username, now)
+    async with state.db_slots:
+        result = await run_in_threadpool(_record, state, attempt, ok, now, source, audited, summary)
     # The failure (and a lock-out) is committed above before it is reported.
-    if result.caller is None or result.token is None:
+    if result.caller is None or result.token is None or result.session is None or result.expires_at is None:
         raise AuthenticationError(INVALID_LOGIN)
-    return TokenOut(access_token=result.token, expires_in=state.settings.token_minutes * 60)
+    state.throttle.succeeded(source, given.username)
+    return token_out(
+        result.token, result.expires_at, result.session, now, must_change_password=result.must_change_password
+    )
+
+
+def bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise AuthenticationError("sign in first: send a bearer token")
+    return value
+
+
+@router.post("/renew", response_model=TokenOut)
+def renew(request: Request, state: StateDep, body: RenewIn) -> TokenOut:
+    """A fresh token for the same session (the old one may have just expired), recording when the user last
+    gave input. A session idle too long, signed out or past its end answers 401 ``session_ended``."""
+    now = datetime.now(UTC)
+    with state.database.sessions() as session:
+        try:
+            with session.begin():
+                subject = subject_of_token(
+                    session,
+                    bearer(request),
+                    signing_key=state.signing_key,
+                    oidc=state.oidc,
+                    now=now,
+                    allow_expired=True,
+                )
+                if subject.session_id is None:
+                    raise InvalidInputError("a provider's token is renewed by the provider")
+                live = sessions.renew(
+                    session, subject.session_id, subject.user_id, idle_seconds=body.idle_seconds, now=now
+                )
+                token, expires = issue_session_token(
+                    subject.user_id, live.id, state.settings, state.signing_key, now=now
+                )
+                return token_out(token, expires, live, now)
+        except sessions.SessionEndedError as ended:
+            if ended.session_id is not None:
+                with session.begin():
+                    sessions.end(session, None, ended.session_id, ended.reason)
+            raise
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, state: StateDep) -> None:
+    """End the caller's session: its tokens are refused from now on. Signing out twice is no error."""
+    with state.database.sessions() as session, session.begin():
+        try:
+            subject = subject_of_token(
+                session, bearer(request), signing_key=state.signing_key, oidc=state.oidc, allow_expired=True
+            )
+        except sessions.SessionEndedError:
+            return
+        if subject.session_id is not None:
+            sessions.end(session, None, subject.session_id, sessions.LOGOUT)

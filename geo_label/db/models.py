@@ -66,6 +66,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -250,6 +252,23 @@ class AuditSeal(Base):
     mac: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SignInSession(Base):
+    """A sign-in session (migration 0008): what access tokens name, ended on sign-out, idleness or by an
+    officer."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    idle_seconds: Mapped[int] = mapped_column(Integer)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(64))
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -263,6 +282,7 @@ ANNOTATIONS = table_of(Annotation)
 ANNOTATION_VERSIONS = table_of(AnnotationVersion)
 AUDIT_LOG = table_of(AuditRecord)
 AUDIT_SEALS = table_of(AuditSeal)
+SESSIONS = table_of(SignInSession)
 
 
 # --- Labeling workflow (migration 0002) -------------------------------------------------------------------

@@ -25,13 +25,14 @@ ALGORITHM: Final = "HS256"
 LEEWAY_SECONDS: Final = 5
 KEY_FILE_NAME: Final = "token-signing.key"
 
-_REQUIRED_CLAIMS: Final = ["sub", "iat", "nbf", "exp", "jti", "iss", "typ"]
+_REQUIRED_CLAIMS: Final = ["sub", "sid", "iat", "nbf", "exp", "jti", "iss", "typ"]
 _INVALID: Final = "invalid or expired token"
 
 
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: str
+    session_id: str
     expires_at: datetime
     token_id: str
 
@@ -42,18 +43,20 @@ def _check_key(signing_key: bytes) -> None:
 
 
 def issue_access_token(
-    *, user_id: str, signing_key: bytes, minutes: int, now: datetime | None = None
+    *, user_id: str, session_id: str, signing_key: bytes, minutes: float, now: datetime | None = None
 ) -> tuple[str, datetime]:
-    """A signed access token for ``user_id`` and its expiry (UTC, whole seconds)."""
+    """A signed access token for ``user_id`` in the sign-in session ``session_id``, and its expiry (UTC,
+    whole seconds)."""
     _check_key(signing_key)
-    if not user_id:
-        raise ValueError("user_id must not be empty")
-    if minutes < 1:
-        raise ValueError("minutes must be at least 1")
+    if not user_id or not session_id:
+        raise ValueError("user_id and session_id must not be empty")
+    if minutes * 60 < 1:
+        raise ValueError("a token lives at least one second")
     issued = aware_now(now).astimezone(UTC).replace(microsecond=0)
-    expires = issued + timedelta(minutes=minutes)
+    expires = issued + timedelta(seconds=round(minutes * 60))
     claims = {
         "sub": user_id,
+        "sid": session_id,
         "iat": int(issued.timestamp()),
         "nbf": int(issued.timestamp()),
         "exp": int(expires.timestamp()),
@@ -64,8 +67,13 @@ def issue_access_token(
     return jwt.encode(claims, signing_key, algorithm=ALGORITHM), expires
 
 
-def decode_access_token(token: str, *, signing_key: bytes, now: datetime | None = None) -> AccessClaims:
-    """The claims of a valid access token; AuthenticationError for anything wrong, whatever it is."""
+def decode_access_token(
+    token: str, *, signing_key: bytes, now: datetime | None = None, allow_expired: bool = False
+) -> AccessClaims:
+    """The claims of a valid access token; AuthenticationError for anything wrong, whatever it is.
+
+    ``allow_expired`` accepts a token past its expiry (and nothing else wrong): renewing one is bound by its
+    session's life, which the caller checks."""
     _check_key(signing_key)
     current = aware_now(now)
     try:
@@ -84,18 +92,26 @@ def decode_access_token(token: str, *, signing_key: bytes, now: datetime | None 
         )
     except jwt.PyJWTError:
         raise AuthenticationError(_INVALID) from None
-    subject, token_id = claims.get("sub"), claims.get("jti")
-    expires = check_times(claims, current, leeway=LEEWAY_SECONDS)
+    subject, token_id, session_id = claims.get("sub"), claims.get("jti"), claims.get("sid")
+    checked_at = current
+    if allow_expired and isinstance(claims.get("exp"), int | float):
+        try:
+            checked_at = min(current, datetime.fromtimestamp(float(claims["exp"]) - 1, UTC))
+        except (OverflowError, OSError, ValueError):
+            raise AuthenticationError(_INVALID) from None
+    expires = check_times(claims, checked_at, leeway=LEEWAY_SECONDS)
     if (
         claims.get("typ") != TOKEN_TYPE
         or not isinstance(subject, str)
         or not subject
         or not isinstance(token_id, str)
         or not token_id
+        or not isinstance(session_id, str)
+        or not session_id
         or expires is None
     ):
         raise AuthenticationError(_INVALID)
-    return AccessClaims(user_id=subject, expires_at=expires, token_id=token_id)
+    return AccessClaims(user_id=subject, session_id=session_id, expires_at=expires, token_id=token_id)
 
 
 def load_or_create_signing_key(settings: Settings) -> bytes:

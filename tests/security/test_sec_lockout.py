@@ -20,10 +20,10 @@ def test_locks_after_max_attempts() -> None:
     state = UNLOCKED
     for attempt in range(1, MAX):
         state = fail(state)
-        assert state == LoginState(failed_attempts=attempt, locked_until=None)
+        assert state == LoginState(failed_attempts=attempt, locked_until=None, last_failure=NOW)
         assert not is_locked(state, NOW)
     state = fail(state)
-    assert state == LoginState(failed_attempts=MAX, locked_until=NOW + timedelta(minutes=MINUTES))
+    assert state == LoginState(MAX, NOW + timedelta(minutes=MINUTES), NOW)
     assert is_locked(state, NOW)
 
 
@@ -47,7 +47,7 @@ def test_after_an_expired_lock_the_count_starts_again() -> None:
     later = NOW + timedelta(minutes=MINUTES, seconds=1)
     locked = fail(fail(fail(UNLOCKED)))
     state = fail(locked, later)
-    assert state == LoginState(failed_attempts=1, locked_until=None)
+    assert state == LoginState(failed_attempts=1, locked_until=None, last_failure=later)
     state = fail(fail(state, later), later)
     assert is_locked(state, later)
     assert state.locked_until == later + timedelta(minutes=MINUTES)
@@ -64,6 +64,19 @@ def test_success_resets() -> None:
 def test_state_is_immutable() -> None:
     with pytest.raises(AttributeError):
         UNLOCKED.failed_attempts = 3  # type: ignore[misc]
+
+
+def test_failures_count_only_within_the_window() -> None:
+    """The application STIG: 3 consecutive failures within 15 minutes lock; slower ones never do."""
+
+    def fail_at(state: LoginState, minutes: float) -> LoginState:
+        moment = NOW + timedelta(minutes=minutes)
+        return after_failure(state, now=moment, max_attempts=3, lock_minutes=15, window_minutes=15)
+
+    slow = fail_at(fail_at(fail_at(UNLOCKED, 0), 16), 32)
+    assert slow.failed_attempts == 1 and not is_locked(slow, NOW + timedelta(minutes=32))
+    fast = fail_at(fail_at(fail_at(UNLOCKED, 0), 14), 28)
+    assert is_locked(fast, NOW + timedelta(minutes=28))
 
 
 @pytest.mark.parametrize(("max_attempts", "lock_minutes"), [(0, 15), (5, 0)])

@@ -229,7 +229,7 @@ def test_alg_none_rejected(verifier: OidcVerifier) -> None:
 
 
 def test_local_token_rejected(verifier: OidcVerifier) -> None:
-    token, _ = issue_access_token(user_id="u", signing_key=b"k" * 32, minutes=5, now=NOW)
+    token, _ = issue_access_token(user_id="u", session_id="s", signing_key=b"k" * 32, minutes=5, now=NOW)
     assert rejected(verifier, token)
 
 
@@ -248,7 +248,7 @@ def test_tampered_payload_rejected(verifier: OidcVerifier, keys: Keys) -> None:
 
 
 def test_looks_like_oidc(verifier: OidcVerifier, keys: Keys) -> None:
-    local, _ = issue_access_token(user_id="u", signing_key=b"k" * 32, minutes=5, now=NOW)
+    local, _ = issue_access_token(user_id="u", session_id="s", signing_key=b"k" * 32, minutes=5, now=NOW)
     assert verifier.looks_like_oidc(sign(keys.rsa, "RS256", "rsa-1", claims()))
     assert verifier.looks_like_oidc(sign(keys.ec, "ES256", None, claims()))
     assert verifier.looks_like_oidc(jwt.encode(claims(), b"s" * 32, algorithm="HS256"))  # iss is the issuer

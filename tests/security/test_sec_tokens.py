@@ -50,7 +50,9 @@ def rejected(token: str, *, now: datetime = NOW, key: bytes = KEY) -> bool:
 
 
 def test_round_trip() -> None:
-    token, expires = issue_access_token(user_id="user-1", signing_key=KEY, minutes=15, now=NOW)
+    token, expires = issue_access_token(
+        user_id="user-1", session_id="s-1", signing_key=KEY, minutes=15, now=NOW
+    )
     assert expires == NOW + timedelta(minutes=15)
     decoded = decode_access_token(token, signing_key=KEY, now=NOW + timedelta(minutes=5))
     assert isinstance(decoded, AccessClaims)
@@ -64,32 +66,34 @@ def test_round_trip() -> None:
 
 
 def test_round_trip_on_the_wall_clock() -> None:
-    token, _ = issue_access_token(user_id="user-2", signing_key=KEY, minutes=1)
+    token, _ = issue_access_token(user_id="user-2", session_id="s-1", signing_key=KEY, minutes=1)
     assert decode_access_token(token, signing_key=KEY).user_id == "user-2"
 
 
 def test_each_token_has_its_own_id() -> None:
-    first, _ = issue_access_token(user_id="u", signing_key=KEY, minutes=1, now=NOW)
-    second, _ = issue_access_token(user_id="u", signing_key=KEY, minutes=1, now=NOW)
+    first, _ = issue_access_token(user_id="u", session_id="s-1", signing_key=KEY, minutes=1, now=NOW)
+    second, _ = issue_access_token(user_id="u", session_id="s-1", signing_key=KEY, minutes=1, now=NOW)
     assert decode_access_token(first, signing_key=KEY, now=NOW).token_id != (
         decode_access_token(second, signing_key=KEY, now=NOW).token_id
     )
 
 
 def test_expired() -> None:
-    token, expires = issue_access_token(user_id="user-1", signing_key=KEY, minutes=15, now=NOW)
+    token, expires = issue_access_token(
+        user_id="user-1", session_id="s-1", signing_key=KEY, minutes=15, now=NOW
+    )
     decode_access_token(token, signing_key=KEY, now=expires + timedelta(seconds=4))  # within the 5 s leeway
     assert rejected(token, now=expires + timedelta(seconds=6))
     assert rejected(token, now=NOW + timedelta(days=1))
 
 
 def test_not_yet_valid() -> None:
-    token, _ = issue_access_token(user_id="user-1", signing_key=KEY, minutes=15, now=NOW)
+    token, _ = issue_access_token(user_id="user-1", session_id="s-1", signing_key=KEY, minutes=15, now=NOW)
     assert rejected(token, now=NOW - timedelta(minutes=1))
 
 
 def test_tampered_signature() -> None:
-    token, _ = issue_access_token(user_id="user-1", signing_key=KEY, minutes=15, now=NOW)
+    token, _ = issue_access_token(user_id="user-1", session_id="s-1", signing_key=KEY, minutes=15, now=NOW)
     head, body, signature = token.split(".")
     raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
     raw[0] ^= 0x01
@@ -98,7 +102,7 @@ def test_tampered_signature() -> None:
 
 
 def test_tampered_payload() -> None:
-    token, _ = issue_access_token(user_id="user-1", signing_key=KEY, minutes=15, now=NOW)
+    token, _ = issue_access_token(user_id="user-1", session_id="s-1", signing_key=KEY, minutes=15, now=NOW)
     head, _, signature = token.split(".")
     other = jwt.encode(claims(sub="admin"), secrets.token_bytes(32), algorithm="HS256").split(".")[1]
     assert rejected(f"{head}.{other}.{signature}")
@@ -153,9 +157,11 @@ def test_garbage_rejected(garbage: str) -> None:
 
 def test_short_key_and_naive_time_are_programming_errors() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        issue_access_token(user_id="u", signing_key=b"short", minutes=1)
+        issue_access_token(user_id="u", session_id="s-1", signing_key=b"short", minutes=1)
     with pytest.raises(ValueError, match="timezone-aware"):
-        issue_access_token(user_id="u", signing_key=KEY, minutes=1, now=datetime(2025, 1, 1))
+        issue_access_token(
+            user_id="u", session_id="s-1", signing_key=KEY, minutes=1, now=datetime(2025, 1, 1)
+        )
 
 
 # --- the signing key ---
@@ -182,7 +188,7 @@ def test_key_file_created_0600_then_reused(tmp_path: Path) -> None:
     assert load_or_create_signing_key(settings_for(data_dir)) == key
     assert [entry.name for entry in data_dir.iterdir()] == ["token-signing.key"]  # no temporary file left
     # A token made with it round-trips.
-    token, _ = issue_access_token(user_id="u", signing_key=key, minutes=1, now=NOW)
+    token, _ = issue_access_token(user_id="u", session_id="s-1", signing_key=key, minutes=1, now=NOW)
     assert decode_access_token(token, signing_key=key, now=NOW).user_id == "u"
 
 

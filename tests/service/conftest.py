@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,22 @@ def client(test_db: TestDatabase, data_dir: Path) -> Iterator[TestClient]:
 
 
 def token(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    """Sign in as a client should: a 429 (a full password-check pool) is waited out as Retry-After says."""
+    for _ in range(50):
+        response = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        if response.status_code != 429:
+            break
+        time.sleep(min(float(response.headers.get("retry-after", "1")), 1.0) / 10)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle(request: pytest.FixtureRequest) -> None:
+    """Every test signs in from the same test client address: each starts with a clean per-source throttle
+    (process memory, like a cache), as a new source would."""
+    if "client" in request.fixturenames:
+        from geo_label.security.throttle import SourceThrottle
+
+        client: TestClient = request.getfixturevalue("client")
+        client.app.state.geo_label.throttle = SourceThrottle()  # type: ignore[attr-defined]

@@ -1,6 +1,9 @@
-// The one way pages talk to /api/v1: bearer token from sessionStorage, JSON in and out, 401 -> sign in.
+// The one way pages talk to /api/v1: bearer token of the session (session.js), JSON in and out. A 401 is
+// never the end of the user's work: the token is renewed, or the password asked for in place, and the
+// request sent again.
 
-const TOKEN_KEY = "geolabel.token";
+import { reauthenticate, renew, signIn, signOut, token } from "./session.js";
+
 export const API = "/api/v1";
 
 export class ApiError extends Error {
@@ -12,25 +15,7 @@ export class ApiError extends Error {
   }
 }
 
-export const token = {
-  get: () => sessionStorage.getItem(TOKEN_KEY),
-  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
-  clear: () => sessionStorage.removeItem(TOKEN_KEY),
-};
-
-/** Exchange a username and password for a token (OAuth2 password form). */
-export async function signIn(username, password) {
-  const form = new URLSearchParams({ username, password });
-  const response = await fetch(`${API}/auth/token`, { method: "POST", body: form });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, body.code, body.detail);
-  token.set(body.access_token);
-}
-
-export function signOut() {
-  token.clear();
-  location.hash = "#/signin";
-}
+export { token, signIn, signOut };
 
 /**
  * Call the API. `options`: method, json (a body to send as JSON), headers, raw (return the Response).
@@ -45,7 +30,14 @@ export async function api(path, options = {}) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(options.json);
   }
-  const response = await fetch(path.startsWith("/") ? path : `${API}/${path}`, init);
+  const url = path.startsWith("/") ? path : `${API}/${path}`;
+  let response = await fetch(url, init);
+  if (response.status === 401 && current) {
+    // The token lapsed (renew it) or the session ended (ask for the password over the page): then again.
+    if (!(await renew())) await reauthenticate();
+    headers.Authorization = `Bearer ${token.get()}`;
+    response = await fetch(url, init);
+  }
   if (response.status === 401) {
     signOut();
     throw new ApiError(401, "unauthenticated", "sign in again");
