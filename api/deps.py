@@ -57,7 +57,13 @@ async def database_slot(state: StateDep) -> AsyncIterator[None]:
 DatabaseSlot = Depends(database_slot, scope="function")
 
 
+#: What an account whose password was reset may still do: see itself, choose a new password, and have the
+#: page's banner computed (from markings it sends; it reads nothing stored).
+PASSWORD_CHANGE_PATHS = frozenset({"/api/v1/me", "/api/v1/me/password", "/api/v1/markings/rollup"})
+
+
 def request_context(
+    request: Request,
     state: StateDep,
     token: Annotated[str | None, Depends(oauth2)],
     _slot: Annotated[None, DatabaseSlot],
@@ -72,6 +78,8 @@ def request_context(
             with session.begin():
                 subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
                 caller = load_caller(session, subject.user_id)  # attributes from the database every request
+                if caller.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+                    raise PermissionDeniedError("choose a new password first (POST /api/v1/me/password)")
                 set_caller_context(session, caller)
                 yield Context(
                     session=session, caller=caller, registry=state.registry, session_id=subject.session_id

@@ -133,6 +133,17 @@ class GrantOut(BaseModel):
     proposed_at: datetime
 
 
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class OneTimePasswordOut(BaseModel):
+    username: str
+    one_time_password: str = Field(description="Shown once; the next sign-in must choose a new password.")
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     username: str
@@ -142,6 +153,8 @@ class UserOut(BaseModel):
     clearance_expires: datetime | None
     roles: list[str]
     active: bool
+    locked_until: datetime | None = None
+    must_change_password: bool = False
     pending_grant: uuid.UUID | None = Field(
         default=None, description="A requested widening of access that waits for a second security officer."
     )

@@ -60,6 +60,7 @@ def caller_from_user(user: UserRecord, memberships: dict[str, str]) -> Caller:
         access=access,
         roles=frozenset(roles),
         project_roles=memberships,
+        must_change_password=bool(getattr(user, "must_change_password", False)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from access_control import Classification, MarkingRegistry, UserAccess
-from geo_label import audit
+from geo_label import audit, sessions
 from geo_label.db.context import Caller
 from geo_label.db.models import ClearanceGrant, User
 from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, brief
 
 ROLES = ("admin", "security_officer")
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def create_user(
     wait for a second officer (the account starts at the baseline meanwhile). The host's operator grants at
     once."""
     require(caller, "admin")
+    check_username(username)
     _check_roles(roles)
     access = clearance.access
     start = baseline(access.citizenship)
@@ -389,6 +392,7 @@ def decide_grant(
 
 
 def set_active(session: Session, caller: Caller, *, username: str, active: bool) -> None:
+    """Deactivate (every session ends at once) or reactivate an account: an admin's act."""
     require(caller, "admin")
     user = get_user(session, username)
     session.execute(update(User).where(User.id == user.id).values(active=active))
@@ -400,6 +404,84 @@ def set_active(session: Session, caller: Caller, *, username: str, active: bool)
         item_id=user.id,
         details={"username": username},
     )
+    if not active:
+        sessions.end_all(session, caller, user.id, sessions.DEACTIVATED)
+
+
+def unlock(session: Session, caller: Caller, *, username: str) -> None:
+    """Lift a sign-in lock-out (and forget the failures): an admin's or security officer's act."""
+    if not (caller.is_admin or caller.is_security_officer):
+        raise PermissionDeniedError("unlocking an account needs the admin or security officer role")
+    user = get_user(session, username)
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=0, locked_until=None, last_failed_login_at=None)
+    )
+    audit.record(
+        session, caller, "user.unlock", item_type="user", item_id=user.id, details={"username": username}
+    )
+
+
+def end_sessions(session: Session, caller: Caller, *, username: str) -> int:
+    """End every session of an account at once: a security officer's act (or an admin's). How many."""
+    if not (caller.is_admin or caller.is_security_officer):
+        raise PermissionDeniedError("ending sessions needs the security officer or admin role")
+    user = get_user(session, username)
+    return sessions.end_all(session, caller, user.id, sessions.ENDED_BY_OFFICER)
+
+
+def reset_password(session: Session, caller: Caller, *, username: str, password_hash: str) -> None:
+    """An admin sets a one-time password: every session ends, the lock-out is lifted, and the next sign-in
+    must choose a new password."""
+    require(caller, "admin")
+    user = get_user(session, username)
+    if caller.user_id == user.id:
+        raise PermissionDeniedError("change your own password with your current one, not by a reset")
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            password_hash=password_hash,
+            must_change_password=True,
+            failed_logins=0,
+            locked_until=None,
+            last_failed_login_at=None,
+        )
+    )
+    audit.record(
+        session,
+        caller,
+        "user.password.reset",
+        item_type="user",
+        item_id=user.id,
+        details={"username": username},
+    )
+    sessions.end_all(session, caller, user.id, sessions.RESET)
+
+
+def change_own_password(session: Session, caller: Caller, *, password_hash: str) -> None:
+    """The caller's new password (its current one checked by the caller of this function): every session of
+    theirs ends, this one included."""
+    if caller.user_id is None:
+        raise PermissionDeniedError("the operator has no password")
+    session.execute(
+        update(User)
+        .where(User.id == caller.user_id)
+        .values(password_hash=password_hash, must_change_password=False)
+    )
+    audit.record(session, caller, "user.password.change", item_type="user", item_id=caller.user_id)
+    sessions.end_all(session, caller, caller.user_id, sessions.PASSWORD)
+
+
+def check_username(username: str) -> str:
+    """The one rule for user names, wherever they are entered (CLI, API): 1 to 64 letters, digits and
+    ``_ . @ -``."""
+    if not USERNAME.fullmatch(username):
+        raise InvalidInputError(
+            f"user name {brief(username)}: use 1 to 64 letters, digits and the characters _ . @ -"
+        )
+    return username
 
 
 def list_users(session: Session, caller: Caller) -> list[User]:

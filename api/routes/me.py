@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select
 
-from api.deps import ContextDep
+from api.deps import ContextDep, StateDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
+from api.schemas import PasswordChangeIn
 from geo_label import projects, workflow
+from geo_label.db.models import User
+from geo_label.errors import InvalidInputError
 from geo_label.markings import banner_of
-from geo_label.users import describe
+from geo_label.security.passwords import check_password_policy, hasher_for, verify_password
+from geo_label.users import change_own_password, describe
 from geo_label.workflow.recent import DEFAULT_RECENT, MAX_RECENT
 
 router = APIRouter(tags=["me"])
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(ctx: ContextDep, state: StateDep, body: PasswordChangeIn) -> None:
+    """Change your own password (the current one is required; the policy applies). Every session of yours
+    ends, this one too: sign in again with the new password."""
+    current = ctx.session.execute(
+        select(User.password_hash).where(User.id == ctx.caller.user_id)
+    ).scalar_one()
+    if current is None or not verify_password(current, body.current_password):
+        raise InvalidInputError("the current password is not right")
+    check_password_policy(body.new_password, ctx.caller.username)
+    password_hash = hasher_for(state.settings.password_scheme).hash(body.new_password)
+    change_own_password(ctx.session, ctx.caller, password_hash=password_hash)
 
 
 @router.get("/me")
@@ -29,6 +48,7 @@ def me(ctx: ContextDep) -> dict[str, Any]:
         "clearance_expires": caller.access.clearance_expires,
         "roles": sorted(caller.roles),
         "projects": projects.my_projects(ctx.session, caller),
+        "must_change_password": caller.must_change_password,
     }
 
 

@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from access_control import Classification, UserAccess
 from api.deps import ContextDep, StateDep
 from api.responses import JSONResponse
-from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, UserIn, UserOut
+from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, OneTimePasswordOut, UserIn, UserOut
 from geo_label import users as service
 from geo_label.db.models import User
-from geo_label.security.passwords import check_password_policy, hasher_for
+from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -29,6 +29,8 @@ def user_out(user: User, pending_grant: uuid.UUID | None = None) -> UserOut:
         clearance_expires=user.clearance_expires,
         roles=sorted(service.roles_of(user)),
         active=user.active,
+        locked_until=user.locked_until,
+        must_change_password=user.must_change_password,
         pending_grant=pending_grant,
     )
 
@@ -157,4 +159,32 @@ def deny_grant(ctx: ContextDep, grant_id: uuid.UUID, body: GrantDecisionIn | Non
 
 @router.post("/{username}/deactivate", status_code=status.HTTP_204_NO_CONTENT)
 def deactivate(ctx: ContextDep, username: str) -> None:
+    """Deactivate an account: its sessions end at once (admins)."""
     service.set_active(ctx.session, ctx.caller, username=username, active=False)
+
+
+@router.post("/{username}/reactivate", status_code=status.HTTP_204_NO_CONTENT)
+def reactivate(ctx: ContextDep, username: str) -> None:
+    service.set_active(ctx.session, ctx.caller, username=username, active=True)
+
+
+@router.post("/{username}/unlock", status_code=status.HTTP_204_NO_CONTENT)
+def unlock(ctx: ContextDep, username: str) -> None:
+    """Lift a sign-in lock-out (admins and security officers)."""
+    service.unlock(ctx.session, ctx.caller, username=username)
+
+
+@router.post("/{username}/end-sessions", status_code=status.HTTP_204_NO_CONTENT)
+def end_sessions(ctx: ContextDep, username: str) -> None:
+    """End every session of the account at once (security officers and admins)."""
+    service.end_sessions(ctx.session, ctx.caller, username=username)
+
+
+@router.post("/{username}/reset-password", response_model=OneTimePasswordOut)
+def reset_password(ctx: ContextDep, state: StateDep, username: str) -> OneTimePasswordOut:
+    """A one-time password, shown once: the account's sessions end, and its next sign-in must choose a new
+    password (admins)."""
+    one_time = one_time_password()
+    password_hash = hasher_for(state.settings.password_scheme).hash(one_time)
+    service.reset_password(ctx.session, ctx.caller, username=username, password_hash=password_hash)
+    return OneTimePasswordOut(username=username, one_time_password=one_time)

@@ -26,7 +26,7 @@ from geo_label.db.engine import upgrade_schema
 from geo_label.db.runtime import open_database, owner_url, system_session
 from geo_label.export.geojson import ExportFormat
 from geo_label.security.keys import load_or_create_audit_key
-from geo_label.security.passwords import check_password_policy, hasher_for
+from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 from geo_label.settings import load_settings
 from tiling import SchedulerChoice, TileParameters
 from tiling.atomic import atomic_path
@@ -132,6 +132,58 @@ def users_set_clearance(
         )
         users.set_clearance(session, session.info["caller"], username=name, clearance=access)
     stdout.print(f"{name} now holds {users.describe(access.access)}")
+
+
+@contextmanager
+def as_operator() -> Iterator[Session]:
+    """A transaction as the host's operator (audited as ``system``)."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        yield session
+
+
+@users_app.command("reset-password")
+def users_reset_password(name: str) -> None:
+    """Set a one-time password (printed once): the account's sessions end, and its next sign-in must choose a
+    new password."""
+    settings = load_settings()
+    one_time = one_time_password()
+    password_hash = hasher_for(settings.password_scheme).hash(one_time)
+    with as_operator() as session:
+        users.reset_password(session, session.info["caller"], username=name, password_hash=password_hash)
+    stdout.print(f"{name}: one-time password {one_time} (to be changed at the next sign-in)", markup=False)
+
+
+@users_app.command("unlock")
+def users_unlock(name: str) -> None:
+    """Lift a sign-in lock-out."""
+    with as_operator() as session:
+        users.unlock(session, session.info["caller"], username=name)
+    stdout.print(f"{name} is unlocked", markup=False)
+
+
+@users_app.command("deactivate")
+def users_deactivate(name: str) -> None:
+    """Deactivate an account; its sessions end at once."""
+    with as_operator() as session:
+        users.set_active(session, session.info["caller"], username=name, active=False)
+    stdout.print(f"{name} is deactivated", markup=False)
+
+
+@users_app.command("reactivate")
+def users_reactivate(name: str) -> None:
+    with as_operator() as session:
+        users.set_active(session, session.info["caller"], username=name, active=True)
+    stdout.print(f"{name} is active again", markup=False)
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(name: str) -> None:
+    """End every session of the account at once (its tokens are refused from the next request)."""
+    with as_operator() as session:
+        ended = users.end_sessions(session, session.info["caller"], username=name)
+    stdout.print(f"ended {ended} session(s) of {name}", markup=False)
 
 
 @users_app.command("list")

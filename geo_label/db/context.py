@@ -26,6 +26,8 @@ class Caller:
     access: UserAccess
     roles: frozenset[str] = frozenset()
     project_roles: Mapping[str, str] = field(default_factory=dict)
+    #: Set by an administrator's password reset: nothing but choosing a new password until then.
+    must_change_password: bool = False
 
     @property
     def is_admin(self) -> bool:

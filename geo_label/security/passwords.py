@@ -295,6 +295,12 @@ _SEQUENCES: Final = (
 )
 
 
+def one_time_password() -> str:
+    """A password an administrator hands over once (the next sign-in must replace it): 24 random characters,
+    within the policy."""
+    return secrets.token_urlsafe(18)
+
+
 def check_password_policy(password: str, username: str) -> None:
     """Refuse a new password that breaks the NIST SP 800-63B-style policy; no composition rules.
 

@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from tests import pg
 from tests.ui.browser import UiPage, sign_in
 from tests.ui.conftest import UiWorld
 from tests.ui.test_ui_labeling import GREEN
-from tests.world import PASSWORD, unique
+from tests.world import PASSWORD, make_user, unique
 
 
 def test_project_overview_and_export(
@@ -67,3 +68,32 @@ def test_admin_and_security_officer_pages(open_ui: Callable[[], UiPage], ui_worl
     second.page.click(f"button[data-approve='{newcomer}']")
     second.page.wait_for_selector(f"tr:has(td:text-is('{newcomer}')) td:text-is('SECRET')")
     second.screenshot("11b-second-officer-approves")
+
+
+def test_a_reset_password_is_changed_first_thing(
+    open_ui: Callable[[], UiPage], ui_world: UiWorld, test_db: pg.TestDatabase
+) -> None:
+    """Issue 20: an admin resets a password from the Users page; the one-time password leads its holder to
+    the Account page, and nowhere else, until a new password is chosen."""
+    person = make_user(test_db, unique("forgetful"), "UNCLASSIFIED")
+    admin = open_ui()
+    sign_in(admin, ui_world.users["admin"], PASSWORD)
+    admin.goto("#/admin/users")
+    admin.page.click(f"button[data-reset-password='{person}']")
+    shown = admin.page.wait_for_selector("#status:has-text('One-time password')").inner_text()
+    one_time = shown.split(": ", 1)[1].split(" ")[0]
+
+    holder = open_ui()
+    holder.goto("#/signin")
+    holder.page.fill("#username", person)
+    holder.page.fill("#password", one_time)
+    holder.page.click("form.signin button[type=submit]")
+    holder.page.wait_for_selector("#change-password")
+    holder.goto("#/queue")
+    holder.page.wait_for_selector("#change-password")  # nowhere else first
+    holder.page.fill("#current-password", one_time)
+    holder.page.fill("#new-password", "a brand new passphrase 2026")
+    holder.page.fill("#new-password-again", "a brand new passphrase 2026")
+    holder.screenshot("12-change-password")
+    holder.page.click("#change-password button[type=submit]")
+    holder.page.wait_for_selector("h1:has-text('My queue')")

@@ -4,6 +4,7 @@
 import { ApiError, api, signOut, token } from "./api.js";
 import { setPageMarkings, showUnclassified } from "./banner.js";
 import { h, mount, notice } from "./dom.js";
+import * as account from "./pages/account.js";
 import * as admin from "./pages/admin.js";
 import * as label from "./pages/label.js";
 import * as project from "./pages/project.js";
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^#\/project\/([\w-]+)$/, project.render, true],
   [/^#\/admin\/users$/, admin.renderUsers, true],
   [/^#\/admin\/members$/, admin.renderMembers, true],
+  [/^#\/account$/, account.render, true],
 ];
 
 const root = document.getElementById("app");
@@ -36,7 +38,7 @@ function navigation(me) {
     managed.length ? h("a", { href: `#/project/${managed[0][0]}` }, "Project overview") : null,
     roles.has("admin") || roles.has("security_officer") ? h("a", { href: "#/admin/users" }, "Users") : null,
     roles.has("admin") ? h("a", { href: "#/admin/members" }, "Memberships") : null,
-    h("span", { class: "who" }, `${me.username} (${me.clearance})`),
+    h("a", { class: "who", href: "#/account", title: "Your account" }, `${me.username} (${me.clearance})`),
     h("button", { type: "button", onclick: signOut }, "Sign out"),
   );
 }
@@ -67,6 +69,10 @@ async function route() {
   try {
     const me = needsAuth ? await api("me") : null;
     if (mine !== generation) return;
+    if (me?.must_change_password && render !== account.render) {
+      location.hash = "#/account"; // after an administrator's reset, nothing else until the password is new
+      return;
+    }
     navigation(me);
     if (!needsAuth) showUnclassified();
     const result = await render(root, found.slice(1), me);

@@ -26,32 +26,48 @@ export async function renderUsers(root, _params, me) {
   const users = await api("users");
   const status = h("div", { class: "status-line", id: "status" });
   const reload = () => renderUsers(root, _params, me);
+  const act = (u, action, label, { danger = false, then = reload } = {}) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: danger ? "danger" : "",
+        dataset: { [action.replace(/-./g, (m) => m[1].toUpperCase())]: u.username },
+        onclick: guarded(status, async () => {
+          const answer = await api(`users/${encodeURIComponent(u.username)}/${action}`, { method: "POST" });
+          await then(answer);
+        }),
+      },
+      label,
+    );
+  const officerOrAdmin = roles.has("admin") || roles.has("security_officer");
+  const locked = (u) => u.locked_until && new Date(u.locked_until) > new Date();
   const rows = users.map((u) => [
     u.username,
     u.clearance,
     u.citizenship,
     u.cui_ok ? "yes" : "no",
     u.roles.join(", "),
-    u.active ? "active" : "deactivated",
+    [u.active ? "active" : "deactivated", locked(u) ? " · locked" : "", u.must_change_password ? " · password reset" : ""].join(""),
     h(
       "span",
       { class: "row" },
       roles.has("security_officer") && u.username !== me.username ? clearanceForm(u, status, reload) : null,
-      roles.has("admin") && u.active
-        ? h(
-            "button",
-            {
-              type: "button",
-              class: "danger",
-              dataset: { deactivate: u.username },
-              onclick: guarded(status, async () => {
-                await api(`users/${encodeURIComponent(u.username)}/deactivate`, { method: "POST" });
-                await reload();
-              }),
+      officerOrAdmin && locked(u) ? act(u, "unlock", "Unlock") : null,
+      officerOrAdmin && u.active && u.username !== me.username ? act(u, "end-sessions", "End sessions") : null,
+      roles.has("admin") && u.username !== me.username
+        ? act(u, "reset-password", "Reset password", {
+            then: async (answer) => {
+              await reload();
+              mount(
+                document.getElementById("status"),
+                notice(`One-time password for ${answer.username}: ${answer.one_time_password} (shown once).`, "info"),
+              );
             },
-            "Deactivate",
-          )
+          })
         : null,
+      roles.has("admin") && u.active ? act(u, "deactivate", "Deactivate", { danger: true }) : null,
+      roles.has("admin") && !u.active ? act(u, "reactivate", "Reactivate") : null,
     ),
   ]);
   const grants = roles.has("security_officer") ? await api("users/grants") : [];
