@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from access_control import default_registry, load_registry
 from api.deps import RequestContext
@@ -71,6 +72,8 @@ def create_app(state: AppState) -> FastAPI:
     app.state.geo_label = state
     install_error_handlers(app)
 
+    # Requests for any host but ours are refused: no forged Host header reaches a link or a redirect.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=state.settings.accepted_hosts)
     # Added first, so it runs inside the security headers middleware (its refusals get the headers too).
     app.add_middleware(
         RequestGuard, limits=default_limits(API_PREFIX, annotation_bytes=ANNOTATION_BODY_BYTES)

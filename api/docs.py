@@ -1,22 +1,24 @@
-"""Self-hosted API docs: Swagger UI from the swagger-ui-bundle package, served by GeoLabel (no CDN).
+"""Self-hosted API docs: Swagger UI 5 (reads the OpenAPI 3.1 FastAPI writes), vendored under
+``api/web/vendor/swagger-ui`` and served by GeoLabel with the rest of the UI's assets (no CDN).
 
-Started by a script file rather than an inline script, so it works under ``default-src 'self'``.
+Only Swagger UI's script and stylesheet are shipped, not its stock ``index.html`` and initializer (which
+point at outside hosts). The page is started by a script file rather than an inline script, so it runs
+under the same ``Content-Security-Policy`` as every other page.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
 
-DOCS_HTML = """<!doctype html>
+ASSETS = "/ui/vendor/swagger-ui"
+
+DOCS_HTML = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>GeoLabel API</title>
-<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{ASSETS}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="{ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>
 """
 
@@ -38,7 +40,5 @@ def docs_init() -> Response:
 
 
 def mount_docs(app: FastAPI) -> None:
-    app.mount(
-        "/static/swagger", StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)), name="swagger"
-    )
+    """The docs page; its assets come with the UI's (``api.web_ui`` serves ``/ui/``)."""
     app.include_router(router)

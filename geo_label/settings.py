@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,16 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_username_claim: str = "preferred_username"
+    public_url: str | None = Field(
+        default=None,
+        description="The address users reach GeoLabel at (e.g. https://geolabel.example.mil): absolute links "
+        "are built from it and requests for other hosts are refused; unset: `geo-label serve` uses its bind "
+        "address.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names accepted besides the public URL's and localhost (JSON list).",
+    )
     debug: bool = Field(default=False, description="Show tracebacks of internal errors on the CLI.")
 
     @property
@@ -86,6 +97,24 @@ class Settings(BaseSettings):
         path = self.data_dir / "tmp"
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
+
+    @field_validator("public_url")
+    @classmethod
+    def absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("GEO_LABEL_PUBLIC_URL must be http(s)://HOST[:PORT] with no path")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def accepted_hosts(self) -> list[str]:
+        """The Host header values requests may carry: the public URL's host, localhost, and the setting's."""
+        hosts = {"localhost", "127.0.0.1", "::1", *self.allowed_hosts}
+        if self.public_url:
+            hosts.add(urlsplit(self.public_url).hostname or "")
+        return sorted(h for h in hosts if h)
 
     @field_validator("token_signing_key", "audit_key")
     @classmethod

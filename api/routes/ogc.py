@@ -4,7 +4,8 @@ annotations, for QGIS and GDAL's OAPIF driver.
 Every read goes through the service filters (``list_projects``/``get_project`` and ``annotation_query``):
 a hidden project is the same 404 as a missing one; hidden annotations are never returned, counted, nor used
 for a collection's extent. Reads of classified annotations are audited (``audit_read``). Links are absolute,
-built from ``request.base_url``. Bad query parameters give 400 ``{"code", "detail"}``, as OGC expects.
+built from ``GEO_LABEL_PUBLIC_URL`` (else the request's base URL, for a host already accepted). Bad query
+parameters give 400 ``{"code", "detail"}``, as OGC expects.
 """
 
 from __future__ import annotations
@@ -100,9 +101,16 @@ def bad_request(exc: BadParameter) -> JSONResponse:
 # --- links and documents ------------------------------------------------------------------------------------
 
 
+def site_url(request: Request) -> str:
+    """Where GeoLabel is, for absolute links: the configured public URL, else the request's base URL (whose
+    host the trusted-host check has already accepted)."""
+    public: str | None = request.app.state.geo_label.settings.public_url
+    return public or str(request.base_url).rstrip("/")
+
+
 def base(request: Request) -> str:
-    """The absolute URL of /ogc, from the request's base URL (it carries any root path)."""
-    return str(request.base_url).rstrip("/") + "/ogc"
+    """The absolute URL of /ogc."""
+    return site_url(request) + "/ogc"
 
 
 def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
@@ -349,7 +357,7 @@ def page_url(request: Request, project_id: uuid.UUID, query: ItemQuery, offset: 
 @router.get("", summary="OGC API - Features landing page")
 def landing(request: Request, ctx: ContextDep) -> JSONResponse:
     root = base(request)
-    site = str(request.base_url).rstrip("/")
+    site = site_url(request)
     return json_response(
         {
             "title": "GeoLabel features",

@@ -358,9 +358,12 @@ def serve(
     from api.app import build_state, create_app
 
     settings = load_settings()
+    if settings.public_url is None:  # links and accepted hosts from the bind address
+        bound = f"[{host}]" if ":" in host else host
+        settings = settings.model_copy(update={"public_url": f"http://{bound}:{port}"})
     with stop_on_sigterm(), open_database(settings) as database:
         app_ = create_app(build_state(settings, database))
-        stdout.print(f"GeoLabel on http://{host}:{port} (API docs at /docs); Ctrl-C to stop")
+        stdout.print(f"GeoLabel on {settings.public_url} (API docs at /docs); Ctrl-C to stop")
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
     stdout.print("stopped")
 

@@ -22,6 +22,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def client(test_db: TestDatabase, data_dir: Path) -> Iterator[TestClient]:
     settings = Settings(
+        allowed_hosts=["testserver"],  # the test client's Host
         data_dir=data_dir,
         token_signing_key=SecretStr("k" * 48),
         password_scheme=PasswordScheme.PBKDF2_SHA256,

@@ -166,6 +166,7 @@ def test_ts_request_then_u_request_through_the_api_on_one_connection(
     test_db: pg.TestDatabase, one_connection: Database, data_dir: Path, scene: Scene
 ) -> None:
     settings = Settings(
+        allowed_hosts=["testserver"],  # the test client's Host
         data_dir=data_dir,
         token_signing_key=SecretStr("p" * 48),
         password_scheme=PasswordScheme.PBKDF2_SHA256,

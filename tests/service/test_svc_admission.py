@@ -32,6 +32,7 @@ def small_pool_client(test_db: TestDatabase, tmp_path: Path) -> Iterator[TestCli
         test_db.database.owner_url, audit_key=test_db.database.audit_key, pool_size=2
     )  # four connections
     settings = Settings(
+        allowed_hosts=["testserver"],  # the test client's Host
         data_dir=tmp_path,
         token_signing_key=SecretStr("k" * 48),
         password_scheme=PasswordScheme.PBKDF2_SHA256,

@@ -210,3 +210,35 @@ def test_errors_quote_only_a_short_prefix_of_the_input(client: TestClient, world
     refused = client.post(f"{API}/projects", headers=world["auth"], json=project)
     assert refused.status_code == 422 and "longer than 100" in refused.json()["detail"]
     assert len(refused.json()["detail"]) < 200
+
+
+# --- hosts ---
+
+
+def test_a_forged_host_is_refused_and_links_come_from_the_public_url(
+    test_db: TestDatabase, data_dir: Path, world: dict[str, Any]
+) -> None:
+    """Issue 20 item 7: a forged Host header reached every OGC link and the trailing-slash redirect."""
+    from pydantic import SecretStr
+
+    from api.app import build_state, create_app
+    from geo_label.settings import PasswordScheme, Settings
+
+    settings = Settings(
+        data_dir=data_dir,
+        token_signing_key=SecretStr("k" * 48),
+        password_scheme=PasswordScheme.PBKDF2_SHA256,
+        public_url="https://geolabel.example.mil",
+        allowed_hosts=["testserver"],
+    )
+    with TestClient(
+        create_app(build_state(settings, test_db.database)), raise_server_exceptions=False
+    ) as api:
+        forged = api.get("/ogc", headers={**world["auth"], "Host": "evil.example"})
+        assert forged.status_code == 400
+        redirect = api.get("/ogc/", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert redirect.status_code == 400
+        links = api.get("/ogc", headers=world["auth"]).json()["links"]
+        assert links and all(link["href"].startswith("https://geolabel.example.mil/") for link in links)
+    with pytest.raises(ValueError, match="PUBLIC_URL"):
+        Settings(public_url="ftp://geolabel/")

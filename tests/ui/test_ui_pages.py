@@ -97,3 +97,16 @@ def test_a_reset_password_is_changed_first_thing(
     holder.screenshot("12-change-password")
     holder.page.click("#change-password button[type=submit]")
     holder.page.wait_for_selector("h1:has-text('My queue')")
+
+
+def test_the_api_docs_work_offline(open_ui: Callable[[], UiPage]) -> None:
+    """Issue 20 item 8: Swagger UI 5 reads the OpenAPI 3.1 document and lists the operations, with no request
+    leaving GeoLabel (the fixture checks) and no CSP violation; only its script and stylesheet are served."""
+    ui = open_ui()
+    ui.page.goto(f"{ui.origin}/docs")
+    ui.page.wait_for_selector(".opblock-summary-path[data-path='/api/v1/auth/token']", timeout=20_000)
+    assert ui.page.locator(".opblock").count() > 40
+    assert ui.page.locator("text=Unable to render this definition").count() == 0
+    ui.screenshot("13-api-docs")
+    for stock in ("index.html", "swagger-initializer.js"):
+        assert ui.page.request.get(f"{ui.origin}/ui/vendor/swagger-ui/{stock}").status == 404
