@@ -62,6 +62,7 @@ bench: install demo-deps
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/workflow.py
 	$(PY) benchmarks/ui.py
+	$(PY) benchmarks/signin.py
 
 # Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:

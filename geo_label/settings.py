@@ -70,10 +70,10 @@ class Settings(BaseSettings):
         description="How long a locked account stays locked (or until an officer unlocks it).",
     )
     password_checks: int = Field(
-        default_factory=lambda: os.cpu_count() or 2,
+        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
         ge=1,
-        description="Password checks run at once (each argon2id check is a core for ~0.1 s); sign-ins beyond "
-        "that are answered 429 with Retry-After.",
+        description="Password checks run at once (each argon2id check is a core for ~0.1 s), one core left "
+        "for everything else; a sign-in that finds none free within a second is answered 429.",
     )
     oidc_jwks_file: Path | None = Field(default=None, description="JWKS of the on-premises OIDC provider.")
     oidc_issuer: str | None = None
@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names accepted besides the public URL's and localhost (JSON list).",
+    )
+    service_group: str | None = Field(
+        default=None,
+        description="A group whose members may read what GeoLabel writes (files 0640, folders 0750, the "
+        "data directory owned by that group); unset: the service account's alone (0600, 0700).",
     )
     debug: bool = Field(default=False, description="Show tracebacks of internal errors on the CLI.")
 

@@ -111,7 +111,7 @@ def tile_image(
     out = Path(out_dir).resolve()
     info = info or inspect_image(source_path, statistics=False)
     windows = chip_windows(info.width, info.height, params.size, params.overlap)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.mkdir(parents=True, exist_ok=True)  # the process umask decides: 0700, or 0750 for a service group
     with (
         exclusive_run(out),
         ThreadPoolExecutor(2, thread_name_prefix="tile-prepare") as pool,
@@ -152,7 +152,7 @@ def tile_image(
             )
         write_manifest(out, {**expected, "complete": False})
         for folder in (CHIPS_DIR, PREVIEWS_DIR):
-            (out / folder).mkdir(exist_ok=True, mode=0o700)
+            (out / folder).mkdir(exist_ok=True)
             remove_stale_temporaries(out / folder)
         remove_stale_temporaries(out / ".geo-label" / "batches")
 

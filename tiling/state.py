@@ -85,7 +85,7 @@ def exclusive_run(out_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the folder so two runs never write the same chips at once."""
     state = out_dir / STATE_DIR
     (state / "batches").mkdir(parents=True, exist_ok=True)
-    fd = os.open(state / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(state / LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # the umask decides, as for the chips
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

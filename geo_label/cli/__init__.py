@@ -13,6 +13,7 @@ from typing import Any
 # Only the standard library at module level: main() starts hashing the image of `geo-label tile` before
 # anything heavy is imported (see geo_label.cli.prehash).
 from geo_label.cli import prehash
+from geo_label.private_files import GROUP_UMASK, PRIVATE_UMASK
 
 __all__ = ["app", "main"]
 
@@ -68,7 +69,9 @@ def idle_blas() -> None:
 
 def main() -> None:
     """Entry point of the console script."""
-    os.umask(0o077)  # geo_label.private_files.PRIVATE_UMASK: what GeoLabel writes is its account's alone
+    # What GeoLabel writes is its account's alone, or its service group's to read (geo_label.private_files):
+    # read from the environment here, before anything is imported or written.
+    os.umask(GROUP_UMASK if os.environ.get("GEO_LABEL_SERVICE_GROUP") else PRIVATE_UMASK)
     quiet_gdal()
     command = requested_command(sys.argv)
     if command == "tile":

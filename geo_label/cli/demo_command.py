@@ -61,7 +61,11 @@ def demo(
     settings = load_settings()
     registry = registry_for(settings)
     data_dir = settings.data_dir
-    prepare_data_dir(data_dir, traversable=not settings.database_url and os.geteuid() == 0)
+    prepare_data_dir(
+        data_dir,
+        traversable=not settings.database_url and os.geteuid() == 0,
+        service_group=settings.service_group,
+    )
     passwords = demo_passwords(data_dir)
     scenes = data_dir / "scenes"
     scene, secret = scenes / "harbor.tif", scenes / "harbor-secret.ntf"

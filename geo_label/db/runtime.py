@@ -23,7 +23,9 @@ def owner_url(settings: Settings) -> Iterator[str]:
     """The schema owner's URL, holding the embedded cluster's lease while in use."""
     embedded = not settings.database_url
     # Run as root, the embedded PostgreSQL runs as the postgres account, which must reach its own folder.
-    prepare_data_dir(settings.data_dir, traversable=embedded and os.geteuid() == 0)
+    prepare_data_dir(
+        settings.data_dir, traversable=embedded and os.geteuid() == 0, service_group=settings.service_group
+    )
     if settings.database_url:
         yield settings.database_url
         return

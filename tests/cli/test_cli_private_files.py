@@ -4,6 +4,7 @@ open to others is refused, and a symbolic link planted where a file belongs is n
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import stat
@@ -132,3 +133,24 @@ def test_a_symbolic_link_is_never_read_as_a_file(tmp_path: Path) -> None:
     assert read_regular_file(secret, limit=1024) == b"not a preview"
     assert read_regular_file(tmp_path, limit=1024) is None
     assert read_regular_file(secret, limit=4) is None, "larger than its limit"
+
+
+@needs_root
+def test_a_service_group_may_read_and_nobody_else(utm_image: Path, shared_tmp: Path) -> None:
+    group = "geolabel-readers"
+    if subprocess.run(["getent", "group", group], capture_output=True).returncode != 0:
+        subprocess.run(["groupadd", "--system", group], check=True, capture_output=True, timeout=30)
+    data = prepare_data_dir(shared_tmp / "grouped", traversable=False, service_group=group)
+    info = data.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o2750 and grp.getgrgid(info.st_gid).gr_name == group
+    env = {**os.environ, "GEO_LABEL_SERVICE_GROUP": group}
+    out = data / "chips"
+    result = geo_label("tile", str(utm_image), "--out", str(out), "--size", "256", env=env)
+    assert result.returncode == 0, result.stderr
+    for path in everything_under(out):
+        mode = stat.S_IMODE(path.stat().st_mode) & 0o777
+        assert mode == (0o750 if path.is_dir() else 0o640), (path, oct(mode))
+        assert grp.getgrgid(path.stat().st_gid).gr_name == group, "setgid: the group's, as the folder is"
+    assert not any(readable_by_another_account(p) for p in everything_under(out))
+    with pytest.raises(UnsafeDataDirError, match="names no group"):
+        prepare_data_dir(shared_tmp / "nogroup", traversable=False, service_group="no-such-group-here")
