@@ -95,14 +95,30 @@ def roles_of(user: User) -> frozenset[str]:
     )
 
 
-def access_of(user: User) -> UserAccess:
+def access_of(record: User | ClearanceGrant) -> UserAccess:
+    """The access an account holds, or a grant would give: both store it in the same columns."""
     return UserAccess(
-        clearance=Classification(user.clearance),
-        sci_accesses=frozenset(user.sci_accesses or ()),
-        citizenship=user.citizenship,
-        cui_ok=user.cui_ok,
-        clearance_expires=user.clearance_expires,
+        clearance=Classification(record.clearance),
+        sci_accesses=frozenset(record.sci_accesses or ()),
+        citizenship=record.citizenship,
+        cui_ok=record.cui_ok,
+        clearance_expires=record.clearance_expires,
     )
+
+
+def access_columns(access: UserAccess) -> dict[str, Any]:
+    """``access`` as the columns ``users`` and ``clearance_grants`` store it in."""
+    return {
+        "clearance": int(access.clearance),
+        "sci_accesses": sorted(access.sci_accesses),
+        "citizenship": access.citizenship,
+        "cui_ok": access.cui_ok,
+        "clearance_expires": access.clearance_expires,
+    }
+
+
+def role_columns(roles: frozenset[str]) -> dict[str, bool]:
+    return {"is_admin": "admin" in roles, "is_security_officer": "security_officer" in roles}
 
 
 def _is_operator(caller: Caller) -> bool:
@@ -167,15 +183,10 @@ def create_user(
         username=username,
         password_hash=password_hash,
         oidc_subject=oidc_subject,
-        clearance=int(applied.clearance),
-        sci_accesses=sorted(applied.sci_accesses),
-        citizenship=applied.citizenship,
-        cui_ok=applied.cui_ok,
-        clearance_expires=applied.clearance_expires,
-        is_admin="admin" in applied_roles,
-        is_security_officer="security_officer" in applied_roles,
         active=True,
         failed_logins=0,
+        **access_columns(applied),
+        **role_columns(applied_roles),
     )
     session.add(user)
     try:
@@ -223,17 +234,7 @@ def _grant_details(access: UserAccess, roles: frozenset[str]) -> dict[str, Any]:
 
 def _apply(session: Session, user: User, access: UserAccess, roles: frozenset[str]) -> None:
     session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(
-            clearance=int(access.clearance),
-            sci_accesses=sorted(access.sci_accesses),
-            citizenship=access.citizenship,
-            cui_ok=access.cui_ok,
-            clearance_expires=access.clearance_expires,
-            is_admin="admin" in roles,
-            is_security_officer="security_officer" in roles,
-        )
+        update(User).where(User.id == user.id).values(**access_columns(access), **role_columns(roles))
     )
     session.refresh(user)
 
@@ -257,11 +258,7 @@ def _propose(
         insert(ClearanceGrant).values(
             id=grant_id,
             user_id=user.id,
-            clearance=int(access.clearance),
-            sci_accesses=sorted(access.sci_accesses),
-            citizenship=access.citizenship,
-            cui_ok=access.cui_ok,
-            clearance_expires=access.clearance_expires,
+            **access_columns(access),
             roles=sorted(roles),
             justification=justification.strip(),
             proposed_by=caller.user_id,
@@ -349,13 +346,7 @@ def decide_grant(
         raise ConflictError(f"the grant is {grant.state}, not pending")
     user = session.get(User, grant.user_id)
     assert user is not None  # a foreign key
-    access = UserAccess(
-        clearance=Classification(grant.clearance),
-        sci_accesses=frozenset(grant.sci_accesses),
-        citizenship=grant.citizenship,
-        cui_ok=grant.cui_ok,
-        clearance_expires=grant.clearance_expires,
-    )
+    access = access_of(grant)
     roles = frozenset(grant.roles)
     if approve:
         _check_grantor(caller, access, user.id)

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from access_control import Classification, UserAccess
 from api.deps import ContextDep, StateDep
 from api.responses import JSONResponse
 from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, OneTimePasswordOut, UserIn, UserOut
@@ -112,17 +111,10 @@ def set_clearance(ctx: ContextDep, username: str, body: ClearanceIn) -> Response
 
 def grant_out(row: object) -> GrantOut:
     grant = row.ClearanceGrant  # type: ignore[attr-defined]
-    access = UserAccess(
-        clearance=Classification(grant.clearance),
-        sci_accesses=frozenset(grant.sci_accesses),
-        citizenship=grant.citizenship,
-        cui_ok=grant.cui_ok,
-        clearance_expires=grant.clearance_expires,
-    )
     return GrantOut(
         id=grant.id,
         username=row.username,  # type: ignore[attr-defined]
-        clearance=service.describe(access),
+        clearance=service.describe(service.access_of(grant)),
         citizenship=grant.citizenship,
         cui_ok=grant.cui_ok,
         clearance_expires=grant.clearance_expires,
