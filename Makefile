@@ -10,7 +10,7 @@ DEMO_DIR ?= var/demo
 
 export PROJ_NETWORK := OFF
 
-.PHONY: install system-deps demo-deps test-deps lint format typecheck pytest test demo bench lock clean
+.PHONY: install system-deps demo-deps test-deps lint format typecheck pytest test demo bench lock clean bundle
 
 install: $(STAMP)
 
@@ -42,7 +42,7 @@ demo-deps:
 # What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, and
 # Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
 test-deps: demo-deps
-	@scripts/ensure-debian-packages.sh strace util-linux chromium
+	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv
 
 pytest: install test-deps
 	$(BIN)/pytest
@@ -63,6 +63,12 @@ bench: install demo-deps
 	$(PY) benchmarks/workflow.py
 	$(PY) benchmarks/ui.py
 	$(PY) benchmarks/signin.py
+
+# The offline bundle (deploy_airgapped/README.md): dist/geolabel-VERSION-bookworm-amd64.tar, its folder and the
+# release public key dist/geolabel-release.pub (the key: GEO_LABEL_RELEASE_KEY, else var/release/).
+bundle: install
+	@scripts/ensure-debian-packages.sh gpg gpgv
+	$(PY) -m deploy_airgapped.build
 
 # Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:

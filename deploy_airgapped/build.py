@@ -1,0 +1,113 @@
+"""``make bundle``: the offline bundle, built on a connected machine.
+
+Writes ``dist/geolabel-VERSION-bookworm-amd64/`` and its tar file (one top-level folder, entries sorted,
+owner root and a fixed time, so the same inputs give the same tar), and the release public key
+``dist/geolabel-release.pub``. Every file is listed in ``MANIFEST.sha256``, which the release key signs.
+
+What the bundle holds so far: the receiving side's ``verify`` script and its README. The wheelhouse, the
+Debian packages and the install, upgrade, selftest, backup and restore scripts are the next steps of issue 12
+(see README.md, "Where it stands").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tarfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy_airgapped.manifest import BundleError, write_manifest
+from deploy_airgapped.release_key import ensure_release_key, sign
+
+REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+DISTRIBUTION, ARCHITECTURE = "bookworm", "amd64"
+PUBLIC_KEY = "geolabel-release.pub"
+#: Entries of the tar file carry this time (2026-01-01), not the build's: the same files, the same tar.
+FIXED_MTIME = 1767225600
+
+
+@dataclass(frozen=True)
+class Bundle:
+    folder: Path
+    tar: Path
+    public_key: Path
+    fingerprint: str
+
+
+def version() -> str:
+    return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+
+
+def assemble(folder: Path) -> None:
+    """The bundle's files, before the manifest."""
+    for script in sorted((HERE / "bundle_files").iterdir()):
+        target = folder / script.name
+        shutil.copyfile(script, target)
+        target.chmod(0o755 if os.access(script, os.X_OK) else 0o644)
+    shutil.copyfile(HERE / "README.md", folder / "README.md")
+
+
+def write_tar(folder: Path, tar_path: Path) -> None:
+    def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mtime = FIXED_MTIME
+        return info
+
+    temporary = tar_path.with_suffix(".tar.partial")
+    with tarfile.open(temporary, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(folder, arcname=folder.name, recursive=False, filter=normalised)
+        for path in sorted(folder.rglob("*")):
+            tar.add(
+                path,
+                arcname=f"{folder.name}/{path.relative_to(folder).as_posix()}",
+                recursive=False,
+                filter=normalised,
+            )
+    temporary.replace(tar_path)
+
+
+def build(out: Path, *, release_key: Path | None, var_dir: Path) -> Bundle:
+    key = ensure_release_key(release_key, var_dir)
+    name = f"geolabel-{version()}-{DISTRIBUTION}-{ARCHITECTURE}"
+    folder = out / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    assemble(folder)
+    public_key = out / PUBLIC_KEY
+    sign(key, write_manifest(folder), public_key)
+    tar = out / f"{name}.tar"
+    write_tar(folder, tar)
+    return Bundle(folder, tar, public_key, key.fingerprint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bundle", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "dist")
+    args = parser.parse_args(argv)
+    configured = os.environ.get("GEO_LABEL_RELEASE_KEY")
+    started = time.perf_counter()
+    try:
+        bundle = build(
+            args.out, release_key=Path(configured) if configured else None, var_dir=REPO / "var" / "release"
+        )
+    except (BundleError, OSError) as exc:
+        print(f"bundle: error: {exc}", file=sys.stderr)
+        return 1
+    size = bundle.tar.stat().st_size / 1e6
+    print(f"bundle: {bundle.tar} ({size:.1f} MB) in {time.perf_counter() - started:.1f} s")
+    print(f"bundle: public key {bundle.public_key}, fingerprint {bundle.fingerprint}")
+    receive = f"tar xf {bundle.tar.name} && {bundle.folder.name}/verify --key {PUBLIC_KEY}"
+    print(f"bundle: on the receiving side: {receive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
