@@ -75,6 +75,8 @@ lock:
 	$(PY) -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml requirements.in --extra dev --generate-hashes --universal \
 	  --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --constraint requirements.lock --generate-hashes \
+	  --python-platform x86_64-manylinux_2_28 --python-version 3.11 -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

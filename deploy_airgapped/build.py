@@ -4,9 +4,11 @@ Writes ``dist/geolabel-VERSION-bookworm-amd64/`` and its tar file (one top-level
 owner root and a fixed time, so the same inputs give the same tar), and the release public key
 ``dist/geolabel-release.pub``. Every file is listed in ``MANIFEST.sha256``, which the release key signs.
 
-What the bundle holds so far: the receiving side's ``verify`` script and its README. The wheelhouse, the
-Debian packages and the install, upgrade, selftest, backup and restore scripts are the next steps of issue 12
-(see README.md, "Where it stands").
+What the bundle holds so far: the receiving side's ``verify`` script, its README,
+``requirements-runtime.lock`` and ``wheels/``: every package of that lock as a binary wheel for CPython 3.11
+on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets. The Debian
+packages and the install, upgrade, selftest, backup and restore scripts are the next steps of issue 12 (see
+README.md, "Where it stands").
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
 import time
@@ -30,6 +33,10 @@ DISTRIBUTION, ARCHITECTURE = "bookworm", "amd64"
 PUBLIC_KEY = "geolabel-release.pub"
 #: Entries of the tar file carry this time (2026-01-01), not the build's: the same files, the same tar.
 FIXED_MTIME = 1767225600
+RUNTIME_LOCK = "requirements-runtime.lock"
+#: The wheels the host's CPython 3.11 (Debian 12) installs: manylinux tags up to glibc 2.36, pure Python.
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
+PIP_TIMEOUT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,51 @@ def assemble(folder: Path) -> None:
     shutil.copyfile(HERE / "README.md", folder / "README.md")
 
 
+def _pip(*args: str) -> None:
+    """pip of this interpreter, ``--isolated`` (no pip configuration or environment of the build machine
+    counts), with a fixed SOURCE_DATE_EPOCH so GeoLabel's own wheel is the same for the same sources."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(FIXED_MTIME)}
+    env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+    command = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PIP_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BundleError(f"pip could not run: {exc}") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("ERROR")] or ["no message"]
+        raise BundleError(f"pip {args[0]} failed: {lines[0]}")
+
+
+def wheelhouse(folder: Path) -> Path:
+    """``folder/wheels``: every wheel of the runtime lock (binary only, hashes checked), and GeoLabel's."""
+    wheels = folder / "wheels"
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    _pip(
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--require-hashes",
+        *platforms,
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        "-r",
+        str(REPO / RUNTIME_LOCK),
+        "-d",
+        str(wheels),
+    )
+    _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO))
+    shutil.copyfile(REPO / RUNTIME_LOCK, folder / RUNTIME_LOCK)
+    return wheels
+
+
 def write_tar(folder: Path, tar_path: Path) -> None:
     def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -73,7 +125,8 @@ def write_tar(folder: Path, tar_path: Path) -> None:
     temporary.replace(tar_path)
 
 
-def build(out: Path, *, release_key: Path | None, var_dir: Path) -> Bundle:
+def build(out: Path, *, release_key: Path | None, var_dir: Path, wheels: bool = True) -> Bundle:
+    """The bundle under ``out`` (``wheels=False``: without the wheelhouse, for the integrity tests)."""
     key = ensure_release_key(release_key, var_dir)
     name = f"geolabel-{version()}-{DISTRIBUTION}-{ARCHITECTURE}"
     folder = out / name
@@ -81,6 +134,8 @@ def build(out: Path, *, release_key: Path | None, var_dir: Path) -> Bundle:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     assemble(folder)
+    if wheels:
+        wheelhouse(folder)
     public_key = out / PUBLIC_KEY
     sign(key, write_manifest(folder), public_key)
     tar = out / f"{name}.tar"

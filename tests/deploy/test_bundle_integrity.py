@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     root = tmp_path_factory.mktemp("bundle")
-    return build(root / "dist", release_key=None, var_dir=root / "var")
+    return build(root / "dist", release_key=None, var_dir=root / "var", wheels=False)
 
 
 def receive(bundle: Bundle, where: Path) -> Path:
@@ -114,7 +114,7 @@ def test_a_manifest_rewritten_for_changed_files_fails_its_signature(built: Bundl
 
 
 def test_the_wrong_key_fails(built: Bundle, tmp_path: Path) -> None:
-    other = build(tmp_path / "other-dist", release_key=None, var_dir=tmp_path / "other-var")
+    other = build(tmp_path / "other-dist", release_key=None, var_dir=tmp_path / "other-var", wheels=False)
     folder = receive(built, tmp_path / "rx")
     failed(verify(folder, other.public_key), "signature does not verify")
     failed(verify(folder, tmp_path / "no-such.pub"), "no key file")
@@ -122,7 +122,7 @@ def test_the_wrong_key_fails(built: Bundle, tmp_path: Path) -> None:
 
 def test_the_same_inputs_give_the_same_manifest_and_tar(built: Bundle, tmp_path: Path) -> None:
     key = ensure_release_key(None, built.folder.parent.parent / "var")
-    again = build(tmp_path / "dist", release_key=key.secret_path, var_dir=tmp_path / "unused")
+    again = build(tmp_path / "dist", release_key=key.secret_path, var_dir=tmp_path / "unused", wheels=False)
     assert (again.folder / "MANIFEST.sha256").read_text() == (built.folder / "MANIFEST.sha256").read_text()
     with tarfile.open(again.tar) as a, tarfile.open(built.tar) as b:
         assert [(m.name, m.mtime, m.uid, m.mode) for m in a] == [(m.name, m.mtime, m.uid, m.mode) for m in b]
