@@ -6,9 +6,10 @@ owner root and a fixed time, so the same inputs give the same tar), and the rele
 
 What the bundle holds so far: the receiving side's ``verify`` script, its README,
 ``requirements-runtime.lock`` and ``wheels/``: every package of that lock as a binary wheel for CPython 3.11
-on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets. The Debian
-packages and the install, upgrade, selftest, backup and restore scripts are the next steps of issue 12 (see
-README.md, "Where it stands").
+on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets; and ``debs/``:
+PostgreSQL 15, PostGIS 3 and python3-venv with their whole dependency closure for bookworm. The install,
+upgrade, selftest, backup and restore scripts are the next steps of issue 12 (see README.md, "Where it
+stands").
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ RUNTIME_LOCK = "requirements-runtime.lock"
 #: The wheels the host's CPython 3.11 (Debian 12) installs: manylinux tags up to glibc 2.36, pure Python.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 PIP_TIMEOUT_S = 1800
+#: What the host needs from Debian (with their whole dependency closure): the embedded database and a venv.
+DEBIAN_PACKAGES = ("postgresql-15", "postgresql-15-postgis-3", "python3-venv")
+APT_TIMEOUT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,52 @@ def wheelhouse(folder: Path) -> Path:
     return wheels
 
 
+def _run(command: list[str], *, cwd: Path | None = None, what: str) -> str:
+    try:
+        done = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=APT_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BundleError(f"{what} could not run: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BundleError(f"{what} failed: {last}")
+    return done.stdout
+
+
+def debian_closure(packages: tuple[str, ...] = DEBIAN_PACKAGES) -> list[str]:
+    """``packages`` and every package they depend on (pre-depends included; no recommends or suggests), as
+    apt of this Debian 12 amd64 build machine resolves them: what a bare host may lack."""
+    release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    arch = _run(["dpkg", "--print-architecture"], what="dpkg").strip()
+    if "VERSION_CODENAME=bookworm" not in release or arch != ARCHITECTURE:
+        raise BundleError(f"the Debian packages are gathered on Debian 12 {ARCHITECTURE} (this is not)")
+    listing = _run(
+        [
+            "apt-cache",
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            *packages,
+        ],
+        what="apt-cache depends",
+    )
+    return sorted({line for line in listing.splitlines() if line[:1].isalnum()})
+
+
+def debian_packages(folder: Path) -> Path:
+    """``folder/debs``: the closure's .deb files, from the build machine's apt sources."""
+    debs = folder / "debs"
+    debs.mkdir()
+    _run(["apt-get", "download", *debian_closure()], cwd=debs, what="apt-get download")
+    return debs
+
+
 def write_tar(folder: Path, tar_path: Path) -> None:
     def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -125,8 +175,11 @@ def write_tar(folder: Path, tar_path: Path) -> None:
     temporary.replace(tar_path)
 
 
-def build(out: Path, *, release_key: Path | None, var_dir: Path, wheels: bool = True) -> Bundle:
-    """The bundle under ``out`` (``wheels=False``: without the wheelhouse, for the integrity tests)."""
+def build(
+    out: Path, *, release_key: Path | None, var_dir: Path, wheels: bool = True, debs: bool = True
+) -> Bundle:
+    """The bundle under ``out`` (``wheels=False``, ``debs=False``: without the downloads, for the integrity
+    tests)."""
     key = ensure_release_key(release_key, var_dir)
     name = f"geolabel-{version()}-{DISTRIBUTION}-{ARCHITECTURE}"
     folder = out / name
@@ -136,6 +189,8 @@ def build(out: Path, *, release_key: Path | None, var_dir: Path, wheels: bool = 
     assemble(folder)
     if wheels:
         wheelhouse(folder)
+    if debs:
+        debian_packages(folder)
     public_key = out / PUBLIC_KEY
     sign(key, write_manifest(folder), public_key)
     tar = out / f"{name}.tar"

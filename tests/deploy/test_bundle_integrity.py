@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     root = tmp_path_factory.mktemp("bundle")
-    return build(root / "dist", release_key=None, var_dir=root / "var", wheels=False)
+    return build(root / "dist", release_key=None, var_dir=root / "var", wheels=False, debs=False)
 
 
 def receive(bundle: Bundle, where: Path) -> Path:
@@ -114,7 +114,9 @@ def test_a_manifest_rewritten_for_changed_files_fails_its_signature(built: Bundl
 
 
 def test_the_wrong_key_fails(built: Bundle, tmp_path: Path) -> None:
-    other = build(tmp_path / "other-dist", release_key=None, var_dir=tmp_path / "other-var", wheels=False)
+    other = build(
+        tmp_path / "other-dist", release_key=None, var_dir=tmp_path / "other-var", wheels=False, debs=False
+    )
     folder = receive(built, tmp_path / "rx")
     failed(verify(folder, other.public_key), "signature does not verify")
     failed(verify(folder, tmp_path / "no-such.pub"), "no key file")
@@ -122,7 +124,9 @@ def test_the_wrong_key_fails(built: Bundle, tmp_path: Path) -> None:
 
 def test_the_same_inputs_give_the_same_manifest_and_tar(built: Bundle, tmp_path: Path) -> None:
     key = ensure_release_key(None, built.folder.parent.parent / "var")
-    again = build(tmp_path / "dist", release_key=key.secret_path, var_dir=tmp_path / "unused", wheels=False)
+    again = build(
+        tmp_path / "dist", release_key=key.secret_path, var_dir=tmp_path / "unused", wheels=False, debs=False
+    )
     assert (again.folder / "MANIFEST.sha256").read_text() == (built.folder / "MANIFEST.sha256").read_text()
     with tarfile.open(again.tar) as a, tarfile.open(built.tar) as b:
         assert [(m.name, m.mtime, m.uid, m.mode) for m in a] == [(m.name, m.mtime, m.uid, m.mode) for m in b]
@@ -133,3 +137,22 @@ def test_a_symbolic_link_has_no_place_in_a_bundle(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(BundleError, match="neither a regular file"):
         manifest_lines(tmp_path)
+
+
+def apt_knows_postgresql() -> bool:
+    """Whether apt's package lists are here (a machine where nothing was installed may have none)."""
+    if shutil.which("apt-cache") is None:
+        return False
+    done = subprocess.run(["apt-cache", "show", "postgresql-15"], capture_output=True, timeout=60)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+@pytest.mark.skipif(not apt_knows_postgresql(), reason="apt has no package lists here (run apt-get update)")
+def test_the_debian_closure_holds_what_the_host_needs() -> None:
+    """apt's view of the closure (no download): the database, PostGIS, the venv module and what they need."""
+    from deploy_airgapped.build import debian_closure
+
+    closure = debian_closure()
+    for needed in ("postgresql-15", "postgresql-15-postgis-3", "python3-venv", "python3.11-venv", "libc6"):
+        assert needed in closure
+    assert closure == sorted(set(closure))
