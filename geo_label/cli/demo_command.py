@@ -31,6 +31,8 @@ PROJECT_MARKING = "SECRET//REL TO USA, GBR"
 PEOPLE = (
     ("admin", "TS//SI/TK", "USA", ("admin",), None),
     ("officer", "TS//SI/TK", "USA", ("security_officer",), None),
+    # A second officer: widening anyone's access takes two (docs/security.md, "Granting access").
+    ("olga", "TS//SI/TK", "USA", ("security_officer",), None),
     ("ana", "TS//SI/TK", "USA", (), "labeler"),
     ("ben", "S", "GBR", (), "labeler"),
     ("rhea", "S", "USA", (), "reviewer"),
@@ -42,13 +44,15 @@ PEOPLE = (
 def demo_passwords(data_dir: Path) -> dict[str, str]:
     """Passwords kept in DATA_DIR/demo-users.json (mode 0600) so a second `make demo` prints the same ones."""
     path = data_dir / "demo-users.json"
-    if path.exists():
-        stored: dict[str, str] = orjson.loads(path.read_bytes())
-        return stored
-    passwords = {name: secrets.token_urlsafe(12) for name, *_ in PEOPLE}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(orjson.dumps(passwords, option=orjson.OPT_INDENT_2))
+    stored: dict[str, str] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    passwords = {name: stored.get(name) or secrets.token_urlsafe(12) for name, *_ in PEOPLE}
+    if passwords != stored:  # new, or a demo of an earlier version with fewer people
+        temporary = path.with_name(path.name + ".new")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(orjson.dumps(passwords, option=orjson.OPT_INDENT_2))
+        temporary.replace(path)
     return passwords
 
 
