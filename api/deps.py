@@ -3,7 +3,6 @@ caller's attributes to row-level security; every protected route gets it through
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -21,6 +20,8 @@ from geo_label.errors import AuthenticationError, PermissionDeniedError
 from geo_label.sessions import SessionEndedError
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+#: The request's bearer token, if any.
+BearerToken = Annotated[str | None, Depends(oauth2)]
 
 
 def app_state(request: Request) -> AppState:
@@ -38,8 +39,6 @@ class Context:
     session: Session
     caller: Caller
     registry: MarkingRegistry
-    #: The caller's sign-in session (None for an OIDC provider's token).
-    session_id: uuid.UUID | None = None
 
 
 async def database_slot(state: StateDep) -> AsyncIterator[None]:
@@ -65,7 +64,7 @@ PASSWORD_CHANGE_PATHS = frozenset({"/api/v1/me", "/api/v1/me/password", "/api/v1
 def request_context(
     request: Request,
     state: StateDep,
-    token: Annotated[str | None, Depends(oauth2)],
+    token: BearerToken,
     _slot: Annotated[None, DatabaseSlot],
 ) -> Iterator[Context]:
     if not token:
@@ -81,14 +80,9 @@ def request_context(
                 if caller.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
                     raise PermissionDeniedError("choose a new password first (POST /api/v1/me/password)")
                 set_caller_context(session, caller)
-                yield Context(
-                    session=session, caller=caller, registry=state.registry, session_id=subject.session_id
-                )
+                yield Context(session=session, caller=caller, registry=state.registry)
         except SessionEndedError as ended:
-            if ended.session_id is not None:
-                # Found idle or past its end: keep how it ended, in a transaction of its own.
-                with session.begin():
-                    sessions.end(session, None, ended.session_id, ended.reason)
+            sessions.keep_end(session, ended)
             raise
         except PermissionDeniedError as refused:
             if caller is None:

@@ -19,7 +19,7 @@ from geo_label import audit, sessions
 from geo_label.callers import load_caller
 from geo_label.db.context import Caller
 from geo_label.db.models import USERS, User
-from geo_label.errors import AuthenticationError, InvalidInputError
+from geo_label.errors import AuthenticationError
 from geo_label.security.lockout import LoginState, after_failure, is_locked
 from geo_label.security.oidc import OidcVerifier, looks_like_oidc
 from geo_label.security.passwords import verify_against_dummy, verify_password
@@ -27,8 +27,6 @@ from geo_label.security.tokens import decode_access_token, issue_access_token
 from geo_label.settings import Settings
 
 INVALID_LOGIN = "incorrect username or password, or the account is locked"
-#: The longest user name an account can have (users.username is varchar(64)): longer is refused unhashed.
-MAX_USERNAME = 64
 
 
 def session_limits(settings: Settings) -> sessions.SessionLimits:
@@ -60,12 +58,6 @@ class LoginResult:
     session: sessions.SessionState | None = None
     must_change_password: bool = False
     locked_out: bool = False
-
-
-def check_username(username: str) -> str:
-    if not username or len(username) > MAX_USERNAME:
-        raise InvalidInputError(f"a user name has 1 to {MAX_USERNAME} characters")
-    return username
 
 
 def look_up(session: Session, username: str, *, now: datetime) -> SignInAttempt:
@@ -227,9 +219,3 @@ def subject_of_token(
     assert subject.session_id is not None
     sessions.check(session, subject.session_id, subject.user_id, now=moment)
     return subject
-
-
-def user_id_from_token(
-    session: Session, token: str, *, signing_key: bytes, oidc: OidcVerifier | None
-) -> uuid.UUID:
-    return subject_of_token(session, token, signing_key=signing_key, oidc=oidc).user_id

@@ -137,6 +137,14 @@ def renew(
     )
 
 
+def keep_end(session: Session, ended: SessionEndedError) -> None:
+    """Record how a session found over ended (idle, past its end), in a transaction of its own: the
+    request's own transaction is rolled back with the refusal. One already ended needs nothing."""
+    if ended.session_id is not None:
+        with session.begin():
+            end(session, None, ended.session_id, ended.reason)
+
+
 def end(session: Session, caller: Caller | None, session_id: uuid.UUID, reason: str) -> bool:
     """End one session (if still open); audited. Whether it was open."""
     done = session.execute(

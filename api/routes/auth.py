@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from api.deps import StateDep
+from api.deps import BearerToken, StateDep
 from api.schemas import RenewIn, SessionOut, SignInIn, TokenOut
 from api.state import AppState
 from geo_label import audit, sessions
@@ -177,15 +177,14 @@ async def token(request: Request, state: StateDep) -> TokenOut:
     )
 
 
-def bearer(request: Request) -> str:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value:
+def required(token: str | None) -> str:
+    if not token:
         raise AuthenticationError("sign in first: send a bearer token")
-    return value
+    return token
 
 
 @router.post("/renew", response_model=TokenOut)
-def renew(request: Request, state: StateDep, body: RenewIn) -> TokenOut:
+def renew(state: StateDep, token: BearerToken, body: RenewIn) -> TokenOut:
     """A fresh token for the same session (the old one may have just expired), recording when the user last
     gave input. A session idle too long, signed out or past its end answers 401 ``session_ended``."""
     now = datetime.now(UTC)
@@ -194,7 +193,7 @@ def renew(request: Request, state: StateDep, body: RenewIn) -> TokenOut:
             with session.begin():
                 subject = subject_of_token(
                     session,
-                    bearer(request),
+                    required(token),
                     signing_key=state.signing_key,
                     oidc=state.oidc,
                     now=now,
@@ -205,24 +204,22 @@ def renew(request: Request, state: StateDep, body: RenewIn) -> TokenOut:
                 live = sessions.renew(
                     session, subject.session_id, subject.user_id, idle_seconds=body.idle_seconds, now=now
                 )
-                token, expires = issue_session_token(
+                fresh, expires = issue_session_token(
                     subject.user_id, live.id, state.settings, state.signing_key, now=now
                 )
-                return token_out(token, expires, live, now)
+                return token_out(fresh, expires, live, now)
         except sessions.SessionEndedError as ended:
-            if ended.session_id is not None:
-                with session.begin():
-                    sessions.end(session, None, ended.session_id, ended.reason)
+            sessions.keep_end(session, ended)
             raise
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(request: Request, state: StateDep) -> None:
+def logout(state: StateDep, token: BearerToken) -> None:
     """End the caller's session: its tokens are refused from now on. Signing out twice is no error."""
     with state.database.sessions() as session, session.begin():
         try:
             subject = subject_of_token(
-                session, bearer(request), signing_key=state.signing_key, oidc=state.oidc, allow_expired=True
+                session, required(token), signing_key=state.signing_key, oidc=state.oidc, allow_expired=True
             )
         except sessions.SessionEndedError:
             return

@@ -18,7 +18,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from access_control import default_registry
 from geo_label import users
-from geo_label.auth import user_id_from_token
+from geo_label.auth import subject_of_token
 from geo_label.errors import AuthenticationError
 from geo_label.security.oidc import OidcVerifier
 from tests.pg import TestDatabase
@@ -82,7 +82,7 @@ def test_unlinked_subject_with_an_admins_username_is_refused(
     admin_id = local_account(test_db, roles=frozenset({"admin", "security_officer"}))
     token = provider_token(provider_key, subject=str(uuid.uuid4()), username=username_of(test_db, admin_id))
     with test_db.database.sessions() as session, pytest.raises(AuthenticationError):
-        user_id_from_token(session, token, signing_key=SIGNING_KEY, oidc=verifier)
+        subject_of_token(session, token, signing_key=SIGNING_KEY, oidc=verifier)
 
 
 def test_linked_subject_signs_in_as_its_account_whatever_the_username(
@@ -93,4 +93,4 @@ def test_linked_subject_signs_in_as_its_account_whatever_the_username(
     other = local_account(test_db, roles=frozenset({"admin"}))
     token = provider_token(provider_key, subject=subject, username=username_of(test_db, other))
     with test_db.database.sessions() as session:
-        assert user_id_from_token(session, token, signing_key=SIGNING_KEY, oidc=verifier) == linked
+        assert subject_of_token(session, token, signing_key=SIGNING_KEY, oidc=verifier).user_id == linked
