@@ -39,8 +39,8 @@ typecheck: install
 demo-deps:
 	@scripts/ensure-debian-packages.sh postgresql-15 postgresql-15-postgis-3
 
-# What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, and
-# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own), and gpg/gpgv
+# What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, Debian's
+# chromium for the browser tests (Playwright drives it; it never downloads a browser of its own), and gpg/gpgv
 # for the offline bundle's signature tests.
 test-deps: demo-deps
 	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv
