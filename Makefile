@@ -41,9 +41,9 @@ demo-deps:
 
 # What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, Debian's
 # chromium for the browser tests (Playwright drives it; it never downloads a browser of its own), and gpg/gpgv
-# for the offline bundle's signature tests.
+# for the offline bundle's signature tests, and proj-data (datum shift grids).
 test-deps: demo-deps
-	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv
+	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv proj-data
 
 pytest: install test-deps
 	$(BIN)/pytest

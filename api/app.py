@@ -17,7 +17,7 @@ from api.headers import SecurityHeaders
 from api.request_guard import MIB, RequestGuard, default_limits
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
-from api.routes import audit_routes, auth, export, imagery_routes, me, ogc, projects, users
+from api.routes import audit_routes, auth, export, health, imagery_routes, me, ogc, projects, users
 from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
@@ -81,6 +81,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS, private_prefixes=(API_PREFIX, "/ogc"))
 
     app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(health.router, prefix=API_PREFIX)
     protected = [
         me.router,
         users.router,

@@ -18,7 +18,13 @@ from geo_label.private_files import GROUP_UMASK, PRIVATE_UMASK
 __all__ = ["app", "main"]
 
 #: Modules whose import registers commands on the app, in the order `geo-label --help` lists them.
-COMMAND_MODULES = ("demo_command", "imagery_commands", "service_commands", "workflow_commands")
+COMMAND_MODULES = (
+    "demo_command",
+    "imagery_commands",
+    "service_commands",
+    "workflow_commands",
+    "selftest_command",
+)
 #: Commands that need no database: `geo-label tile` alone imports what it uses (no SQLAlchemy, FastAPI or
 #: service code), which saves about a second of start-up on every run.
 IMAGERY_COMMANDS = frozenset({"inspect", "tile", "sample-scene"})

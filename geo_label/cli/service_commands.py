@@ -27,6 +27,7 @@ from geo_label.db.runtime import open_database, owner_url, system_session
 from geo_label.export.geojson import ExportFormat
 from geo_label.security.keys import load_or_create_audit_key
 from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
+from geo_label.security.tokens import load_or_create_signing_key
 from geo_label.settings import load_settings
 from tiling import SchedulerChoice, TileParameters
 from tiling.atomic import atomic_path
@@ -48,6 +49,18 @@ def db_upgrade() -> None:
     with owner_url(settings) as url:
         upgrade_schema(url, audit_key=load_or_create_audit_key(settings))
     stdout.print("database schema is up to date")
+
+
+@app.command()
+def init() -> None:
+    """Prepare a new installation or check an existing one: the data directory, the token signing and audit
+    seal keys, the database (the embedded one when no URL is set) and its schema. Safe to repeat: what exists
+    is kept."""
+    settings = load_settings()
+    with owner_url(settings) as url:
+        load_or_create_signing_key(settings)
+        upgrade_schema(url, audit_key=load_or_create_audit_key(settings))
+    stdout.print(f"ready: {settings.data_dir.absolute()} (keys, database schema up to date)", markup=False)
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -348,8 +361,8 @@ def audit_verify() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(envvar="GEO_LABEL_HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="GEO_LABEL_PORT", min=1, max=65535)] = 8000,
 ) -> None:
     """Serve the API and the labeling UI. Ctrl-C or SIGTERM stops the service (and the embedded database if
     no other GeoLabel process uses it)."""

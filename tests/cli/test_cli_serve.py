@@ -32,8 +32,9 @@ def test_sigterm_stops_the_service_and_its_embedded_database(embedded_data_dir: 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_LABEL_")}
     env["GEO_LABEL_DATA_DIR"] = str(data_dir)
+    env["GEO_LABEL_PORT"] = str(port)  # as the systemd unit gives it, from /etc/geolabel/geolabel.env
     service = subprocess.Popen(
-        [str(GEO_LABEL), "serve", "--port", str(port)],
+        [str(GEO_LABEL), "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -48,6 +49,8 @@ def test_sigterm_stops_the_service_and_its_embedded_database(embedded_data_dir: 
                     break
             assert time.monotonic() < deadline, "the service did not come up"
             time.sleep(0.2)
+        health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
         cluster = EmbeddedCluster(data_dir / "postgres")
         assert cluster.is_running()
         service.send_signal(signal.SIGTERM)
@@ -58,3 +61,18 @@ def test_sigterm_stops_the_service_and_its_embedded_database(embedded_data_dir: 
     assert service.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
     assert not cluster.is_running(), "the embedded database was left running"
+
+
+def test_init_prepares_keys_and_database_and_changes_nothing_when_repeated(embedded_data_dir: Path) -> None:
+    """What `install` runs: keys and schema on the first run; the same keys (never replaced) on the next."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_LABEL_")}
+    env["GEO_LABEL_DATA_DIR"] = str(embedded_data_dir)
+    keys = [embedded_data_dir / "token-signing.key", embedded_data_dir / "audit-seal.key"]
+    first = subprocess.run([str(GEO_LABEL), "init"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("ready: ")
+    before = [key.read_bytes() for key in keys]
+    again = subprocess.run([str(GEO_LABEL), "init"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [key.read_bytes() for key in keys] == before
+    assert not EmbeddedCluster(embedded_data_dir / "postgres").is_running()

@@ -51,3 +51,29 @@ def test_enforce_offline_undoes_a_later_change(monkeypatch: pytest.MonkeyPatch) 
         assert pyproj.network.is_network_enabled() is False
     finally:
         enforce_offline()
+
+
+GRID_CHECK = (
+    "import imagery, pyproj\n"
+    "from pyproj.transformer import TransformerGroup\n"
+    "best = TransformerGroup('EPSG:4314', 'EPSG:4326').transformers[0]\n"
+    "print('hgridshift' in best.definition, pyproj.datadir.get_data_dir().split(':')[0].endswith('proj'))\n"
+)
+
+
+@pytest.mark.parametrize(("folders", "uses_grid"), [("/usr/share/proj", True), ("", False)])
+def test_datum_shift_grids_come_from_the_named_folders(folders: str, uses_grid: bool) -> None:
+    """Debian's proj-data (a test dependency, and in the offline bundle) holds BETA2007.gsb: DHDN to WGS 84
+    takes the grid when its folder is searched, the 3 m Helmert fit when it is not; pyproj's own folder
+    (its proj.db) stays first."""
+    env = {**os.environ, "GEO_LABEL_PROJ_GRIDS": folders}
+    result = subprocess.run(
+        [sys.executable, "-c", GRID_CHECK],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == [str(uses_grid), "True"]
