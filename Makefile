@@ -68,7 +68,7 @@ bench: install demo-deps
 # The offline bundle (deploy_airgapped/README.md): dist/geolabel-VERSION-bookworm-amd64.tar, its folder and the
 # release public key dist/geolabel-release.pub (the key: GEO_LABEL_RELEASE_KEY, else var/release/).
 bundle: install
-	@scripts/ensure-debian-packages.sh gpg gpgv
+	@scripts/ensure-debian-packages.sh gpg gpgv apt-utils
 	$(PY) -m deploy_airgapped.build
 
 # Re-resolve the pinned, hashed lock after changing dependencies in pyproject.toml.

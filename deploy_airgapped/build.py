@@ -4,17 +4,18 @@ Writes ``dist/geolabel-VERSION-bookworm-amd64/`` and its tar file (one top-level
 owner root and a fixed time, so the same inputs give the same tar), and the release public key
 ``dist/geolabel-release.pub``. Every file is listed in ``MANIFEST.sha256``, which the release key signs.
 
-What the bundle holds so far: the receiving side's ``verify`` script, its README,
-``requirements-runtime.lock`` and ``wheels/``: every package of that lock as a binary wheel for CPython 3.11
-on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets; and ``debs/``:
-PostgreSQL 15, PostGIS 3 and python3-venv with their whole dependency closure for bookworm. The install,
-upgrade, selftest, backup and restore scripts are the next steps of issue 12 (see README.md, "Where it
-stands").
+What the bundle holds: the receiving side's scripts (``verify``, ``install``, ``selftest``, ``uninstall``
+and what they share in ``lib/``), templates in ``share/`` (the command, the configuration, the systemd unit),
+its README and ``VERSION``; ``wheels/``: every package of ``requirements-runtime.lock`` as a binary wheel for
+CPython 3.11 on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets, and
+``requirements-bundle.lock`` naming them all with their hashes; ``debs/``: PostgreSQL 15, PostGIS 3,
+python3-venv and proj-data with their whole dependency closure for bookworm, indexed (``Packages``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -35,11 +36,13 @@ PUBLIC_KEY = "geolabel-release.pub"
 #: Entries of the tar file carry this time (2026-01-01), not the build's: the same files, the same tar.
 FIXED_MTIME = 1767225600
 RUNTIME_LOCK = "requirements-runtime.lock"
+BUNDLE_LOCK = "requirements-bundle.lock"
 #: The wheels the host's CPython 3.11 (Debian 12) installs: manylinux tags up to glibc 2.36, pure Python.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 PIP_TIMEOUT_S = 1800
 #: What the host needs from Debian (with their whole dependency closure): the embedded database and a venv.
-DEBIAN_PACKAGES = ("postgresql-15", "postgresql-15-postgis-3", "python3-venv")
+#: (and proj-data: the datum shift grids Debian ships, which GEO_LABEL_PROJ_GRIDS points at).
+DEBIAN_PACKAGES = ("postgresql-15", "postgresql-15-postgis-3", "python3-venv", "proj-data")
 APT_TIMEOUT_S = 1800
 
 
@@ -56,12 +59,18 @@ def version() -> str:
 
 
 def assemble(folder: Path) -> None:
-    """The bundle's files, before the manifest."""
-    for script in sorted((HERE / "bundle_files").iterdir()):
-        target = folder / script.name
-        shutil.copyfile(script, target)
-        target.chmod(0o755 if os.access(script, os.X_OK) else 0o644)
+    """The bundle's own files, before the downloads and the manifest: the receiving side's scripts and
+    templates (executables 0755, the rest 0644), its README and the version."""
+    source = HERE / "bundle_files"
+    for path in sorted(source.rglob("*")):
+        target = folder / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        shutil.copyfile(path, target)
+        target.chmod(0o755 if os.access(path, os.X_OK) else 0o644)
     shutil.copyfile(HERE / "README.md", folder / "README.md")
+    (folder / "VERSION").write_text(f"{version()}\n")
 
 
 def _pip(*args: str) -> None:
@@ -106,7 +115,20 @@ def wheelhouse(folder: Path) -> Path:
     )
     _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO))
     shutil.copyfile(REPO / RUNTIME_LOCK, folder / RUNTIME_LOCK)
+    write_bundle_lock(folder, wheels)
     return wheels
+
+
+def write_bundle_lock(folder: Path, wheels: Path) -> None:
+    """``requirements-bundle.lock``: what ``install`` gives ``pip --require-hashes``: the runtime lock and
+    GeoLabel's own wheel with its sha256."""
+    own = sorted(wheels.glob("geo_label-*.whl"))
+    if len(own) != 1:
+        raise BundleError(f"expected one GeoLabel wheel in {wheels}, found {len(own)}")
+    digest = hashlib.sha256(own[0].read_bytes()).hexdigest()
+    lock = (REPO / RUNTIME_LOCK).read_text()
+    entry = f"geo-label=={version()} \\\n    --hash=sha256:{digest}\n"
+    (folder / BUNDLE_LOCK).write_text(f"{lock.rstrip()}\n# GeoLabel itself, built for this bundle\n{entry}")
 
 
 def _run(command: list[str], *, cwd: Path | None = None, what: str) -> str:
@@ -148,10 +170,13 @@ def debian_closure(packages: tuple[str, ...] = DEBIAN_PACKAGES) -> list[str]:
 
 
 def debian_packages(folder: Path) -> Path:
-    """``folder/debs``: the closure's .deb files, from the build machine's apt sources."""
+    """``folder/debs``: the closure's .deb files, from the build machine's apt sources, and their index
+    ``Packages`` (apt-ftparchive), so the host's apt resolves from this folder alone, like a repository."""
     debs = folder / "debs"
     debs.mkdir()
     _run(["apt-get", "download", *debian_closure()], cwd=debs, what="apt-get download")
+    index = _run(["apt-ftparchive", "packages", "."], cwd=debs, what="apt-ftparchive")
+    (debs / "Packages").write_text(index)
     return debs
 
 
