@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "imagery_commands",
     "service_commands",
     "workflow_commands",
+    "backup_commands",
     "selftest_command",
 )
 #: Commands that need no database: `geo-label tile` alone imports what it uses (no SQLAlchemy, FastAPI or

@@ -351,28 +351,7 @@ class EmbeddedCluster:
 
     def _provision(self) -> None:
         """Role, database, schema ownership and PostGIS, as the cluster superuser; safe to repeat."""
-        try:
-            with self._superuser_connection("postgres") as conn:
-                _create_owner_and_database(conn)
-                # The service role: logs in, owns nothing, never superuser nor BYPASSRLS (MARKINGS.md 6).
-                conn.execute(
-                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'geo_label_app') THEN "
-                    "CREATE ROLE geo_label_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
-                    "NOINHERIT; END IF; END $$"
-                )
-            with self._superuser_connection(DATABASE) as conn:
-                conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
-                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-                # Lets bbox queries under RLS use the GiST index (see migration 0003 for why it is safe).
-                conn.execute("ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF")
-        except psycopg.errors.FeatureNotSupported as exc:
-            raise EmbeddedDatabaseError(
-                f"PostGIS is not available: {_first_line(str(exc))}; {INSTALL_HINT}."
-            ) from None
-        except psycopg.Error as exc:
-            raise EmbeddedDatabaseError(
-                f"Could not provision the embedded database: {_first_line(str(exc))}"
-            ) from None
+        provision_database(self, DATABASE)
         self._marker_path.write_text("role, database and postgis created\n")
 
     def _superuser_connection(self, database: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -413,13 +392,40 @@ class EmbeddedCluster:
             )
 
 
-def _create_owner_and_database(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def provision_database(cluster: EmbeddedCluster, database: str) -> None:
+    """The roles, the database ``database`` owned by ``geo_label_owner``, and PostGIS in it, as the cluster's
+    superuser; safe to repeat. (A restore provisions a second database this way before swapping it in.)"""
+    try:
+        with cluster._superuser_connection("postgres") as conn:
+            _create_owner_and_database(conn, database)
+            # The service role: logs in, owns nothing, never superuser nor BYPASSRLS (MARKINGS.md 6).
+            conn.execute(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'geo_label_app') THEN "
+                "CREATE ROLE geo_label_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
+                "NOINHERIT; END IF; END $$"
+            )
+        with cluster._superuser_connection(database) as conn:
+            conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            # Lets bbox queries under RLS use the GiST index (see migration 0003 for why it is safe).
+            conn.execute("ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF")
+    except psycopg.errors.FeatureNotSupported as exc:
+        raise EmbeddedDatabaseError(
+            f"PostGIS is not available: {_first_line(str(exc))}; {INSTALL_HINT}."
+        ) from None
+    except psycopg.Error as exc:
+        raise EmbeddedDatabaseError(
+            f"Could not provision the embedded database: {_first_line(str(exc))}"
+        ) from None
+
+
+def _create_owner_and_database(conn: psycopg.Connection[tuple[object, ...]], database: str) -> None:
     owner = sql.Identifier(OWNER_ROLE)
     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER_ROLE,)).fetchone() is None:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(owner))
-    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
         create = "CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0"
-        conn.execute(sql.SQL(create).format(sql.Identifier(DATABASE), owner))
+        conn.execute(sql.SQL(create).format(sql.Identifier(database), owner))
 
 
 @contextmanager

@@ -223,3 +223,42 @@ install_unit() {
 }
 
 as_service() { runuser -u "$SERVICE_USER" -- "$@"; }
+
+need_installed() {
+    [ -x "$PREFIX/bin/geo-label" ] && [ -n "$(installed_version)" ] || fail "GeoLabel is not installed in $PREFIX"
+}
+
+# A folder for backups in the data directory, the service account's (geo-label writes there as it).
+backup_spool() {
+    spool=$(data_dir)/backups
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$spool"
+    echo "$spool"
+}
+
+# geo-label backup into the spool, then moved to $1 (root's, 0600).
+take_backup() {
+    out=$1
+    spool=$(backup_spool)
+    name=backup-$(date -u +%Y%m%dT%H%M%SZ)-$$.tar
+    result=$("$PREFIX/bin/geo-label" backup "$spool/$name" 2>&1) || fail "backup: $(echo "$result" | tail -n 1)"
+    mkdir -p "$(dirname "$out")"
+    mv "$spool/$name" "$out" && chown root:root "$out" && chmod 0600 "$out" || fail "cannot move the backup to $out"
+    BACKUP_SUMMARY=$result
+}
+
+# geo-label restore of the backup $1 (copied where the service account can read it).
+put_back() {
+    spool=$(backup_spool)
+    copy=$spool/restore-$$.tar
+    install -m 0600 -o "$SERVICE_USER" -g "$SERVICE_USER" "$1" "$copy" || fail "cannot read $1"
+    result=$("$PREFIX/bin/geo-label" restore "$copy" 2>&1) || { rm -f "$copy"; fail "restore: $(echo "$result" | tail -n 1)"; }
+    rm -f "$copy"
+    RESTORE_SUMMARY=$result
+}
+
+start_if_enabled() {
+    if systemd_booted && [ "$(systemctl is-enabled "$UNIT" 2>/dev/null || true)" = enabled ]; then
+        systemctl start "$UNIT" || fail "systemctl start $UNIT failed (journalctl -u $UNIT)"
+        step "service started"
+    fi
+}
