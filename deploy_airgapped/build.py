@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def version() -> str:
     return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
 
 
-def assemble(folder: Path) -> None:
+def assemble(folder: Path, release: str) -> None:
     """The bundle's own files, before the downloads and the manifest: the receiving side's scripts and
     templates (executables 0755, the rest 0644), its README and the version."""
     source = HERE / "bundle_files"
@@ -70,7 +71,7 @@ def assemble(folder: Path) -> None:
         shutil.copyfile(path, target)
         target.chmod(0o755 if os.access(path, os.X_OK) else 0o644)
     shutil.copyfile(HERE / "README.md", folder / "README.md")
-    (folder / "VERSION").write_text(f"{version()}\n")
+    (folder / "VERSION").write_text(f"{release}\n")
 
 
 def _pip(*args: str) -> None:
@@ -88,8 +89,9 @@ def _pip(*args: str) -> None:
         raise BundleError(f"pip {args[0]} failed: {lines[0]}")
 
 
-def wheelhouse(folder: Path) -> Path:
-    """``folder/wheels``: every wheel of the runtime lock (binary only, hashes checked), and GeoLabel's."""
+def wheelhouse(folder: Path, release: str) -> Path:
+    """``folder/wheels``: every wheel of the runtime lock (binary only, hashes checked), and GeoLabel's at
+    version ``release``."""
     wheels = folder / "wheels"
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     _pip(
@@ -113,13 +115,34 @@ def wheelhouse(folder: Path) -> Path:
         "-d",
         str(wheels),
     )
-    _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO))
+    own_wheel(wheels, release)
     shutil.copyfile(REPO / RUNTIME_LOCK, folder / RUNTIME_LOCK)
-    write_bundle_lock(folder, wheels)
+    write_bundle_lock(folder, wheels, release)
     return wheels
 
 
-def write_bundle_lock(folder: Path, wheels: Path) -> None:
+#: What a copy of the sources for a wheel at another version leaves out.
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "dist", "var", "build", "*.egg-info", "__pycache__", ".*_cache", "test-artifacts"
+)
+
+
+def own_wheel(wheels: Path, release: str) -> None:
+    """GeoLabel's wheel into ``wheels``: from the sources as they are, or, for another version than the
+    sources' (an upgrade test's newer release), from a copy whose pyproject.toml names that version."""
+    if release == version():
+        _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO))
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = Path(scratch) / "sources"
+        shutil.copytree(REPO, sources, ignore=NOT_SOURCES)
+        pyproject = sources / "pyproject.toml"
+        text = pyproject.read_text()
+        pyproject.write_text(text.replace(f'version = "{version()}"', f'version = "{release}"', 1))
+        _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(sources))
+
+
+def write_bundle_lock(folder: Path, wheels: Path, release: str) -> None:
     """``requirements-bundle.lock``: what ``install`` gives ``pip --require-hashes``: the runtime lock and
     GeoLabel's own wheel with its sha256."""
     own = sorted(wheels.glob("geo_label-*.whl"))
@@ -127,7 +150,7 @@ def write_bundle_lock(folder: Path, wheels: Path) -> None:
         raise BundleError(f"expected one GeoLabel wheel in {wheels}, found {len(own)}")
     digest = hashlib.sha256(own[0].read_bytes()).hexdigest()
     lock = (REPO / RUNTIME_LOCK).read_text()
-    entry = f"geo-label=={version()} \\\n    --hash=sha256:{digest}\n"
+    entry = f"geo-label=={release} \\\n    --hash=sha256:{digest}\n"
     (folder / BUNDLE_LOCK).write_text(f"{lock.rstrip()}\n# GeoLabel itself, built for this bundle\n{entry}")
 
 
@@ -201,19 +224,26 @@ def write_tar(folder: Path, tar_path: Path) -> None:
 
 
 def build(
-    out: Path, *, release_key: Path | None, var_dir: Path, wheels: bool = True, debs: bool = True
+    out: Path,
+    *,
+    release_key: Path | None,
+    var_dir: Path,
+    wheels: bool = True,
+    debs: bool = True,
+    release: str | None = None,
 ) -> Bundle:
     """The bundle under ``out`` (``wheels=False``, ``debs=False``: without the downloads, for the integrity
-    tests)."""
+    tests; ``release``: another version than the sources', for the upgrade test)."""
     key = ensure_release_key(release_key, var_dir)
-    name = f"geolabel-{version()}-{DISTRIBUTION}-{ARCHITECTURE}"
+    release = release or version()
+    name = f"geolabel-{release}-{DISTRIBUTION}-{ARCHITECTURE}"
     folder = out / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    assemble(folder)
+    assemble(folder, release)
     if wheels:
-        wheelhouse(folder)
+        wheelhouse(folder, release)
     if debs:
         debian_packages(folder)
     public_key = out / PUBLIC_KEY

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import psycopg
 from psycopg import sql
@@ -164,7 +164,7 @@ def _unpacked(backup: Path, scratch: Path) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(dir=scratch) as work:
         try:
             with tarfile.open(backup) as tar:
-                tar.extractall(work, filter="data")
+                _extract(tar, work)
         except (tarfile.TarError, OSError) as exc:
             raise BackupError(f"{backup} is not a GeoLabel backup: {exc}") from None
         root = Path(work) / ROOT
@@ -182,6 +182,21 @@ def _unpacked(backup: Path, scratch: Path) -> Iterator[Path]:
         if present != listed:
             raise BackupError(f"{backup}: {sorted(present ^ listed)[0]} is not in the backup's manifest")
         yield root
+
+
+def _extract(tar: tarfile.TarFile, into: str) -> None:
+    """Only plain files and folders under the backup's own folder are extracted: no absolute path, no
+    ``..``, no link or device. (Debian 12's Python 3.11.2 predates tarfile's extraction filters, so the check
+    is made here; the ``data`` filter is used as well where there is one.)"""
+    for member in tar.getmembers():
+        name = PurePosixPath(member.name)
+        plain = member.isfile() or member.isdir()
+        if name.is_absolute() or ".." in name.parts or not plain or name.parts[:1] != (ROOT,):
+            raise BackupError(f"{member.name!r} is not a plain file of a GeoLabel backup")
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+    else:  # checked above
+        tar.extractall(into)
 
 
 def restore_backup(data_dir: Path, backup: Path, *, scratch: Path, known: frozenset[str]) -> str:
