@@ -9,7 +9,8 @@ and what they share in ``lib/``), templates in ``share/`` (the command, the conf
 its README and ``VERSION``; ``wheels/``: every package of ``requirements-runtime.lock`` as a binary wheel for
 CPython 3.11 on manylinux x86_64 (hashes checked by pip), plus GeoLabel's own wheel with its UI assets, and
 ``requirements-bundle.lock`` naming them all with their hashes; ``debs/``: PostgreSQL 15, PostGIS 3,
-python3-venv and proj-data with their whole dependency closure for bookworm, indexed (``Packages``).
+python3-venv and proj-data with their whole dependency closure for bookworm, indexed (``Packages``);
+``sbom.cdx.json`` (CycloneDX) and ``licenses.csv`` over all of them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from deploy_airgapped.manifest import BundleError, write_manifest
 from deploy_airgapped.release_key import ensure_release_key, sign
+from deploy_airgapped.sbom import write_sbom
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -246,6 +248,7 @@ def build(
         wheelhouse(folder, release)
     if debs:
         debian_packages(folder)
+    write_sbom(folder, release, FIXED_MTIME)
     public_key = out / PUBLIC_KEY
     sign(key, write_manifest(folder), public_key)
     tar = out / f"{name}.tar"

@@ -45,6 +45,7 @@ class AirGapRun:
     connections: Connections
     leak_findings: dict[str, Any]
     leak_connections: Connections
+    contents: dict[str, int]
 
 
 def traced(command: list[str], trace: Path) -> None:
@@ -118,11 +119,19 @@ def airgap() -> Iterator[AirGapRun]:
         leak_config = {**config, "findings": str(work / "leak-findings.json")}
         (work / "leak-config.json").write_text(json.dumps(leak_config))
         traced(["leak", str(work / "leak-config.json")], work / "leak.trace")
+        sbom = json.loads((old.folder / "sbom.cdx.json").read_text())
+        contents = {
+            "wheels": len(list((old.folder / "wheels").glob("*.whl"))),
+            "debs": len(list((old.folder / "debs").glob("*.deb"))),
+            "sbom_components": len(sbom["components"]),
+            "licence_rows": len((old.folder / "licenses.csv").read_text().splitlines()) - 1,
+        }
         run = AirGapRun(
             findings=json.loads((work / "findings.json").read_text()),
             connections=read_trace(work / "connect.trace"),
             leak_findings=json.loads((work / "leak-findings.json").read_text()),
             leak_connections=read_trace(work / "leak.trace"),
+            contents=contents,
         )
         sizes = {
             "tar_mb": round(old.tar.stat().st_size / 1e6, 1),
@@ -131,6 +140,7 @@ def airgap() -> Iterator[AirGapRun]:
         }
         summary = {
             "sizes": sizes,
+            "contents": contents,
             "seconds": run.findings.get("seconds"),
             "connect_by_destination": dict(run.connections.by_destination),
             "off_host": run.connections.off_host,
@@ -205,3 +215,10 @@ def test_nothing_leaves_the_host(airgap: AirGapRun) -> None:
 def test_the_harness_catches_a_deliberate_leak(airgap: AirGapRun) -> None:
     assert any("192.0.2.10" in line for line in airgap.leak_connections.off_host)
     assert airgap.leak_findings["browser_off_host"] == ["http://192.0.2.10/pixel.png"]
+
+
+def test_the_sbom_and_the_licence_inventory_cover_every_wheel_and_deb(airgap: AirGapRun) -> None:
+    contents = airgap.contents
+    assert contents["wheels"] > 50 and contents["debs"] > 100
+    assert contents["sbom_components"] == contents["wheels"] + contents["debs"]
+    assert contents["licence_rows"] == contents["sbom_components"]
