@@ -196,6 +196,12 @@ def main(config_path: str) -> int:
             "find /opt/geolabel /etc/geolabel /etc/systemd/system -newer /root/.before-second-install"
         ).stdout.split()
         findings["changed_by_second_install"] = changed
+        unit = "/etc/systemd/system/geolabel.service"
+        findings["unit_verify"] = host.run(f"systemd-analyze verify {unit} 2>&1").stdout.strip()
+        security = host.run(f"systemd-analyze security --offline=yes --no-pager {unit} 2>&1", check=False)
+        findings["unit_exposure"] = next(
+            (line.strip() for line in security.stdout.splitlines() if "Overall exposure level" in line), ""
+        )
         findings["selftest_output"] = host.timed("selftest", f"cd /root/{old} && ./selftest")
         findings["steps"].append("installed, installed again, selftest")
 

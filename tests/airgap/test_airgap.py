@@ -146,6 +146,7 @@ def airgap() -> Iterator[AirGapRun]:
             "off_host": run.connections.off_host,
             "browser_own_probes": run.connections.browser_own,
             "browser_requests": run.findings.get("browser_requests"),
+            "unit_exposure": run.findings.get("unit_exposure"),
             "leak_caught": run.leak_connections.off_host + run.leak_findings["browser_off_host"],
         }
         (ARTIFACTS / "figures.json").write_text(json.dumps(summary, indent=1))
@@ -173,6 +174,13 @@ def test_install_is_idempotent(airgap: AirGapRun) -> None:
     assert "newly installed" in airgap.findings["install_output"]
     assert airgap.findings["changed_by_second_install"] == []
     assert "0 upgraded, 0 newly installed" in airgap.findings["second_install_output"]
+
+
+def test_the_systemd_unit_verifies(airgap: AirGapRun) -> None:
+    """systemd-analyze checks the installed unit offline (systemd itself does not run in a chroot); its
+    exposure score goes into figures.json."""
+    assert airgap.findings["unit_verify"] == ""
+    assert "Overall exposure level for geolabel.service" in airgap.findings["unit_exposure"]
 
 
 def test_selftest_passes_on_the_bare_host(airgap: AirGapRun) -> None:
