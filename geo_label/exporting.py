@@ -3,6 +3,7 @@ acting for a partner nation, by releasability to it. Every export is audited wit
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,11 +22,13 @@ from geo_label.db.models import ANNOTATIONS, IMAGES, USERS
 from geo_label.errors import InvalidInputError, brief
 from geo_label.export.geojson import (
     EncodedFeatures,
+    ExportFeature,
     ExportFormat,
     ExportHeader,
     ExportSummary,
     write_export,
 )
+from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, merged_features
 from geo_label.export.postgis import LineDecoder, lines_statement
 from geo_label.markings import MARKING_COLUMNS
 from geo_label.projects import get_project
@@ -110,6 +113,42 @@ def features(session: Session, rows: Any) -> Iterator[EncodedFeatures]:
     yield from decoder.batches(copy_lines(session, lines_statement(rows, PRECISION)))
 
 
+def feature_properties(row: Any) -> dict[str, Any]:
+    """A row's feature properties, as the database lane writes them (for features merged in Python)."""
+    return {
+        "acquired_at": row.acquired_at,
+        "attributes": row.attributes,
+        "chip_id": str(row.chip_id),
+        "class": row.label_class,
+        "confidence": row.confidence,
+        "created_at": row.created_at,
+        "image_id": str(row.image_id),
+        "labeler": row.labeler,
+        "reviewer": row.reviewer,
+        "sensor": row.sensor,
+        "source": row.source,
+        "status": row.status,
+        "updated_at": row.updated_at,
+        "version": row.version,
+    }
+
+
+def merging_features(
+    session: Session, rows: Any, rule: MergeRule | None
+) -> tuple[Iterator[EncodedFeatures | ExportFeature], int]:
+    """The export's features with every object labeled on several overlapping chips as one (see
+    :mod:`geo_label.export.merge`), and the number of merged features; ``rule`` None: as stored."""
+    if rule is None:
+        return features(session, rows), 0
+    groups = find_groups(session, rows, rule)
+    if not groups:
+        return features(session, rows), 0
+    parts = [member for group in groups for member in group]
+    alone = rows.where(ANNOTATIONS.c.id.not_in(parts))
+    merged = merged_features(session, rows, groups, feature_properties)
+    return itertools.chain(features(session, alone), merged), len(groups)
+
+
 def export_project(
     session: Session,
     caller: Caller,
@@ -121,8 +160,10 @@ def export_project(
     recipient: str | None = None,
     statuses: tuple[str, ...] = (),
     spool_dir: Path | None = None,
+    merge: MergeRule | None = DEFAULT_RULE,
 ) -> ExportSummary:
-    """Write the project's readable (and, for a recipient, releasable) annotations to ``out``.
+    """Write the project's readable (and, for a recipient, releasable) annotations to ``out``, an object
+    labeled on overlapping chips as one feature unless ``merge`` is None.
 
     ``spool_dir`` is where the writer keeps features while it computes the banner: classified content, so it
     belongs on the protected data volume (the data directory), not in a shared /tmp.
@@ -136,8 +177,9 @@ def export_project(
         project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
     )
     rows = export_rows(caller, project_id, country, statuses)
+    exported, merged = merging_features(session, rows, merge)
     summary = write_export(
-        features(session, rows),
+        exported,
         header,
         out,
         fmt,
@@ -158,6 +200,8 @@ def export_project(
             "count": summary.count,
             "recipient": country,
             "format": fmt.value,
+            "merged": merged,
+            "merge_iou": merge.iou if merge else None,
         },
     )
     return summary

@@ -86,7 +86,13 @@ def add_member(db: TestDatabase, project_id: uuid.UUID, username: str, role: str
 
 
 def ingest(
-    db: TestDatabase, project_id: uuid.UUID, image: Path, data_dir: Path, marking: str, size: int = 256
+    db: TestDatabase,
+    project_id: uuid.UUID,
+    image: Path,
+    data_dir: Path,
+    marking: str,
+    size: int = 256,
+    overlap: int = 0,
 ) -> uuid.UUID:
     with db.as_system() as session:
         project = projects.get_project(session, session.info["caller"], project_id)
@@ -96,7 +102,7 @@ def ingest(
         operator_marking=parse_marking(marking),
         registry=default_registry(),
         data_dir=data_dir,
-        params=TileParameters(size=size, overlap=0),
+        params=TileParameters(size=size, overlap=overlap),
     )
     with db.as_system() as session:
         image_id, _ = register_image(session, session.info["caller"], project=project, prepared=prepared)

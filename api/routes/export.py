@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import ContextDep, StateDep
 from api.errors import NO_STORE
 from geo_label.export.geojson import ExportFormat
+from geo_label.export.merge import DEFAULT_IOU, MergeRule
 from geo_label.exporting import export_project
 
 router = APIRouter(tags=["export"])
@@ -40,6 +41,12 @@ def export(
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.GEOJSON,
     recipient: Annotated[str | None, Query(description="Partner nation the export is for, e.g. GBR")] = None,
     status: Annotated[list[str] | None, Query(description="Only these statuses")] = None,
+    merge: Annotated[
+        bool, Query(description="An object labeled on overlapping chips as one feature (merged_from)")
+    ] = True,
+    merge_iou: Annotated[
+        float, Query(gt=0, le=1, description="Polygons: the intersection over union that makes one object")
+    ] = DEFAULT_IOU,
 ) -> StreamingResponse:
     """Everything in the project the caller may read (and, with a recipient, that is releasable to it), each
     feature with its portion marking and the file with its banner (also sent as X-GeoLabel-Banner)."""
@@ -57,6 +64,7 @@ def export(
             recipient=recipient,
             statuses=tuple(status or ()),
             spool_dir=spool_dir,
+            merge=MergeRule(iou=merge_iou) if merge else None,
         )
     except BaseException:
         spool.close()

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Request
+from geoalchemy2.shape import from_shape
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,8 @@ from geo_label.chips import BBox
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
-from geo_label.markings import banner_of, marking_of
+from geo_label.export.merge import DEFAULT_RULE, find_groups, merge_object
+from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.projects import get_project, list_projects
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -47,7 +49,7 @@ CONFORMANCE = [
 ]
 # Parameters the items endpoint understands; anything else is a 400 (/req/core/query-param-unknown).
 # ``f`` and ``bbox-crs``/``crs`` are accepted for clients that always send them, with CRS84/JSON values only.
-ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs"})
+ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "merged"})
 JSON_FORMATS = frozenset({"json", "geojson", JSON, GEOJSON})
 
 ITEMS_OPENAPI: dict[str, Any] = {
@@ -85,6 +87,14 @@ ITEMS_OPENAPI: dict[str, Any] = {
             "explode": False,
             "description": "an instant or interval (RFC 3339, '..' open) matched against updated_at",
             "schema": {"type": "string"},
+        },
+        {
+            "name": "merged",
+            "in": "query",
+            "required": False,
+            "description": "true: an object labeled on overlapping chips is one feature (with merged_from), "
+            "among the features the other parameters select",
+            "schema": {"type": "boolean", "default": False},
         },
     ]
 }
@@ -232,6 +242,7 @@ def feature(request: Request, row: Any) -> dict[str, Any]:
             "version": row["version"],
             "created_at": iso(row["created_at"]),
             "updated_at": iso(row["updated_at"]),
+            **({"merged_from": row["merged_from"]} if "merged_from" in row else {}),
         },
         "links": [
             link(f"{url}/items/{row['id']}", "self", GEOJSON, "this feature"),
@@ -250,6 +261,7 @@ class ItemQuery:
     offset: int
     when: tuple[datetime | None, datetime | None, bool] | None  # start, end, end exclusive
     datetime_text: str | None
+    merged: bool = False
 
 
 def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
@@ -271,7 +283,16 @@ def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
         offset=parse_int(params.get("offset"), "offset", 0, minimum=0),
         when=parse_datetime(text) if text is not None else None,
         datetime_text=text,
+        merged=parse_bool(params.get("merged"), "merged"),
     )
+
+
+def parse_bool(text: str | None, name: str) -> bool:
+    if text is None or text.lower() in ("false", "0"):
+        return False
+    if text.lower() in ("true", "1"):
+        return True
+    raise BadParameter(f"{name} must be true or false")
 
 
 def parse_int(text: str | None, name: str, default: int, *, minimum: int) -> int:
@@ -427,6 +448,14 @@ def items(
     statement = annotation_query(ctx.caller, filters)
     if query.when is not None:
         statement = statement.where(time_filter(query.when))
+    heads: dict[uuid.UUID, list[uuid.UUID]] = {}
+    parts_of = statement
+    if query.merged:
+        groups = find_groups(ctx.session, statement, DEFAULT_RULE)
+        heads = {group[0]: group for group in groups}
+        followers = [member for group in groups for member in group[1:]]
+        if followers:
+            statement = statement.where(ANNOTATIONS.c.id.not_in(followers))
     matched = ctx.session.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
     rows = list(
         ctx.session.execute(
@@ -435,6 +464,8 @@ def items(
             .offset(query.offset)
         ).mappings()
     )
+    if heads:
+        rows = merged_rows(ctx.session, parts_of, rows, heads)
     audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
     links = [link(page_url(request, project["id"], query, query.offset), "self", GEOJSON, "this page")]
     if query.offset + len(rows) < matched:
@@ -456,6 +487,34 @@ def items(
             "features": [feature(request, r) for r in rows],
         }
     )
+
+
+def merged_rows(
+    session: Session, parts_of: Any, rows: list[Any], heads: dict[uuid.UUID, list[uuid.UUID]]
+) -> list[Any]:
+    """The page's rows with each group's first part standing for the whole object: the union of the parts'
+    geometries, the roll-up of their markings, the weakest status, and ``merged_from``."""
+    wanted = [member for row in rows if row["id"] in heads for member in heads[row["id"]]]
+    if not wanted:
+        return rows
+    parts = {part.id: part for part in session.execute(parts_of.where(ANNOTATIONS.c.id.in_(wanted)))}
+    result = []
+    for row in rows:
+        group = heads.get(row["id"])
+        if group is None:
+            result.append(row)
+            continue
+        merged = merge_object([parts[member] for member in group if member in parts])
+        result.append(
+            {
+                **row,
+                **marking_columns(merged.marking),
+                "geometry": from_shape(merged.geometry, srid=4326),
+                "status": merged.status,
+                "merged_from": merged.merged_from,
+            }
+        )
+    return result
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature (GeoJSON)")

@@ -25,6 +25,7 @@ from geo_label.console import stdout
 from geo_label.db.engine import upgrade_schema
 from geo_label.db.runtime import open_database, owner_url, system_session
 from geo_label.export.geojson import ExportFormat
+from geo_label.export.merge import DEFAULT_IOU, MergeRule
 from geo_label.security.keys import load_or_create_audit_key
 from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 from geo_label.security.tokens import load_or_create_signing_key
@@ -313,6 +314,12 @@ def export(
     recipient: Annotated[str | None, typer.Option(help="Partner nation the export is for, e.g. GBR.")] = None,
     fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.GEOJSON,
     status: Annotated[list[str] | None, typer.Option(help="Only these statuses (repeatable).")] = None,
+    merge: Annotated[
+        bool, typer.Option(help="An object labeled on overlapping chips as one feature (merged_from).")
+    ] = True,
+    merge_iou: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Polygons: the intersection over union of one object.")
+    ] = DEFAULT_IOU,
 ) -> None:
     """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences), marked feature by feature."""
     settings = load_settings()
@@ -334,6 +341,7 @@ def export(
                     recipient=recipient,
                     statuses=tuple(status or ()),
                     spool_dir=settings.spool_dir,
+                    merge=MergeRule(iou=merge_iou) if merge else None,
                 )
     stdout.print(f"exported {summary.count} features [{summary.banner.banner()}] to {output}", markup=False)
 
