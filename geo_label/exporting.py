@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, select, text
+from sqlalchemy import all_, and_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from access_control import MarkingRegistry
@@ -28,7 +28,7 @@ from geo_label.export.geojson import (
     ExportSummary,
     write_export,
 )
-from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, merged_features
+from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
 from geo_label.export.postgis import LineDecoder, lines_statement
 from geo_label.markings import MARKING_COLUMNS
 from geo_label.projects import get_project
@@ -144,7 +144,7 @@ def merging_features(
     if not groups:
         return features(session, rows), 0
     parts = [member for group in groups for member in group]
-    alone = rows.where(ANNOTATIONS.c.id.not_in(parts))
+    alone = rows.where(ANNOTATIONS.c.id != all_(id_array(parts)))
     merged = merged_features(session, rows, groups, feature_properties)
     return itertools.chain(features(session, alone), merged), len(groups)
 

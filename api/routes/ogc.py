@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Request
 from geoalchemy2.shape import from_shape
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, all_, and_, any_, func, select
 from sqlalchemy.orm import Session
 
 from access_control import roll_up
@@ -32,7 +32,7 @@ from geo_label.chips import BBox
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
-from geo_label.export.merge import DEFAULT_RULE, find_groups, merge_object
+from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array, merge_object
 from geo_label.markings import banner_of, marking_columns, marking_of
 from geo_label.projects import get_project, list_projects
 
@@ -455,7 +455,7 @@ def items(
         heads = {group[0]: group for group in groups}
         followers = [member for group in groups for member in group[1:]]
         if followers:
-            statement = statement.where(ANNOTATIONS.c.id.not_in(followers))
+            statement = statement.where(ANNOTATIONS.c.id != all_(id_array(followers)))
     matched = ctx.session.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
     rows = list(
         ctx.session.execute(
@@ -497,7 +497,9 @@ def merged_rows(
     wanted = [member for row in rows if row["id"] in heads for member in heads[row["id"]]]
     if not wanted:
         return rows
-    parts = {part.id: part for part in session.execute(parts_of.where(ANNOTATIONS.c.id.in_(wanted)))}
+    parts = {
+        part.id: part for part in session.execute(parts_of.where(ANNOTATIONS.c.id == any_(id_array(wanted))))
+    }
     result = []
     for row in rows:
         group = heads.get(row["id"])

@@ -31,7 +31,7 @@ import shapely
 from geoalchemy2 import Geography, Geometry
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, cast, func, literal, or_, select
+from sqlalchemy import ARRAY, Text, Uuid, and_, any_, bindparam, cast, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from access_control import Marking, roll_up
@@ -63,47 +63,62 @@ class MergeRule:
 
 
 def pairs_statement(selected: Any, rule: MergeRule) -> Any:
-    """(id, id) of every two selected annotations that are parts of one object. ``selected`` is the
-    export's select of annotation rows (with ``id``); the candidates are found through the annotations'
-    spatial index, then tested exactly."""
-    chosen = selected.with_only_columns(ANNOTATIONS.c.id).subquery("chosen")
-    a, b = ANNOTATIONS.alias("a"), ANNOTATIONS.alias("b")
+    """(id, id) of every two annotations that are parts of one object, the first of ``selected`` (the
+    export's select of annotation rows: ``id``, ``image_id``, ``label_class``, ``chip_id``, ``geometry``),
+    the second found through the annotations' spatial index and tested exactly. Whether the second is
+    selected too is checked apart (:func:`find_groups`): a membership test inside this join makes the
+    planner scan the selection once per candidate."""
     reach = rule.distance_m / (_METRES_PER_DEGREE * 0.1)
+    rows = selected.offset(0).subquery("rows")  # OFFSET 0: planned apart, each row then probes the index
+    # The widened box is computed out here: below row-level security an index condition may call only
+    # LEAKPROOF functions on row values; ST_Expand is not one (geometry_overlaps is: migration 0003).
+    a = select(*rows.c, func.ST_Expand(rows.c.geometry, reach).label("reach")).offset(0).subquery("a")
+    b = ANNOTATIONS.alias("b")
     overlap = func.ST_Area(func.ST_Intersection(a.c.geometry, b.c.geometry))
     smaller = func.least(func.ST_Area(a.c.geometry), func.ST_Area(b.c.geometry))
     union = func.ST_Area(a.c.geometry) + func.ST_Area(b.c.geometry) - overlap
     near = func.ST_DWithin(cast(a.c.geometry, Geography), cast(b.c.geometry, Geography), rule.distance_m)
     a_shorter = func.ST_Length(cast(a.c.geometry, Geography)) <= func.ST_Length(cast(b.c.geometry, Geography))
 
-    def covers(longer: Any, shorter: Any) -> Any:
-        band = cast(func.ST_Buffer(cast(longer.c.geometry, Geography), rule.distance_m), Geometry)
-        return func.ST_Covers(band, shorter.c.geometry)
+    def band(line: Any) -> Any:
+        return cast(func.ST_Buffer(cast(line, Geography), rule.distance_m), Geometry)
 
     dimension = func.ST_Dimension(a.c.geometry)
     same_object = or_(
         and_(dimension == 0, near),
-        and_(dimension == 1, near, or_(and_(a_shorter, covers(b, a)), and_(~a_shorter, covers(a, b)))),
+        and_(
+            dimension == 1,
+            near,
+            or_(
+                and_(a_shorter, func.ST_Covers(band(b.c.geometry), a.c.geometry)),
+                and_(~a_shorter, func.ST_Covers(band(a.c.geometry), b.c.geometry)),
+            ),
+        ),
         and_(
             dimension == 2,
             func.ST_Intersects(a.c.geometry, b.c.geometry),
             or_(overlap >= literal(rule.iou) * union, overlap >= literal(CONTAINED) * smaller),
         ),
     )
-    return (
-        select(a.c.id, b.c.id)
-        .join(
-            b,
-            and_(
-                b.c.image_id == a.c.image_id,
-                b.c.label_class == a.c.label_class,
-                b.c.chip_id != a.c.chip_id,
-                b.c.id > a.c.id,
-                func.ST_Expand(a.c.geometry, reach).op("&&")(b.c.geometry),
-                func.ST_Dimension(b.c.geometry) == dimension,
-            ),
+    # A LATERAL subquery fenced with OFFSET 0: every selected row probes the spatial index for its
+    # neighbours, whatever the planner guesses of the selection's size under row-level security (a guess
+    # of a few rows once turned this into a hash join of every annotation with every other).
+    neighbours = (
+        select(b.c.id)
+        .where(
+            a.c.reach.op("&&")(b.c.geometry),
+            b.c.image_id == a.c.image_id,
+            b.c.label_class == a.c.label_class,
+            b.c.chip_id != a.c.chip_id,
+            # Each pair once; as text, so that the planner does not scan the primary key for it.
+            cast(b.c.id, Text) > cast(a.c.id, Text),
+            func.ST_Dimension(b.c.geometry) == dimension,
+            same_object,
         )
-        .where(a.c.id.in_(select(chosen.c.id)), b.c.id.in_(select(chosen.c.id)), same_object)
+        .offset(0)
+        .lateral("b")
     )
+    return select(a.c.id, neighbours.c.id.label("other")).select_from(a.join(neighbours, true()))
 
 
 def groups_of(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UUID]]:
@@ -127,7 +142,19 @@ def groups_of(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UU
 
 
 def find_groups(session: Session, selected: Any, rule: MergeRule) -> list[list[uuid.UUID]]:
-    return groups_of((first, second) for first, second in session.execute(pairs_statement(selected, rule)))
+    """The groups of selected annotations that are parts of one object."""
+    pairs = [(first, second) for first, second in session.execute(pairs_statement(selected, rule))]
+    if not pairs:
+        return []
+    others = sorted({second for _, second in pairs})
+    among = selected.with_only_columns(ANNOTATIONS.c.id).where(ANNOTATIONS.c.id == any_(id_array(others)))
+    kept = set(session.execute(among).scalars())
+    return groups_of(pair for pair in pairs if pair[1] in kept)
+
+
+def id_array(ids: list[uuid.UUID]) -> Any:
+    """``ids`` as one array parameter (``= ANY``, ``<> ALL``): one bind for any number, and the index."""
+    return bindparam(None, ids, type_=ARRAY(Uuid()))
 
 
 PropertiesOf = Callable[[Any], Mapping[str, Any]]
@@ -141,12 +168,19 @@ def merged_features(
     if not groups:
         return
     wanted = [member for group in groups for member in group]
-    rows = {row.id: row for row in session.execute(selected.where(ANNOTATIONS.c.id.in_(wanted)))}
+    fetched = list(session.execute(selected.where(ANNOTATIONS.c.id == any_(id_array(wanted)))))
+    shapes = dict(
+        zip(
+            (row.id for row in fetched),
+            shapely.from_wkb([bytes(row.geometry.data) for row in fetched]),
+            strict=True,
+        )
+    )
+    rows = {row.id: row for row in fetched}
     for group in groups:
-        parts = [rows[member] for member in group if member in rows]
-        if not parts:
-            continue
-        yield merge_parts(parts, properties_of)
+        members = [member for member in group if member in rows]
+        if members:
+            yield merge_parts([rows[m] for m in members], properties_of, [shapes[m] for m in members])
 
 
 @dataclass(frozen=True)
@@ -159,11 +193,11 @@ class MergedObject:
     merged_from: list[str]
 
 
-def merge_object(parts: list[Any]) -> MergedObject:
+def merge_object(parts: list[Any], shapes: list[BaseGeometry] | None = None) -> MergedObject:
     """The union of the parts' geometries (points: their centroid; lines joined where they meet), the roll-up
     of their markings, the weakest of their statuses, and their ids in order (rows with the annotation's
-    ``id``, ``geometry``, ``status`` and marking columns)."""
-    shapes = [to_shape(part.geometry) for part in parts]
+    ``id``, ``geometry``, ``status`` and marking columns; ``shapes``: their geometries, already decoded)."""
+    shapes = shapes if shapes is not None else [to_shape(part.geometry) for part in parts]
     geometry: BaseGeometry
     if all(shape.geom_type == "Point" for shape in shapes):
         geometry = shapely.centroid(shapely.union_all(shapes))
@@ -184,8 +218,10 @@ def merge_object(parts: list[Any]) -> MergedObject:
     )
 
 
-def merge_parts(parts: list[Any], properties_of: PropertiesOf) -> ExportFeature:
-    merged = merge_object(parts)
+def merge_parts(
+    parts: list[Any], properties_of: PropertiesOf, shapes: list[BaseGeometry] | None = None
+) -> ExportFeature:
+    merged = merge_object(parts, shapes)
     properties: dict[str, Any] = dict(properties_of(parts[0]))
     properties["status"] = merged.status
     properties["merged_from"] = merged.merged_from
