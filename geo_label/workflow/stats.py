@@ -7,13 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.orm import Session
 
 from geo_label.db.access import readable
 from geo_label.db.context import Caller
-from geo_label.db.models import CHIPS, GOLD_CHIPS, GOLD_SCORES, TASK_REVIEWS, TASKS, User
+from geo_label.db.models import ANNOTATIONS, CHIPS, GOLD_CHIPS, GOLD_SCORES, TASK_REVIEWS, TASKS, User
 from geo_label.errors import PermissionDeniedError
+from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array
 from geo_label.projects import require_project_role
 from geo_label.users import get_user
 from geo_label.workflow.common import ACCEPTED, STATES, SUBMITTED
@@ -107,6 +108,35 @@ def _gold_progress(session: Session, caller: Caller, project_id: uuid.UUID) -> d
     return {"chips": int(chips), "scored_tasks": scored, "f1": mean_f1, "labelers": labelers}
 
 
+def label_counts(session: Session, caller: Caller, project_id: uuid.UUID) -> dict[str, Any]:
+    """Readable labels as features (as stored) and as objects (one object labeled on overlapping chips
+    counts once, by the export's merge rule), in all and by class."""
+    a = ANNOTATIONS
+    mine = (a.c.project_id == project_id, readable(a, caller))
+    counted = session.execute(select(a.c.label_class, func.count()).where(*mine).group_by(a.c.label_class))
+    features: dict[str, int] = {str(label_class): int(count) for label_class, count in counted}
+    objects = dict(features)
+    selected = select(a.c.id, a.c.label_class, a.c.image_id, a.c.chip_id, a.c.geometry).where(*mine)
+    groups = find_groups(session, selected, DEFAULT_RULE)
+    if groups:
+        heads = id_array([group[0] for group in groups])
+        class_of = {
+            head: str(label_class)
+            for head, label_class in session.execute(
+                select(a.c.id, a.c.label_class).where(a.c.id == any_(heads))
+            )
+        }
+        for group in groups:
+            objects[class_of[group[0]]] -= len(group) - 1
+    return {
+        "features": sum(features.values()),
+        "objects": sum(objects.values()),
+        "by_class": {
+            name: {"features": features[name], "objects": objects[name]} for name in sorted(features)
+        },
+    }
+
+
 def project_progress(session: Session, caller: Caller, project_id: uuid.UUID) -> dict[str, Any]:
     """Counts of readable tasks by state, the agreement summary and gold scores (managers)."""
     workflow = load_workflow(session, caller, project_id)
@@ -127,6 +157,7 @@ def project_progress(session: Session, caller: Caller, project_id: uuid.UUID) ->
         "settings": workflow.as_dict(),
         "chips": int(chips),
         "tasks": {"total": sum(by_state.values()), "by_state": by_state},
+        "labels": label_counts(session, caller, project_id),
         "agreement": project_agreement(session, caller, workflow),
         "gold": _gold_progress(session, caller, project_id),
     }

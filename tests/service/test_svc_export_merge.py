@@ -214,3 +214,22 @@ def test_ogc_items_merge_when_asked(client: TestClient, place: dict[str, Any]) -
     )
     wrong = client.get(f"{items}?merged=perhaps", headers=place["analyst"])
     assert wrong.status_code == 400 and "merged" in wrong.text
+
+
+def test_the_managers_counts_are_objects(
+    client: TestClient, test_db: TestDatabase, place: dict[str, Any]
+) -> None:
+    scene = place["scene"]
+    manager = make_user(test_db, unique("mgr"), "TS", "USA")
+    add_member(test_db, place["project"], manager, "manager")
+    draw(client, place, (0, 0), scene.box(200, 40, 240, 80))
+    draw(client, place, (0, 192), scene.box(201, 41, 241, 81))
+    draw(client, place, (0, 0), scene.box(20, 20, 40, 40))
+    draw(client, place, (0, 0), scene.box(60, 20, 80, 40), **{"class": "building"})
+    progress = client.get(f"/api/v1/projects/{place['project']}/progress", headers=token(client, manager))
+    assert progress.status_code == 200, progress.text
+    assert progress.json()["labels"] == {
+        "features": 4,
+        "objects": 3,
+        "by_class": {"building": {"features": 1, "objects": 1}, "vehicle": {"features": 3, "objects": 2}},
+    }

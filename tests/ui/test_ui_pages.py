@@ -21,6 +21,7 @@ def test_project_overview_and_export(
     manager.page.click("text=Project overview")
     manager.page.wait_for_selector("#progress")
     assert "in_progress" in manager.page.inner_text("#progress")
+    assert "objects labeled" in manager.page.inner_text("#objects")
     assert manager.page.is_visible("#agreement") and manager.page.is_visible("#gold")
     assert manager.banner()["text"] == "UNCLASSIFIED" and manager.banner()["background"] == GREEN
     with manager.page.expect_download() as download:

@@ -26,6 +26,11 @@ export async function render(root, [projectId]) {
         { class: "card", id: "progress" },
         h("h2", {}, "Progress"),
         h("p", {}, `${progress.chips} chips, ${progress.tasks.total} tasks`),
+        h(
+          "p",
+          { id: "objects", title: "An object labeled on overlapping chips counts once" },
+          `${progress.labels.objects} objects labeled (${progress.labels.features} labels)`,
+        ),
         table(["state", "tasks"], byState.map(([state, n]) => [state, String(n)])),
       ),
       h(
