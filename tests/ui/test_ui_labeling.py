@@ -73,6 +73,13 @@ def test_label_review_export(
     geo = ChipGeo.of(test_db, chip_id)
     page = labeler.page
 
+    # A label drawn on the neighbouring chip that reaches onto this one is shown, read-only (issue 14).
+    other = next(c for c in ui_world.open_chips if c != chip_id)
+    label_across_the_edge(test_db, ui_world.users["manager"], other, chip_id)
+    page.reload()
+    page.wait_for_function("() => document.getElementById('map')?.dataset.chipBox")
+    assert page.get_attribute("#map", "data-overlap-labels") == "1"
+
     # The building: class and attributes first, then three clicks and Enter.
     page.click("[data-class=building]")
     page.fill("#attr-floors", "3")
@@ -158,6 +165,42 @@ def test_label_review_export(
         nearest = min(vertices, key=lambda v: abs(v[0] - expected[0]) + abs(v[1] - expected[1]))
         assert_within_a_pixel(geo, geo.lonlat(*nearest), expected)
     assert_within_a_pixel(geo, by_class["vehicle"]["geometry"]["coordinates"], point_pixel)
+
+
+def label_across_the_edge(db: pg.TestDatabase, username: str, on: uuid.UUID, onto: uuid.UUID) -> None:
+    """A small box on chip ``on`` reaching its edge with chip ``onto``, near one end of that edge (clear of
+    what the test draws)."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import box, mapping
+
+    from geo_label.annotations import AnnotationInput, create_annotation
+    from geo_label.db.models import CHIPS
+    from tests.world import caller
+
+    with db.as_system() as session:
+        rows = dict(
+            session.execute(select(CHIPS.c.id, CHIPS.c.footprint).where(CHIPS.c.id.in_([on, onto]))).all()
+        )
+    first, second = to_shape(rows[on]), to_shape(rows[onto])
+    point = first.intersection(second).interpolate(0.9, normalized=True)
+    side = (first.bounds[2] - first.bounds[0]) * 0.03
+    # The test world's chips do not overlap: the box lies on its own chip and touches the shared edge.
+    west, east = (
+        (point.x - 2 * side, point.x)
+        if first.centroid.x < second.centroid.x
+        else (point.x, point.x + 2 * side)
+    )
+    who = caller(db, username)
+    with db.as_caller(who) as session:
+        create_annotation(
+            session,
+            who,
+            AnnotationInput(
+                chip_id=on,
+                label_class="building",
+                geometry=dict(mapping(box(west, point.y - side, east, point.y + side))),
+            ),
+        )
 
 
 def assert_within_a_pixel(geo: ChipGeo, lonlat: Any, expected: tuple[float, float]) -> None:

@@ -54,6 +54,9 @@ export async function createChipMap(target, { chip, neighbours }) {
   });
   const outline = new ol.source.Vector({ features: [new ol.Feature(ol.geom.Polygon.fromExtent(georef.extent))] });
   const source = new ol.source.Vector();
+  // Labels of the neighbouring chips that lie on this one (the overlap): shown, never edited, snapped to.
+  const contextSource = new ol.source.Vector();
+  const contextVector = new ol.layer.VectorImage({ source: contextSource, style: neighbourLabelStyle(), imageRatio: 1.5 });
   // VectorImage, not Vector: the features are drawn once into an image, which every later frame only copies
   // (and, while panning or zooming, transforms) until the features or the view's resolution change. A Vector
   // layer replays every feature on every frame: with hundreds of features each pointer move while drawing
@@ -70,6 +73,7 @@ export async function createChipMap(target, { chip, neighbours }) {
       ...contextLayers,
       imageLayer(chipUrl, georef.extent, projection, "ol-layer chip"),
       new ol.layer.Vector({ source: outline, style: chipOutlineStyle() }),
+      contextVector,
       vector,
     ],
     view: new ol.View({ projection, minResolution: 1 / 16, maxResolution: 64, constrainResolution: false }),
@@ -81,11 +85,21 @@ export async function createChipMap(target, { chip, neighbours }) {
     map,
     source,
     vector,
+    contextSource,
     georef,
     projection,
     neighbourMarkings: context.map((n) => n.chip.marking),
     neighbourIds: context.map((n) => n.chip.id),
   };
+}
+
+function neighbourLabelStyle() {
+  const stroke = new ol.style.Stroke({ color: "rgba(255, 255, 255, 0.85)", width: 1.5, lineDash: [3, 3] });
+  return new ol.style.Style({
+    stroke,
+    fill: new ol.style.Fill({ color: "rgba(255, 255, 255, 0.08)" }),
+    image: new ol.style.Circle({ radius: 4, stroke }),
+  });
 }
 
 function chipOutlineStyle() {
@@ -96,13 +110,22 @@ function chipOutlineStyle() {
 
 /** Readable chips of the project whose footprints touch a box around this chip (its context). */
 export function contextBox(chip) {
+  return boxAround(chip, 0.5);
+}
+
+/** The chip's own box: the labels of other chips found in it lie (at least partly) on this chip. */
+export function footprintBox(chip) {
+  return boxAround(chip, 0);
+}
+
+function boxAround(chip, margin) {
   // Across the antimeridian the points are continuous (east of it); the box then has west > east (RFC 7946 5.2).
   const points = outerPoints(chip.geometry);
   const lons = points.map((p) => p[0]);
   const lats = points.map((p) => p[1]);
   const [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
-  const dx = (maxLon - minLon) * 0.5;
-  const dy = (maxLat - minLat) * 0.5;
+  const dx = (maxLon - minLon) * margin;
+  const dy = (maxLat - minLat) * margin;
   const west = wrapLongitude(minLon - dx);
   const east = wrapLongitude(maxLon + dx);
   return [west, Math.max(minLat - dy, -90), east, Math.min(maxLat + dy, 90)].map((v) => v.toFixed(9)).join(",");

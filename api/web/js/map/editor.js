@@ -59,6 +59,8 @@ export class Editor {
     this.translate = new AltTranslate({ features: this.select.getFeatures(), condition: ol.events.condition.altKeyOnly });
     this.translate.on("translateend", () => this.changed());
     this.snap = new ol.interaction.Snap({ source: this.source });
+    // The neighbouring chips' labels in the overlap: snapped to, never changed.
+    this.contextSnap = new ol.interaction.Snap({ source: chipMap.contextSource });
     this.draw = null;
     this.history = new History(this.source, () => {
       this.select.getFeatures().clear();
@@ -87,7 +89,7 @@ export class Editor {
 
   setTool(tool) {
     this.tool = tool;
-    for (const interaction of [this.draw, this.select, this.modify, this.translate, this.snap]) {
+    for (const interaction of [this.draw, this.select, this.modify, this.translate, this.snap, this.contextSnap]) {
       if (interaction) this.map.removeInteraction(interaction);
     }
     this.draw = null;
@@ -113,7 +115,10 @@ export class Editor {
       this.map.addInteraction(this.draw);
     }
     // Snap must be added after the interactions it serves.
-    if (this.snapping) this.map.addInteraction(this.snap);
+    if (this.snapping) {
+      this.map.addInteraction(this.snap);
+      this.map.addInteraction(this.contextSnap);
+    }
   }
 
   setSnapping(on) {

@@ -6,7 +6,7 @@ import { forward as toMgrs } from "../../vendor/mgrs/mgrs.esm.js";
 import { api } from "../api.js";
 import { setPageMarkings } from "../banner.js";
 import { h, mount } from "../dom.js";
-import { contextBox, createChipMap } from "../map/chipmap.js";
+import { contextBox, createChipMap, footprintBox } from "../map/chipmap.js";
 import { mapCoordinates } from "../map/georef.js";
 import { setClassOrder } from "../map/styles.js";
 
@@ -17,10 +17,11 @@ const geojson = new ol.format.GeoJSON();
 export async function loadTask(taskId) {
   const task = await api(`tasks/${taskId}`);
   const chip = task.chip;
-  const [project, nearby, annotations] = await Promise.all([
+  const [project, nearby, annotations, onThisChip] = await Promise.all([
     api(`projects/${task.project_id}`),
     api(`chips?project=${task.project_id}&bbox=${contextBox(chip)}&limit=48`),
     api(`annotations?chip=${chip.id}&limit=1000`),
+    api(`annotations?image=${chip.image_id}&bbox=${footprintBox(chip)}&limit=1000`),
   ]);
   setClassOrder(project.classes.map((c) => c.name));
   return {
@@ -29,12 +30,16 @@ export async function loadTask(taskId) {
     project,
     neighbours: nearby.items.filter((c) => c.id !== chip.id),
     annotations: annotations.items,
+    // Readable labels drawn on the neighbouring chips of the same image that reach onto this one.
+    overlapping: onThisChip.items.filter((a) => a.chip_id !== chip.id),
   };
 }
 
 /** The map for a loaded task, in `target`. */
 export async function buildMap(target, loaded) {
   const chipMap = await createChipMap(target, { chip: loaded.chip, neighbours: loaded.neighbours });
+  chipMap.contextSource.addFeatures(loaded.overlapping.map((a) => featureOf(a, chipMap.georef)));
+  target.dataset.overlapLabels = String(loaded.overlapping.length);
   exposeChipBox(target, chipMap);
   return chipMap;
 }
@@ -116,7 +121,13 @@ export function showPointer(chipMap, el) {
  */
 export function bannerUpdater(loaded, chipMap) {
   let timer = null;
-  const fixed = [loaded.project.marking, loaded.task.marking, loaded.chip.marking, ...chipMap.neighbourMarkings];
+  const fixed = [
+    loaded.project.marking,
+    loaded.task.marking,
+    loaded.chip.marking,
+    ...chipMap.neighbourMarkings,
+    ...loaded.overlapping.map((a) => a.marking),
+  ];
   const update = () => {
     const features = chipMap.source.getFeatures().map((f) => f.get("marking"));
     return setPageMarkings([...fixed, ...features]).catch(() => {});
