@@ -5,7 +5,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -54,8 +54,8 @@ def png_image(raster_dir: Path) -> Path:
     return rasters.plain_png(raster_dir / "plain.png")
 
 
-@pytest.fixture
-def embedded_data_dir() -> Iterator[Path]:
+@contextmanager
+def embedded_home() -> Iterator[Path]:
     """A data directory for an embedded cluster, which the postgres user can reach when the tests run as root
     (tmp_path is 0700 root, and GeoLabel refuses one others may read); the cluster is stopped and the
     directory removed afterwards."""
@@ -69,3 +69,16 @@ def embedded_data_dir() -> Iterator[Path]:
         with suppress(EmbeddedDatabaseError):
             EmbeddedCluster(home / "postgres").stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    with embedded_home() as home:
+        yield home
+
+
+@pytest.fixture
+def second_embedded_data_dir() -> Iterator[Path]:
+    """Another one, for a second installation (a restore onto a fresh host)."""
+    with embedded_home() as home:
+        yield home

@@ -100,6 +100,14 @@ def answers(base: str) -> bool:
 def service(base: str, host: str, port: int, env: dict[str, str]) -> Iterator[None]:
     """`geo-label serve` on ``host:port`` until the block ends (SIGTERM, then a wait)."""
     command = [sys.executable, "-m", "geo_label", "serve", "--host", host, "--port", str(port)]
+    with running_service(command, base, env):
+        yield
+
+
+@contextmanager
+def running_service(command: list[str], base: str, env: dict[str, str] | None) -> Iterator[None]:
+    """``command``, a GeoLabel service that answers on ``base``, from its first health answer until the
+    block ends (SIGTERM, then a wait); one that stops or never answers is a CheckFailed."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -200,15 +208,8 @@ def check_ingest(scene: Path, env: dict[str, str]) -> str:
     return f"Dask cluster on {address}: {output.strip().split(': ', 1)[-1]}"
 
 
-def check_service_in(base: str) -> str:
-    status, body = http(f"{base}/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
-    if status != 200:
-        raise CheckFailed(f"sign-in answered {status}")
-    token = json.loads(body)["access_token"]
-    status, body = http(f"{base}/api/v1/projects", token=token)
-    projects = [item["name"] for item in json.loads(body).get("items", [])] if status == 200 else []
-    if PROJECT not in projects:
-        raise CheckFailed(f"the project list answered {status} without the scratch project")
+def draw_square(base: str, token: str, label_class: str) -> str:
+    """Save a square of about a metre at the middle of the first chip the token's user may read; its id."""
     status, body = http(f"{base}/api/v1/chips?limit=1", token=token)
     chips = json.loads(body).get("items", []) if status == 200 else []
     if not chips:
@@ -224,12 +225,25 @@ def check_service_in(base: str) -> str:
         token=token,
         data={
             "chip_id": chip["id"],
-            "class": "vehicle",
+            "class": label_class,
             "geometry": {"type": "Polygon", "coordinates": [square]},
         },
     )
     if status != 201:
         raise CheckFailed(f"saving an annotation answered {status}: {body[:200].decode(errors='replace')}")
+    return str(json.loads(body)["id"])
+
+
+def check_service_in(base: str) -> str:
+    status, body = http(f"{base}/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
+    if status != 200:
+        raise CheckFailed(f"sign-in answered {status}")
+    token = json.loads(body)["access_token"]
+    status, body = http(f"{base}/api/v1/projects", token=token)
+    projects = [item["name"] for item in json.loads(body).get("items", [])] if status == 200 else []
+    if PROJECT not in projects:
+        raise CheckFailed(f"the project list answered {status} without the scratch project")
+    draw_square(base, token, "vehicle")
     for page in ("/", "/docs"):
         status, _ = http(f"{base}{page}")
         if status != 200:

@@ -21,7 +21,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from geo_label.cli.selftest_command import CheckFailed, http
+from geo_label.cli.selftest_command import CheckFailed, draw_square, http, running_service
+from tests.ui.browser import CHROMIUM_ARGS as BROWSER_ARGS
 
 HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 PORT = 8000
@@ -29,13 +30,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 GEO_LABEL = "/opt/geolabel/bin/geo-label"
 PASSWORD = "airgap-test-pass-phrase-4"
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BROWSER_ARGS,
     # The browser's own name lookups (none of GeoLabel's pages names a host): refused inside chromium.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
@@ -90,25 +85,11 @@ class Host:
     @contextmanager
     def service(self) -> Iterator[None]:
         """The installed service, as systemd would start it (the same command, as the service account)."""
-        process = subprocess.Popen(
-            self.command(f"exec {GEO_LABEL} serve"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                with suppress(StepFailed, CheckFailed):  # not up yet
-                    if http(f"{BASE}/api/v1/health", timeout=2)[0] == 200:
-                        break
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise StepFailed("the installed service did not come up")
-                time.sleep(0.3)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            with running_service(self.command(f"exec {GEO_LABEL} serve"), BASE, None):
+                yield
+        except CheckFailed as exc:
+            raise StepFailed(f"the installed service: {exc}") from None
 
 
 def sign_in(username: str) -> str:
@@ -116,24 +97,6 @@ def sign_in(username: str) -> str:
     if status != 200:
         raise StepFailed(f"sign-in as {username} answered {status}")
     return str(json.loads(body)["access_token"])
-
-
-def draw_annotation(token: str) -> None:
-    _, body = http(f"{BASE}/api/v1/chips?limit=1", token=token)
-    chip = json.loads(body)["items"][0]
-    lon, lat = chip["geometry"]["coordinates"][0][0]
-    square = [[lon, lat], [lon + 1e-5, lat], [lon + 1e-5, lat - 1e-5], [lon, lat - 1e-5], [lon, lat]]
-    status, body = http(
-        f"{BASE}/api/v1/annotations",
-        token=token,
-        data={
-            "chip_id": chip["id"],
-            "class": "ship",
-            "geometry": {"type": "Polygon", "coordinates": [square]},
-        },
-    )
-    if status != 201:
-        raise StepFailed(f"saving an annotation answered {status}")
 
 
 def browse(findings: dict[str, Any], project_id: str, chip_id: str) -> None:
@@ -219,7 +182,7 @@ def main(config_path: str) -> int:
             token = sign_in("lena")
             _, body = http(f"{BASE}/api/v1/projects", token=token)
             project = next(p for p in json.loads(body)["items"] if p["name"] == "harbor")
-            draw_annotation(token)
+            draw_square(BASE, token, "ship")
             _, body = http(f"{BASE}/api/v1/chips?limit=1", token=token)
             chip_id = json.loads(body)["items"][0]["id"]
             findings["steps"].append("service: signed in, listed projects, saved an annotation")

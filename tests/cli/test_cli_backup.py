@@ -7,17 +7,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tarfile
-import tempfile
-from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from geo_label.cli.selftest_command import CheckFailed, cli, free_port, http, service
-from geo_label.db.embedded import EmbeddedCluster, EmbeddedDatabaseError
+from geo_label.cli.selftest_command import CheckFailed, cli, draw_square, free_port, http, service
 
 PASSWORD = "backup-test-pass-phrase-9"
 
@@ -29,18 +24,6 @@ def environment(data_dir: Path) -> dict[str, str]:
 
 def without_time(export: Path) -> str:
     return re.sub(r'"exported_at":"[^"]*"', "", export.read_text())
-
-
-@pytest.fixture
-def fresh_data_dir() -> Iterator[Path]:
-    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="geo-label-restore-"))
-    home.chmod(0o711)
-    try:
-        yield home
-    finally:
-        with suppress(EmbeddedDatabaseError):
-            EmbeddedCluster(home / "postgres").stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def labelled_installation(data_dir: Path, work: Path) -> dict[str, str]:
@@ -58,25 +41,12 @@ def labelled_installation(data_dir: Path, work: Path) -> dict[str, str]:
     with service(base, "127.0.0.1", port, env):
         _, body = http(f"{base}/api/v1/auth/token", data={"username": "ana", "password": PASSWORD})
         token = json.loads(body)["access_token"]
-        _, body = http(f"{base}/api/v1/chips?limit=1", token=token)
-        chip = json.loads(body)["items"][0]
-        lon, lat = chip["geometry"]["coordinates"][0][0]
-        square = [[lon, lat], [lon + 1e-5, lat], [lon + 1e-5, lat - 1e-5], [lon, lat - 1e-5], [lon, lat]]
-        status, body = http(
-            f"{base}/api/v1/annotations",
-            token=token,
-            data={
-                "chip_id": chip["id"],
-                "class": "ship",
-                "geometry": {"type": "Polygon", "coordinates": [square]},
-            },
-        )
-        assert status == 201, body
+        draw_square(base, token, "ship")
     return env
 
 
 def test_backup_and_restore_give_back_everything(
-    embedded_data_dir: Path, fresh_data_dir: Path, tmp_path: Path
+    embedded_data_dir: Path, second_embedded_data_dir: Path, tmp_path: Path
 ) -> None:
     env = labelled_installation(embedded_data_dir, tmp_path)
     before = tmp_path / "before.geojson"
@@ -99,6 +69,7 @@ def test_backup_and_restore_give_back_everything(
     assert cli("audit", "verify", env=env).startswith("audit chain intact")
 
     # Onto a fresh data directory, as on a new host.
+    fresh_data_dir = second_embedded_data_dir
     fresh = environment(fresh_data_dir)
     cli("restore", str(backup), env=fresh)
     elsewhere = tmp_path / "elsewhere.geojson"

@@ -16,6 +16,20 @@ from imagery.offline import enforce_offline
 REPO = Path(__file__).resolve().parents[2]
 
 
+def python_says(code: str, **environment: str) -> list[str]:
+    """The words a fresh interpreter prints running ``code`` with these environment variables set."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **environment},
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.split()
+
+
 def test_import_turns_proj_network_off_even_when_the_environment_turned_it_on() -> None:
     code = (
         "import os, pyproj.network as network\n"
@@ -23,17 +37,7 @@ def test_import_turns_proj_network_off_even_when_the_environment_turned_it_on() 
         "import imagery\n"
         "print(before, os.environ['PROJ_NETWORK'], network.is_network_enabled())\n"
     )
-    env = {**os.environ, "PROJ_NETWORK": "ON"}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
-        timeout=60,
-    )
-    assert result.stdout.split() == ["True", "OFF", "False"]
+    assert python_says(code, PROJ_NETWORK="ON") == ["True", "OFF", "False"]
 
 
 def test_offline_in_this_process() -> None:
@@ -66,14 +70,4 @@ def test_datum_shift_grids_come_from_the_named_folders(folders: str, uses_grid: 
     """Debian's proj-data (a test dependency, and in the offline bundle) holds BETA2007.gsb: DHDN to WGS 84
     takes the grid when its folder is searched, the 3 m Helmert fit when it is not; pyproj's own folder
     (its proj.db) stays first."""
-    env = {**os.environ, "GEO_LABEL_PROJ_GRIDS": folders}
-    result = subprocess.run(
-        [sys.executable, "-c", GRID_CHECK],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
-        timeout=60,
-    )
-    assert result.stdout.split() == [str(uses_grid), "True"]
+    assert python_says(GRID_CHECK, GEO_LABEL_PROJ_GRIDS=folders) == [str(uses_grid), "True"]
