@@ -35,7 +35,7 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from deploy_airgapped.manifest import BundleError
+from deploy_airgapped.manifest import BundleError, file_sha256
 
 SBOM = "sbom.cdx.json"
 LICENSES = "licenses.csv"
@@ -62,10 +62,6 @@ class Part:
         return str(self.purl)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def wheel_licences(metadata: str) -> tuple[tuple[str, ...], str]:
     """The licence a wheel's METADATA declares: License-Expression (core metadata 2.4), else a one-line
     License field, else the trove classifiers."""
@@ -88,7 +84,7 @@ def wheel_part(wheel: Path) -> Part:
     project, version = str(fields["Name"]), str(fields["Version"])
     licences, source = wheel_licences(metadata)
     purl = PackageURL(type="pypi", name=project.lower().replace("_", "-"), version=version)
-    return Part("wheel", project, version, purl, _sha256(wheel), licences, f"wheel {source}")
+    return Part("wheel", project, version, purl, file_sha256(wheel), licences, f"wheel {source}")
 
 
 def debian_licences(copyright_text: str) -> tuple[str, ...]:
@@ -134,7 +130,7 @@ def deb_part(deb: Path) -> Part:
         version=version,
         qualifiers={"arch": arch, "distro": "debian-12"},
     )
-    return Part("deb", package, version, purl, _sha256(deb), licences or (UNKNOWN,), source)
+    return Part("deb", package, version, purl, file_sha256(deb), licences or (UNKNOWN,), source)
 
 
 def collect(folder: Path) -> list[Part]:

@@ -16,7 +16,6 @@ in only once the database is back: a restore that fails leaves the installation 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -42,6 +41,7 @@ from geo_label.db.embedded import (
     provision_database,
 )
 from geo_label.errors import GeoLabelError
+from tiling.state import file_sha256
 
 ROOT = "geolabel-backup"
 DUMP = "database.dump"
@@ -80,14 +80,6 @@ def _run(argv: list[str], what: str) -> None:
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()] or ["no message"]
         raise BackupError(f"{what} failed: {lines[0].removeprefix(Path(argv[0]).name + ': ')}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _kept(data_dir: Path) -> list[Path]:
@@ -147,7 +139,7 @@ def make_backup(data_dir: Path, out: Path, *, scratch: Path) -> BackupSummary:
             f"data_dir {data_dir.absolute()}\n"
         )
         listed = sorted(p for p in root.rglob("*") if p.is_file())
-        lines = [f"{_sha256(p)}  ./{p.relative_to(root).as_posix()}\n" for p in listed]
+        lines = [f"{file_sha256(p)}  ./{p.relative_to(root).as_posix()}\n" for p in listed]
         (root / MANIFEST).write_text("".join(lines))
         partial = out.with_name(f".{out.name}.partial")
         with tarfile.open(partial, "w") as tar:
@@ -176,7 +168,7 @@ def _unpacked(backup: Path, scratch: Path) -> Iterator[Path]:
             digest, _, name = line.partition("  ./")
             path = root / name
             listed.add(name)
-            if not path.is_file() or _sha256(path) != digest:
+            if not path.is_file() or file_sha256(path) != digest:
                 raise BackupError(f"{backup}: {name} does not match the backup's manifest")
         present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
         if present != listed:

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,8 +30,6 @@ from geo_label.private_files import prepare_data_dir
 from geo_label.settings import load_settings
 
 USER = "selftest"
-#: The scratch account's password: new on every run, gone with the scratch installation.
-PASSWORD = secrets.token_urlsafe(18)
 PROJECT = "selftest"
 MARKING = "UNCLASSIFIED"
 START_TIMEOUT_S = 60.0
@@ -70,6 +66,9 @@ def http(
     url: str, *, data: dict[str, Any] | None = None, token: str | None = None, timeout: float = 10
 ) -> tuple[int, bytes]:
     """A request to the loopback service; the status and body (never raises for HTTP statuses)."""
+    import urllib.error  # here, not at import: every `geo-label` command loads this module
+    import urllib.request
+
     headers = {"Accept": "application/json"}
     body = None
     if data is not None:
@@ -234,8 +233,8 @@ def draw_square(base: str, token: str, label_class: str) -> str:
     return str(json.loads(body)["id"])
 
 
-def check_service_in(base: str) -> str:
-    status, body = http(f"{base}/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
+def check_service_in(base: str, password: str) -> str:
+    status, body = http(f"{base}/api/v1/auth/token", data={"username": USER, "password": password})
     if status != 200:
         raise CheckFailed(f"sign-in answered {status}")
     token = json.loads(body)["access_token"]
@@ -272,7 +271,7 @@ def check_installed_service(env: dict[str, str]) -> str:
     return f"was not running: started on {base}, answered, stopped"
 
 
-def scratch_project(env: dict[str, str]) -> str:
+def scratch_project(env: dict[str, str], password: str) -> str:
     cli(
         "users",
         "add",
@@ -283,7 +282,7 @@ def scratch_project(env: dict[str, str]) -> str:
         "USA",
         "--password-stdin",
         env=env,
-        stdin=PASSWORD + "\n",
+        stdin=password + "\n",
     )
     cli("projects", "create", PROJECT, "--marking", MARKING, "--classes", "vehicle", env=env)
     cli("projects", "add-member", PROJECT, USER, "--role", "labeler", env=env)
@@ -323,17 +322,18 @@ def run_checks(scratch: Path, env: dict[str, str]) -> None:
 
     prepare_data_dir(scratch, traversable=os.geteuid() == 0, service_group=None)
     scene = scratch / "scene.tif"
+    password = secrets.token_urlsafe(18)  # the scratch account's: new on every run, gone with the scratch
     report("PROJ transform with a grid", check_proj_grid)
     report("raster write and read", lambda: check_raster(scene, env))
     # The scratch cluster stays up while the checks run (this process holds a lease on it).
     with embedded_database(scratch):
         report("database and keys", lambda: cli("init", env=env).strip().split(": ", 1)[0])
         report("PostGIS", lambda: check_postgis(scratch))
-        report("scratch account and project", lambda: scratch_project(env))
+        report("scratch account and project", lambda: scratch_project(env, password))
         report("ingest (Dask on 127.0.0.1)", lambda: check_ingest(scene, env))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with service(base, "127.0.0.1", port, env):
-            report("service", lambda: check_service_in(base))
+            report("service", lambda: check_service_in(base, password))
         report("export", lambda: check_export(scratch / "export.geojson", env))
     report("installed service", lambda: check_installed_service(dict(os.environ)))
