@@ -17,7 +17,7 @@ from api.headers import SecurityHeaders
 from api.request_guard import MIB, RequestGuard, default_limits
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
-from api.routes import audit_routes, auth, export, health, imagery_routes, me, ogc, projects, users
+from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
 from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
@@ -90,6 +90,7 @@ def create_app(state: AppState) -> FastAPI:
         annotation_routes.router,
         audit_routes.router,
         export.router,
+        datasets.router,
         task_routes.router,
     ]
     for router in protected:

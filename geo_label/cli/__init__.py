@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "imagery_commands",
     "service_commands",
     "workflow_commands",
+    "dataset_commands",
     "backup_commands",
     "selftest_command",
 )

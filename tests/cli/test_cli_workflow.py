@@ -373,3 +373,21 @@ def test_release_expired_returns_the_lapsed_lease(
         )
         assert list(states.scalars()) == []
     assert [actor for actor, _ in audit_details(world, "task.lease_expired")] == ["system"]
+
+
+def test_dataset_export_writes_a_marked_folder_or_nothing(world: CliWorld, tmp_path: Path) -> None:
+    out = tmp_path / "dataset"
+    manager = world.users["manager"]
+    common = ("dataset", "export", "--project", world.name, "--as", manager)
+    done = world.run(*common, "--format", "coco", "--format", "stac", "--split", "1", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "wrote 2 labels on chips train 2 " in done.stdout, done.stdout
+    assert (out / "MARKING.txt").read_text().splitlines()[0] == "UNCLASSIFIED"
+    coco = json.loads((out / "annotations" / "instances_train.json").read_text())
+    assert {image["chip_id"] for image in coco["images"]} == {str(chip) for chip in world.open_chips}
+    bad = world.run(*common, "--format", "coco", "--split", "0.9,0.9", "-o", str(tmp_path / "bad"))
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "add up to 1" in bad.stderr, bad.stderr
+    assert not (tmp_path / "bad").exists()
+    unknown = world.run(*common, "--format", "shapefile", "-o", str(tmp_path / "bad"))
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr

@@ -10,37 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rasterio
 from fastapi.testclient import TestClient
-from pyproj import Transformer
 from shapely.geometry import LineString, Point, mapping, shape
-from shapely.geometry import box as shapely_box
 
 from tests.pg import TestDatabase
 from tests.service.conftest import token
+from tests.service.scene import OVERLAP, Scene
 from tests.world import add_member, ingest, make_project, make_user, unique
-
-#: Chips of 256 pixels overlapping by 64: chip columns start at 0, 192, 384, ... (10 m pixels, UTM 33N).
-SIZE, OVERLAP = 256, 64
-
-
-class Scene:
-    """Pixel positions of the test image as lon/lat, and its chips by their pixel offsets."""
-
-    def __init__(self, image: Path, chips: list[dict[str, Any]]) -> None:
-        with rasterio.open(image) as dataset:
-            self.transform = dataset.transform
-            self.to_lonlat = Transformer.from_crs(dataset.crs, "EPSG:4326", always_xy=True)
-        self.chips = {(chip["row_off"], chip["col_off"]): chip["id"] for chip in chips}
-
-    def lonlat(self, col: float, row: float) -> tuple[float, float]:
-        x, y = self.transform * (col, row)
-        lon, lat = self.to_lonlat.transform(x, y)
-        return float(lon), float(lat)
-
-    def box(self, col0: float, row0: float, col1: float, row1: float) -> dict[str, Any]:
-        (w, n), (e, s) = self.lonlat(col0, row0), self.lonlat(col1, row1)
-        return dict(mapping(shapely_box(min(w, e), min(s, n), max(w, e), max(s, n))))
 
 
 @pytest.fixture
