@@ -151,9 +151,14 @@ def _ewkb_hex(geometry: shapely.Geometry) -> str:
     return str(shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True))
 
 
-def _chip_step() -> tuple[float, float]:
+def grid_side(chips: int) -> int:
+    """Chips per side of the square grid that holds ``chips`` chips."""
+    return math.ceil(math.sqrt(chips))
+
+
+def _chip_step(side: int = CHIP_GRID) -> tuple[float, float]:
     west, south, east, north = REGION
-    return (east - west) / CHIP_GRID, (north - south) / CHIP_GRID
+    return (east - west) / side, (north - south) / side
 
 
 def insert_image_and_chips(
@@ -168,7 +173,7 @@ def insert_image_and_chips(
     """One image covering the region, marked ``marking``, and ``chips`` chips of it on a square grid, row by
     row from the north-west (the last row partly filled when ``chips`` is not a square)."""
     west, south, east, north = REGION
-    side = math.ceil(math.sqrt(chips))
+    side = grid_side(chips)
     dx, dy = (east - west) / side, (north - south) / side
     size = side * CHIP_PX
     image_id = uuid.uuid4()
@@ -280,11 +285,12 @@ def _annotation_lines(
 ) -> Iterator[str]:
     """COPY text lines (columns :data:`ANNOTATION_COLUMNS`) for annotations ``start`` .. ``start + n``."""
     west, _, _, north = REGION
-    dx, dy = _chip_step()
+    side = grid_side(len(fixture.chip_ids))
+    dx, dy = _chip_step(side)
     lon, lat, geometries = _rectangles(rng, n)
-    col = np.minimum(((lon - west) / dx).astype(int), CHIP_GRID - 1)
-    row = np.minimum(((north - lat) / dy).astype(int), CHIP_GRID - 1)
-    chip_index = row * CHIP_GRID + col
+    col = np.minimum(((lon - west) / dx).astype(int), side - 1)
+    row = np.minimum(((north - lat) / dy).astype(int), side - 1)
+    chip_index = np.minimum(row * side + col, len(fixture.chip_ids) - 1)
     markings = rng.choice(len(MARKING_MIX), n, p=[share for _, share, _ in MARKING_MIX])
     classes = rng.choice(len(CLASSES), n, p=CLASS_SHARES)
     floors = rng.integers(1, 12, n)
@@ -324,7 +330,11 @@ def copy_annotations(conn: psycopg.Connection[Any], fixture: Fixture, author: uu
 
 
 def load_fixture(
-    database: Database, admin: psycopg.Connection[Any], registry: MarkingRegistry, annotations: int
+    database: Database,
+    admin: psycopg.Connection[Any],
+    registry: MarkingRegistry,
+    annotations: int,
+    chips: int = CHIP_GRID * CHIP_GRID,
 ) -> tuple[Fixture, float]:
     """Build the fixture; returns it and the seconds the annotations took (COPY, indexes, VACUUM, ANALYZE).
 
@@ -336,7 +346,7 @@ def load_fixture(
     operator = system_caller(registry.sci_controls, frozenset({str(project_id)}))
     with admin.transaction():
         set_context(admin, operator)  # the owner is subject to FORCE ROW LEVEL SECURITY unless superuser
-        image_id, chip_ids = insert_image_and_chips(admin, project_id, reader_id)
+        image_id, chip_ids = insert_image_and_chips(admin, project_id, reader_id, chips=chips)
     fixture = Fixture(project_id, reader_id, image_id, chip_ids, annotations)
     started = time.perf_counter()
     admin.execute("ALTER TABLE annotations DISABLE TRIGGER annotations_history")

@@ -1,23 +1,34 @@
-"""Dataset benchmark (issue 14), part (a): what merging one object across overlapping chips costs an export.
+"""Dataset benchmark (issue 14): what merging one object across overlapping chips costs an export (a), and
+what a training dataset costs against copying its files and exporting its labels (b).
 
-The service benchmark's fixture (one image, a 50 x 50 grid of chips, small rotated rectangles with a mix of
-markings) with ``--annotations`` in all, of which ``--overlap-share`` (10 %) lie in overlaps: half of those
-are the originals, half are their copies on another chip, moved by about 10 cm, as a second labeler would
-draw the same object there. Each pass runs, as whole processes and in turns:
+(a) The service benchmark's fixture (one image, a 50 x 50 grid of chips, small rotated rectangles with a mix
+of markings) with ``--annotations`` in all, of which ``--overlap-share`` (10 %) lie in overlaps: half of
+those are the originals, half are their copies on another chip, moved by about 10 cm, as a second labeler
+would draw the same object there. Each pass runs, as whole processes and in turns:
 
 (a1) ``geo-label export --as READER --no-merge``: the baseline, every feature as stored;
 (a2) ``geo-label export --as READER`` (merging on, the default): each pair becomes one feature.
 
 Printed: the median wall time of each, (a2)/(a1) (goal: at most 1.3), peak memory and feature counts.
-Part (b), STAC + COCO + masks against ``cp -al`` and the GeoJSON export, comes with the dataset export.
 
-Usage: ``python benchmarks/datasets.py [--annotations 100000] [--overlap-share 0.1] [--passes 3]``
+(b) The same fixture with ``--chips`` chips (10,000) and ``--dataset-annotations`` labels (100,000), every
+chip a real GeoTIFF file; then, per pass:
+
+(b1) the baseline: ``cp -al`` of the chips' folder plus ``geo-label export --no-merge`` of the same labels;
+(b2) ``geo-label dataset export --format stac --format coco --format masks``.
+
+Printed: medians, (b2)/(b1) (goal: at most 2), and (b2)'s peak memory at a tenth of the size and at the
+full size (goal: flat).
+
+Usage: ``python benchmarks/datasets.py [--part a|b|both] [--annotations 100000] [--overlap-share 0.1]
+[--chips 10000] [--dataset-annotations 100000] [--passes 3]``
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -112,15 +124,8 @@ def export_once(env: dict[str, str], scratch: Path, merge: bool) -> tuple[Proces
     return run, int(match.group(1))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--annotations", type=int, default=100_000)
-    parser.add_argument("--overlap-share", type=float, default=0.1)
-    parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="Keep the benchmark database (to explain).")
-    args = parser.parse_args(argv)
+def part_a(args: argparse.Namespace) -> None:
     originals = int(args.annotations * (1 - args.overlap_share / 2))
-    OUTPUT.mkdir(exist_ok=True)
     with bench_database(keep=args.keep) as bench, tempfile.TemporaryDirectory(dir=OUTPUT) as work:
         scratch = Path(work)
         database = Database.connect(bench.owner_url, audit_key=BENCH_AUDIT_KEY)
@@ -152,6 +157,111 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'met' if merged / plain <= 1.3 else 'NOT met'}); "
         f"merged away {counts[False] - counts[True]} features"
     )
+
+
+def write_chip_files(admin: psycopg.Connection[Any], fixture: Fixture, folder: Path) -> None:
+    """Give every chip of the fixture a real file: a 512 px, 4-band uint16 tiled GeoTIFF (smooth pixels, so
+    a few kB each), copied once per chip; the dataset hard-links them, so their pixels do not matter."""
+    import rasterio
+
+    folder.mkdir(parents=True)
+    template = folder / "template.tif"
+    ramp = np.add.outer(np.arange(CHIP_PX), np.arange(CHIP_PX)).astype(np.uint16)
+    profile = {
+        "driver": "GTiff", "width": CHIP_PX, "height": CHIP_PX, "count": 4, "dtype": "uint16",
+        "crs": "EPSG:4326", "transform": rasterio.transform.from_origin(44.0, 35.0, 1e-5, 1e-5),
+        "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "zstd",
+    }  # fmt: skip
+    with rasterio.open(template, "w", **profile) as out:
+        out.write(np.stack([ramp] * 4))
+    for chip_id in fixture.chip_ids:
+        shutil.copyfile(template, folder / f"{chip_id}.tif")
+    template.unlink()
+    operator = system_caller(default_registry().sci_controls, frozenset({str(fixture.project_id)}))
+    with admin.transaction():
+        set_context(admin, operator)
+        admin.execute(
+            "UPDATE chips SET path = %s || '/' || id || '.tif', preview_path = %s || '/' || id || '.jpg'",
+            (str(folder), str(folder)),
+        )
+
+
+def dataset_once(env: dict[str, str], scratch: Path) -> tuple[ProcessRun, str]:
+    out = scratch / "dataset"
+    command = [
+        *geo_label_command(), "dataset", "export", "--project", PROJECT_NAME, "--as", READER,
+        "--format", "stac", "--format", "coco", "--format", "masks", "-o", str(out),
+    ]  # fmt: skip
+    run = measured_run(command, env, scratch / "logs")
+    if "wrote" not in run.stdout:
+        raise SystemExit(f"dataset export failed: {run.stdout[-300:]}")
+    shutil.rmtree(out)
+    return run, run.stdout.strip()
+
+
+def baseline_once(env: dict[str, str], scratch: Path, chips: Path) -> ProcessRun:
+    copy = measured_run(["cp", "-al", str(chips), str(scratch / "linked")], env, scratch / "logs")
+    export, _ = export_once(env, scratch, merge=False)
+    shutil.rmtree(scratch / "linked")
+    return ProcessRun(copy.seconds + export.seconds, max(copy.peak_mb, export.peak_mb), export.stdout)
+
+
+def part_b_size(args: argparse.Namespace, chips: int, annotations: int) -> tuple[float, float, float]:
+    """(b1) and (b2) medians and (b2)'s peak memory at one size."""
+    with bench_database(keep=args.keep) as bench, tempfile.TemporaryDirectory(dir=OUTPUT) as work:
+        scratch = Path(work)
+        database = Database.connect(bench.owner_url, audit_key=BENCH_AUDIT_KEY)
+        try:
+            with psycopg.connect(libpq(bench.owner_url), autocommit=True) as admin:
+                fixture, seconds = load_fixture(database, admin, default_registry(), annotations, chips=chips)
+                write_chip_files(admin, fixture, scratch / "chips")
+        finally:
+            database.dispose()
+        print(f"fixture: {chips} chips with files, {annotations} labels ({seconds:.1f} s)")
+        env = child_env(bench, scratch / "data", SIGNING_KEY)
+        baseline_once(env, scratch, scratch / "chips")  # warm the caches once
+        base, built, peaks = [], [], []
+        said = ""
+        for _ in range(args.passes):
+            base.append(baseline_once(env, scratch, scratch / "chips").seconds)
+            run, said = dataset_once(env, scratch)
+            built.append(run.seconds)
+            peaks.append(run.peak_mb)
+    print(f"  {said}")
+    b1, b2 = statistics.median(base), statistics.median(built)
+    print(
+        f"  (b1) cp -al + export --no-merge: {b1:.2f} s; (b2) dataset export stac+coco+masks: {b2:.2f} s, "
+        f"peak {max(peaks):.0f} MB; (b2)/(b1) = {b2 / b1:.2f}"
+    )
+    return b1, b2, max(peaks)
+
+
+def part_b(args: argparse.Namespace) -> None:
+    small = part_b_size(args, max(1, args.chips // 10), max(1, args.dataset_annotations // 10))
+    full = part_b_size(args, args.chips, args.dataset_annotations)
+    ratio = full[1] / full[0]
+    print(
+        f"(b2)/(b1) at {args.chips} chips = {ratio:.2f} (goal <= 2: {'met' if ratio <= 2 else 'NOT met'}); "
+        f"peak memory {small[2]:.0f} MB at a tenth of the size, {full[2]:.0f} MB at the full size "
+        f"({full[2] / small[2]:.2f}x for 10x the data)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("a", "b", "both"), default="both")
+    parser.add_argument("--annotations", type=int, default=100_000)
+    parser.add_argument("--overlap-share", type=float, default=0.1)
+    parser.add_argument("--chips", type=int, default=10_000)
+    parser.add_argument("--dataset-annotations", type=int, default=100_000)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="Keep the benchmark database (to explain).")
+    args = parser.parse_args(argv)
+    OUTPUT.mkdir(exist_ok=True)
+    if args.part in ("a", "both"):
+        part_a(args)
+    if args.part in ("b", "both"):
+        part_b(args)
     return 0
 
 
