@@ -45,7 +45,7 @@ from geo_label.datasets.coco import CocoWriter
 from geo_label.datasets.items import Categories, ChipItem, DatasetContext, DatasetWriter
 from geo_label.datasets.masks import MaskWriter
 from geo_label.datasets.pixels import to_pixels
-from geo_label.datasets.source import DatasetChip, DatasetLabel, dataset_chips, dataset_labels
+from geo_label.datasets.source import DatasetChip, DatasetLabel, dataset_chips, dataset_labels, with_features
 from geo_label.datasets.splits import GUARD, GridChip, SplitPlan, assign_splits
 from geo_label.datasets.stac import StacWriter
 from geo_label.datasets.yolo import YoloWriter
@@ -133,6 +133,8 @@ def export_dataset(
         per_split: dict[str, Counter[str]] = {name: Counter() for name in plan.names}
         rows: list[tuple[str, str, str, str, int]] = []
         labels = dataset_labels(session, caller, project_id, country, statuses)
+        if DatasetFormat.STAC in formats:
+            labels = with_features(labels)
         for chip, chip_labels in _by_chip(chips, labels):
             split = split_of[chip.id]
             if split == GUARD:

@@ -10,6 +10,7 @@ its labels in its ``GEO_LABEL_MARKING`` tag, as the chips do.
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,9 @@ PROFILE: dict[str, Any] = {
     "dtype": "uint8",
     "count": 1,
     "nodata": UNLABELED,
-    "compress": "deflate",
-    "tiled": True,
-    "blockxsize": 256,
-    "blockysize": 256,
+    # PackBits: run-length coding, which suits masks (runs of one class id) and writes in about half the
+    # time of DEFLATE (see benchmarks/README.md); every TIFF reader has it.
+    "compress": "packbits",
 }
 
 
@@ -65,12 +65,9 @@ class MaskWriter:
             **PROFILE,
             "width": chip.width,
             "height": chip.height,
-            "crs": CRS.from_wkt(chip.crs_wkt),
+            "crs": _crs(chip.crs_wkt),
             "transform": chip_affine(chip),
         }
-        if chip.width < 256 or chip.height < 256:
-            profile["tiled"] = False
-            del profile["blockxsize"], profile["blockysize"]
         with rasterio.open(self._folder / f"{chip.id}.tif", "w", **profile) as out:
             out.write(mask, 1)
             out.update_tags(GEO_LABEL_MARKING=item.marking.banner())
@@ -82,3 +79,8 @@ class MaskWriter:
 
     def finish(self, banner: Marking) -> dict[str, Any]:
         return {"masks": self._masks, "pixels": dict(self._pixels)}
+
+
+@lru_cache(maxsize=64)
+def _crs(wkt: str) -> CRS:
+    return CRS.from_wkt(wkt)

@@ -7,6 +7,8 @@ is a true negative, whereas a chip nobody labeled yet would teach a model that i
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from access_control import Marking
 from geo_label.db.access import readable, releasable_filter
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, CHIPS, IMAGES, TASKS
+from geo_label.export.geojson import EncodedFeatures, ExportFeature, encode_each
 from geo_label.markings import marking_of_values
 
 #: Rows fetched from the server per round trip while streaming labels.
@@ -63,6 +66,8 @@ class DatasetLabel:
     version: int
     geometry: BaseGeometry
     marking: Marking
+    #: The label as a GeoJSON Feature, when a writer needs it (see :func:`with_features`).
+    feature: EncodedFeatures | None = None
 
 
 def _access(table: Any, caller: Caller, recipient: str | None) -> Any:
@@ -201,3 +206,28 @@ def dataset_labels(
                 geometry=shape,
                 marking=marking,
             )
+
+
+def with_features(labels: Iterator[DatasetLabel], precision: int = 7) -> Iterator[DatasetLabel]:
+    """The labels with their GeoJSON Feature, encoded :data:`FETCH` at a time (encoding a chip's few labels
+    apart would cost several times more)."""
+    while chunk := list(itertools.islice(labels, FETCH)):
+        features = [
+            ExportFeature(
+                id=label.id,
+                geometry=label.geometry,
+                marking=label.marking,
+                properties={
+                    "class": label.label_class,
+                    "attributes": label.attributes,
+                    "status": label.status,
+                    "source": label.source,
+                    "confidence": label.confidence,
+                    "version": label.version,
+                    "chip_id": label.chip_id,
+                },
+            )
+            for label in chunk
+        ]
+        for label, feature in zip(chunk, encode_each(features, precision), strict=True):
+            yield dataclasses.replace(label, feature=feature)

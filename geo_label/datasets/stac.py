@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import orjson
 import pystac
 import shapely
@@ -33,7 +34,7 @@ from pystac.extensions.projection import ProjectionExtension
 from access_control import Marking
 from geo_label.datasets.items import ChipItem, DatasetContext
 from geo_label.datasets.pixels import chip_affine
-from geo_label.export.geojson import ExportFeature, ExportFormat, ExportHeader, write_export
+from geo_label.export.geojson import EncodedFeatures, ExportHeader, write_small_export
 
 with warnings.catch_warnings():
     # pystac warns that the label extension is at "pilot" maturity and unmaintained; it is still what ML
@@ -60,6 +61,12 @@ class StacWriter:
         self._times: list[datetime] = []
         self._counts: Counter[str] = Counter()
         self._methods: set[str] = set()
+        self._header = ExportHeader(
+            project=context.project,
+            exported_at=datetime.fromisoformat(context.exported_at),
+            exported_by=context.exported_by,
+            recipient=context.recipient,
+        )
 
     def chip(self, item: ChipItem) -> None:
         chip = item.chip
@@ -163,31 +170,14 @@ class StacWriter:
         stac_item.collection_id = "chips" if collection.startswith("../chips") else "labels"
 
     def _write_labels(self, item: ChipItem) -> None:
-        features = [
-            ExportFeature(
-                id=label.id,
-                geometry=label.geometry,
-                marking=label.marking,
-                properties={
-                    "class": label.label_class,
-                    "attributes": label.attributes,
-                    "status": label.status,
-                    "source": label.source,
-                    "confidence": label.confidence,
-                    "version": label.version,
-                    "chip_id": item.chip.id,
-                },
-            )
-            for label in item.labels
-        ]
-        header = ExportHeader(
-            project=self._context.project,
-            exported_at=datetime.fromisoformat(self._context.exported_at),
-            exported_by=self._context.exported_by,
-            recipient=self._context.recipient,
+        encoded = [label.feature for label in item.labels if label.feature is not None]
+        features = EncodedFeatures(
+            texts=[text for feature in encoded for text in feature.texts],
+            markings=frozenset(marking for feature in encoded for marking in feature.markings),
+            bounds=np.vstack([feature.bounds for feature in encoded]) if encoded else np.empty((0, 4)),
         )
         buffer = io.BytesIO()
-        write_export(features, header, buffer, ExportFormat.GEOJSON)
+        write_small_export([features], self._header, buffer)
         (self._labels / f"{item.chip.id}.geojson").write_bytes(buffer.getvalue())
 
     def finish(self, banner: Marking) -> dict[str, Any]:

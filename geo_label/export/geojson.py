@@ -62,9 +62,10 @@ value, so a coordinate rounded to 7 decimals has at most 7; NaN and infinite pro
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -91,7 +92,9 @@ __all__ = [
     "ExportFormat",
     "ExportHeader",
     "ExportSummary",
+    "encode_each",
     "write_export",
+    "write_small_export",
 ]
 
 #: Features encoded per vectorised geometry batch; bounds memory, large enough to amortise numpy calls.
@@ -189,6 +192,32 @@ def write_export(
     ``out`` is written from its current position and flushed, not closed.
     """
     fmt = ExportFormat(fmt)
+    with tempfile.TemporaryFile(dir=spool_dir) as spool:
+        return _write(features, header, out, fmt, precision, registry, spool)
+
+
+def write_small_export(
+    features: Iterable[ExportFeature | EncodedFeatures],
+    header: ExportHeader,
+    out: BinaryIO,
+    *,
+    precision: int = 7,
+    registry: MarkingRegistry | None = None,
+) -> ExportSummary:
+    """:func:`write_export` (GeoJSON) for a few features, spooled in memory rather than in a file: for many
+    small files, such as a dataset's labels of one chip each."""
+    return _write(features, header, out, ExportFormat.GEOJSON, precision, registry, io.BytesIO())
+
+
+def _write(
+    features: Iterable[ExportFeature | EncodedFeatures],
+    header: ExportHeader,
+    out: BinaryIO,
+    fmt: ExportFormat,
+    precision: int,
+    registry: MarkingRegistry | None,
+    spool: IO[bytes],
+) -> ExportSummary:
     if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= MAX_PRECISION:
         raise ValueError(f"precision must be an integer from 0 to {MAX_PRECISION}, not {precision!r}")
     for name in ("project", "exported_by"):
@@ -197,22 +226,56 @@ def write_export(
     exported_at = _rfc3339(header.exported_at, "exported_at")
     recipient = _check_recipient(header.recipient, registry)
     encoder = _Encoder(fmt, precision, recipient, registry)
-    with tempfile.TemporaryFile(dir=spool_dir) as spool:
-        sink = _Sink(spool)
-        for batch in _batches(features):
-            if isinstance(batch, EncodedFeatures):
-                encoder.encoded(batch, sink)
-            else:
-                encoder.encode(batch, sink)
-        sink.flush()
-        banner = roll_up(encoder.markings)
-        if recipient is not None and not releasable_to(banner, recipient, registry):  # pragma: no cover
-            raise ExportError(f"the export's banner {banner.banner()} is not releasable to {recipient}")
-        bbox = encoder.bbox.result()
-        head, tail = _envelope(fmt, header, exported_at, banner, encoder.count, bbox)
-        spool.seek(0)
-        written, digest = _copy(head, spool, tail, out)
+    sink = _Sink(spool)
+    for batch in _batches(features):
+        if isinstance(batch, EncodedFeatures):
+            encoder.encoded(batch, sink)
+        else:
+            encoder.encode(batch, sink)
+    sink.flush()
+    banner = roll_up(encoder.markings)
+    if recipient is not None and not releasable_to(banner, recipient, registry):  # pragma: no cover
+        raise ExportError(f"the export's banner {banner.banner()} is not releasable to {recipient}")
+    bbox = encoder.bbox.result()
+    head, tail = _envelope(fmt, header, exported_at, banner, encoder.count, bbox)
+    spool.seek(0)
+    written, digest = _copy(head, spool, tail, out)
     return ExportSummary(count=encoder.count, banner=banner, bbox=bbox, bytes_written=written, sha256=digest)
+
+
+def encode_each(features: Sequence[ExportFeature], precision: int = 7) -> list[EncodedFeatures]:
+    """Each feature encoded on its own, in one vectorised pass over them all: for features written later in
+    small groups (a dataset's labels, a file per chip), where encoding each group apart costs most."""
+    encoder = _Encoder(ExportFormat.GEOJSON, precision, None, None)
+    ids = [_feature_id(feature) for feature in features]
+    geometries = normalize_geometries([feature.geometry for feature in features], ids, precision)
+    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+    encoded = []
+    for feature, feature_id, geometry, shape in zip(
+        features, ids, geojson_geometries(geometries), geometries, strict=True
+    ):
+        portion, banner = encoder._marking(feature, feature_id)
+        text = _feature_text(
+            feature_id,
+            dumps(geometry, option=option),
+            _encode_properties(feature, feature_id, portion, banner),
+        )
+        encoded.append(EncodedFeatures([text], frozenset({feature.marking}), part_bounds([shape])))
+    return encoded
+
+
+def _feature_text(feature_id: str, geometry: bytes, properties: bytes) -> bytes:
+    return b"".join(
+        (
+            b'{"type":"Feature","id":',
+            orjson.dumps(feature_id),
+            b',"geometry":',
+            geometry,
+            b',"properties":',
+            properties,
+            b"}",
+        )
+    )
 
 
 class _Sink:
