@@ -28,8 +28,9 @@ from geo_label.export.geojson import (
     ExportSummary,
     write_export,
 )
+from geo_label.export.geoparquet import write_geoparquet
 from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
-from geo_label.export.postgis import LineDecoder, lines_statement
+from geo_label.export.postgis import LineDecoder, copy_lines, lines_statement
 from geo_label.markings import MARKING_COLUMNS
 from geo_label.projects import get_project
 
@@ -89,22 +90,6 @@ def export_rows(
     return rows
 
 
-def copy_lines(session: Session, statement: Any) -> Iterator[bytes]:
-    """The rows of ``statement`` as COPY text lines, streamed inside the session's transaction (and so under
-    its row-level security context)."""
-    compiled = statement.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-    )
-    connection = session.connection().connection.driver_connection
-    assert connection is not None
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY ({compiled}) TO STDOUT", dict(compiled.params)) as copy,
-    ):
-        for line in copy:
-            yield bytes(line)
-
-
 def features(session: Session, rows: Any) -> Iterator[EncodedFeatures]:
     """The export's features, rendered by PostgreSQL (see :mod:`geo_label.export.postgis`)."""
     # The datetimes PostgreSQL writes into the JSON are in the session's zone: UTC, whatever the server's.
@@ -149,6 +134,23 @@ def merging_features(
     return itertools.chain(features(session, alone), merged), len(groups)
 
 
+def geoparquet_export(
+    session: Session,
+    rows: Any,
+    rule: MergeRule | None,
+    header: ExportHeader,
+    out: BinaryIO,
+    registry: MarkingRegistry,
+) -> tuple[ExportSummary, int]:
+    """The export as GeoParquet: the rows streamed from the database, and the merged objects."""
+    groups = find_groups(session, rows, rule) if rule is not None else []
+    parts = [member for group in groups for member in group]
+    alone = rows.where(ANNOTATIONS.c.id != all_(id_array(parts))) if parts else rows
+    merged = merged_features(session, rows, groups, feature_properties)
+    streamed = session.execute(alone.execution_options(yield_per=BATCH))
+    return write_geoparquet(streamed, merged, header, out, registry=registry), len(groups)
+
+
 def export_project(
     session: Session,
     caller: Caller,
@@ -177,16 +179,19 @@ def export_project(
         project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
     )
     rows = export_rows(caller, project_id, country, statuses)
-    exported, merged = merging_features(session, rows, merge)
-    summary = write_export(
-        exported,
-        header,
-        out,
-        fmt,
-        precision=PRECISION,
-        spool_dir=spool_dir,
-        registry=registry,
-    )
+    if fmt is ExportFormat.GEOPARQUET:
+        summary, merged = geoparquet_export(session, rows, merge, header, out, registry)
+    else:
+        exported, merged = merging_features(session, rows, merge)
+        summary = write_export(
+            exported,
+            header,
+            out,
+            fmt,
+            precision=PRECISION,
+            spool_dir=spool_dir,
+            registry=registry,
+        )
     audit.record(
         session,
         caller,

@@ -21,6 +21,12 @@ router = APIRouter(tags=["export"])
 MEDIA_TYPES = {
     ExportFormat.GEOJSON: "application/geo+json",
     ExportFormat.GEOJSONSEQ: "application/geo+json-seq",
+    ExportFormat.GEOPARQUET: "application/vnd.apache.parquet",
+}
+EXTENSIONS = {
+    ExportFormat.GEOJSON: "geojson",
+    ExportFormat.GEOJSONSEQ: "geojsons",
+    ExportFormat.GEOPARQUET: "parquet",
 }
 CHUNK = 1 << 20
 
@@ -70,7 +76,7 @@ def export(
         spool.close()
         raise
     spool.seek(0)
-    extension = "geojson" if fmt is ExportFormat.GEOJSON else "geojsons"
+    extension = EXTENSIONS[fmt]
     headers = {
         **NO_STORE,
         "Content-Disposition": f'attachment; filename="{project_id}.{extension}"',

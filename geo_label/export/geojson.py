@@ -86,6 +86,7 @@ from geo_label.export.geometry import (
 )
 
 __all__ = [
+    "GEOJSON_FORMATS",
     "EncodedFeatures",
     "ExportError",
     "ExportFeature",
@@ -112,6 +113,12 @@ _PLAIN_TYPES: Final = frozenset({str, int, float, bool, type(None)})
 class ExportFormat(StrEnum):
     GEOJSON = "geojson"
     GEOJSONSEQ = "geojsonseq"
+    #: Written by :mod:`geo_label.export.geoparquet`, not by this module.
+    GEOPARQUET = "geoparquet"
+
+
+#: The formats :func:`write_export` writes.
+GEOJSON_FORMATS: Final = (ExportFormat.GEOJSON, ExportFormat.GEOJSONSEQ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,8 @@ def write_export(
     ``out`` is written from its current position and flushed, not closed.
     """
     fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.GEOPARQUET:
+        raise ValueError("GeoParquet is written by geo_label.export.geoparquet")
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         return _write(features, header, out, fmt, precision, registry, spool)
 

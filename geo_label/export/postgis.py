@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 import shapely
 from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, not_, select, true
+from sqlalchemy.orm import Session
 
 from access_control import Marking
 from geo_label.export.geojson import EncodedFeatures
@@ -132,6 +133,22 @@ def lines_statement(rows: Any, precision: int) -> Any:
     laned = select(*inner.c, fast.label("fast"), snapped.label("snapped")).offset(0).subquery("laned")
     columns, record = feature_columns(laned, precision)
     return select(*columns).select_from(laned.join(record, true()))
+
+
+def copy_lines(session: Session, statement: Any) -> Iterator[bytes]:
+    """The rows of ``statement`` as COPY text lines, streamed inside the session's transaction (and so under
+    its row-level security context)."""
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY ({compiled}) TO STDOUT", dict(compiled.params)) as copy,
+    ):
+        for line in copy:
+            yield bytes(line)
 
 
 class LineDecoder:

@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from access_control import MarkingError, load_registry, parse_marking
 from geo_label.export.geojson import (
+    GEOJSON_FORMATS,
     ExportError,
     ExportFeature,
     ExportFormat,
@@ -89,7 +90,7 @@ def read_records(data: bytes, fmt: ExportFormat) -> tuple[dict[str, Any], list[d
     return {k: v for k, v in header.items() if k != "features"}, records[1:]
 
 
-@pytest.fixture(params=list(ExportFormat), ids=lambda fmt: fmt.value)
+@pytest.fixture(params=list(GEOJSON_FORMATS), ids=lambda fmt: fmt.value)
 def fmt(request: pytest.FixtureRequest) -> ExportFormat:
     value: ExportFormat = request.param
     return value

@@ -28,7 +28,14 @@ from shapely.geometry import (
 from shapely.geometry.base import BaseGeometry
 
 from access_control import parse_marking
-from geo_label.export.geojson import ExportError, ExportFeature, ExportFormat, ExportHeader, write_export
+from geo_label.export.geojson import (
+    GEOJSON_FORMATS,
+    ExportError,
+    ExportFeature,
+    ExportFormat,
+    ExportHeader,
+    write_export,
+)
 from geo_label.export.geometry import BBoxAccumulator, normalize_geometries
 
 HEADER = ExportHeader("p", datetime(2024, 5, 1, tzinfo=UTC), "alice", None)
@@ -315,7 +322,7 @@ def test_every_geometry_type(tmp_path: Path) -> None:
         "Polygon": box(0, 0, 1, 1),
         "MultiPolygon": MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)]),
     }
-    for fmt in ExportFormat:
+    for fmt in GEOJSON_FORMATS:
         path = tmp_path / f"types.{fmt.value}"
         with path.open("wb") as out:
             features = [ExportFeature(k, g, UNCLASSIFIED, {}) for k, g in geometries.items()]

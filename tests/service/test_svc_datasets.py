@@ -321,3 +321,43 @@ def test_the_api_sends_the_dataset_as_a_tar_archive(
     )
     assert bad.status_code == 422
     assert "add up to 1" in bad.json()["detail"]
+
+
+def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: dict[str, Any]) -> None:
+    import geopandas
+    import pyarrow.parquet as pq
+
+    scene = place["scene"]
+    ids = draw_three(client, place)
+    left = draw(client, place, (0, 0), scene.polygon([(200, 40), (240, 40), (240, 80), (200, 80)]))
+    right = draw(client, place, (0, 192), scene.polygon([(201, 41), (241, 41), (241, 81), (201, 81)]))
+    secret = draw(
+        client, place, (192, 0), scene.polygon(shifted(SQUARE, (-192, 0))), marking="SECRET//NOFORN"
+    )
+    base = f"/api/v1/projects/{place['project']}/export"
+    response = client.get(f"{base}?format=geoparquet", headers=place["headers"])
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.apache.parquet"
+    assert response.headers["x-geolabel-banner"] == "SECRET//NOFORN"
+    data = io.BytesIO(response.content)
+    metadata = pq.read_metadata(data).metadata
+    assert metadata[b"geolabel:banner"] == b"SECRET//NOFORN"
+    geo = json.loads(metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert set(geo["columns"]["geometry"]["geometry_types"]) == {"Point", "Polygon"}
+    frame = geopandas.read_parquet(io.BytesIO(response.content))
+    assert frame.crs is not None and frame.crs.to_string() == "OGC:CRS84"
+    by_id = {row["id"]: row for _, row in frame.iterrows()}
+    assert set(by_id) == {*ids.values(), min(left, right), secret}, "the pair is one object"
+    assert list(by_id[min(left, right)]["merged_from"]) == sorted([left, right])
+    assert by_id[secret]["marking"] == "(S//NF)"
+    assert json.loads(by_id[ids["building"]]["attributes"]) == {}
+    geojson = client.get(base, headers=place["headers"]).json()
+    assert geojson["feature_count"] == len(frame)
+    plain = geopandas.read_parquet(
+        io.BytesIO(client.get(f"{base}?format=geoparquet&merge=false", headers=place["headers"]).content)
+    )
+    assert len(plain) == len(frame) + 1
+    reader = client.get(f"{base}?format=geoparquet", headers=token(client, place["reader"]))
+    assert reader.headers["x-geolabel-banner"] == "UNCLASSIFIED"
+    assert secret not in set(geopandas.read_parquet(io.BytesIO(reader.content))["id"])
