@@ -28,7 +28,6 @@ from geo_label.export.geojson import (
     ExportSummary,
     write_export,
 )
-from geo_label.export.geoparquet import write_geoparquet
 from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
 from geo_label.export.postgis import LineDecoder, copy_lines, lines_statement
 from geo_label.markings import MARKING_COLUMNS
@@ -143,6 +142,9 @@ def geoparquet_export(
     registry: MarkingRegistry,
 ) -> tuple[ExportSummary, int]:
     """The export as GeoParquet: the rows streamed from the database, and the merged objects."""
+    # Imported here: pyarrow's Parquet module costs every other export a third of a second of start-up.
+    from geo_label.export.geoparquet import write_geoparquet
+
     groups = find_groups(session, rows, rule) if rule is not None else []
     parts = [member for group in groups for member in group]
     alone = rows.where(ANNOTATIONS.c.id != all_(id_array(parts))) if parts else rows

@@ -15,7 +15,8 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import ContextDep, StateDep
 from api.errors import NO_STORE
-from geo_label.datasets.export import DatasetFormat, DatasetImages, export_dataset
+from geo_label.datasets.export import export_dataset
+from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.splits import DEFAULT_BLOCK, SplitPlan, parse_fractions
 
 router = APIRouter(tags=["datasets"])

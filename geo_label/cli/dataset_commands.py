@@ -12,7 +12,7 @@ from geo_label import projects
 from geo_label.callers import load_caller_by_name
 from geo_label.cli.common import app, registry_for
 from geo_label.console import stdout
-from geo_label.datasets.export import DatasetFormat, DatasetImages, export_dataset
+from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.splits import DEFAULT_BLOCK, SplitPlan, parse_fractions
 from geo_label.db.runtime import open_database
 from geo_label.settings import load_settings
@@ -46,6 +46,9 @@ def dataset_export(
 ) -> None:
     """Write a training dataset: STAC (label extension), COCO, masks or YOLO, in spatially disjoint splits,
     every item marked and the banner in MARKING.txt."""
+    # The writers (pystac, rasterio) load only for this command, not at every `geo-label` start.
+    from geo_label.datasets.export import export_dataset
+
     plan = SplitPlan(fractions=parse_fractions(split), seed=split_seed, block=split_block)
     settings = load_settings()
     registry = registry_for(settings)

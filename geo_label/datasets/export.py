@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from access_control import Marking, MarkingRegistry, can_read, releasable_to, ro
 from geo_label import audit
 from geo_label.annotations import STATUSES
 from geo_label.datasets.coco import CocoWriter
+from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.items import Categories, ChipItem, DatasetContext, DatasetWriter
 from geo_label.datasets.masks import MaskWriter
 from geo_label.datasets.pixels import to_pixels
@@ -55,21 +55,6 @@ from geo_label.exporting import check_recipient
 from geo_label.projects import get_project
 
 DEFAULT_PLAN = SplitPlan()
-
-
-class DatasetFormat(StrEnum):
-    STAC = "stac"
-    COCO = "coco"
-    MASKS = "masks"
-    YOLO = "yolo"
-
-
-class DatasetImages(StrEnum):
-    """What ``images/`` holds: the chips' COGs (every band, full depth) or their 8-bit previews (JPEG, for
-    RGB models)."""
-
-    COG = "cog"
-    PREVIEW = "preview"
 
 
 class DatasetOutputError(GeoLabelError):

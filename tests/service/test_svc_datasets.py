@@ -22,12 +22,8 @@ from sqlalchemy import select
 
 from access_control import default_registry
 from geo_label.callers import load_caller_by_name
-from geo_label.datasets.export import (
-    DatasetFormat,
-    DatasetOutputError,
-    DatasetSummary,
-    export_dataset,
-)
+from geo_label.datasets.export import DatasetOutputError, DatasetSummary, export_dataset
+from geo_label.datasets.formats import DatasetFormat
 from geo_label.datasets.splits import SplitPlan
 from geo_label.datasets.stac_validation import validate_catalog
 from geo_label.db.models import CHIPS
