@@ -12,6 +12,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo_label.datasets.source import DatasetChip
+from imagery.footprint import transformer_to_wgs84
 
 
 @lru_cache(maxsize=64)
@@ -28,14 +29,15 @@ def chip_affine(chip: DatasetChip) -> Affine:
 def to_pixels(chip: DatasetChip, geometries: list[BaseGeometry]) -> list[BaseGeometry]:
     """``geometries`` (EPSG:4326) on the chip's pixel grid, clipped to the chip (may come out empty).
 
-    Longitudes are first brought next to the chip's own (a label stored across the antimeridian as longitudes
-    past 180, or split there, lands in one piece), then projected into the image's CRS.
+    Longitudes are first brought next to the chip centre's (a label stored split at the antimeridian lands in
+    one piece), then projected into the image's CRS.
     """
     if not geometries:
         return []
     transformer = _from_wgs84(chip.crs_wkt)
-    inverse = ~chip_affine(chip)
-    centre = shapely.centroid(chip.footprint).x
+    affine = chip_affine(chip)
+    inverse = ~affine
+    centre = reference_longitude(chip.crs_wkt, affine * (chip.width / 2, chip.height / 2))
 
     def project(coords: np.ndarray) -> np.ndarray:
         lon = coords[:, 0] + 360.0 * np.round((centre - coords[:, 0]) / 360.0)
@@ -48,3 +50,10 @@ def to_pixels(chip: DatasetChip, geometries: list[BaseGeometry]) -> list[BaseGeo
     box = shapely.box(0.0, 0.0, float(chip.width), float(chip.height))
     clipped = shapely.intersection(shapely.make_valid(shapes), box)
     return list(clipped)
+
+
+def reference_longitude(crs_wkt: str, centre: tuple[float, float]) -> float:
+    """The longitude of a point given in the image's CRS, as the image counts it: past 180 for a geographic
+    image whose grid runs past 180 (its footprint, stored split at 180, has no such centre)."""
+    lon, _ = transformer_to_wgs84(crs_wkt).transform(*centre)
+    return float(lon)

@@ -169,26 +169,72 @@ def candidate_pairs(boxes: Boxes, rule: MergeRule) -> list[tuple[uuid.UUID, uuid
 def exact_pairs(
     session: Session, candidates: list[tuple[uuid.UUID, uuid.UUID]], rule: MergeRule
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """The candidate pairs that are parts of one object, tested in PostGIS (two primary-key reads each)."""
+    """The candidate pairs that are parts of one object. Polygons are tested here, all at once (GEOS, as
+    PostGIS would, in the same planar degrees); points and lines, whose distances are on the ellipsoid, in
+    PostGIS."""
     if not candidates:
         return []
-    pairs = (
-        func.unnest(
-            id_array([first for first, _ in candidates]), id_array([second for _, second in candidates])
+    a = ANNOTATIONS
+    wanted = sorted({member for pair in candidates for member in pair})
+    facts = {
+        row[0]: row
+        for row in session.execute(
+            select(
+                a.c.id,
+                a.c.image_id,
+                a.c.label_class,
+                a.c.chip_id,
+                func.ST_Dimension(a.c.geometry),
+                func.ST_AsBinary(a.c.geometry),
+            ).where(a.c.id == any_(id_array(wanted)))
         )
+    }
+    polygons: list[tuple[uuid.UUID, uuid.UUID]] = []
+    others: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for first, second in candidates:
+        x, y = facts.get(first), facts.get(second)
+        if x is None or y is None or x[1:3] != y[1:3] or x[3] == y[3] or x[4] != y[4]:
+            continue
+        (polygons if x[4] == 2 else others).append((first, second))
+    shapes = {key: shapely.from_wkb(bytes(row[5])) for key, row in facts.items() if row[4] == 2}
+    return polygons_alike(polygons, shapes, rule) + postgis_pairs(session, others, rule)
+
+
+def polygons_alike(
+    pairs: list[tuple[uuid.UUID, uuid.UUID]], shapes: Mapping[uuid.UUID, BaseGeometry], rule: MergeRule
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The polygon pairs whose IoU reaches ``rule.iou`` or of which the smaller lies inside the larger."""
+    if not pairs:
+        return []
+    first = np.empty(len(pairs), dtype=object)
+    second = np.empty(len(pairs), dtype=object)
+    first[:] = [shapes[x] for x, _ in pairs]
+    second[:] = [shapes[y] for _, y in pairs]
+    overlap = shapely.area(shapely.intersection(first, second))
+    area_first, area_second = shapely.area(first), shapely.area(second)
+    union = area_first + area_second - overlap
+    alike = shapely.intersects(first, second) & (
+        (overlap >= rule.iou * union) | (overlap >= CONTAINED * np.minimum(area_first, area_second))
+    )
+    return [pair for pair, keep in zip(pairs, alike.tolist(), strict=True) if keep]
+
+
+def postgis_pairs(
+    session: Session, pairs: list[tuple[uuid.UUID, uuid.UUID]], rule: MergeRule
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The pairs that :func:`same_object` holds for, tested in PostGIS (two primary-key reads each)."""
+    if not pairs:
+        return []
+    table = (
+        func.unnest(id_array([first for first, _ in pairs]), id_array([second for _, second in pairs]))
         .table_valued("first", "second")
         .render_derived(name="pairs")
     )
     a, b = ANNOTATIONS.alias("a"), ANNOTATIONS.alias("b")
     statement = (
         select(a.c.id, b.c.id)
-        .select_from(pairs.join(a, a.c.id == pairs.c.first).join(b, b.c.id == pairs.c.second))
-        .where(
-            a.c.image_id == b.c.image_id,
-            a.c.label_class == b.c.label_class,
-            a.c.chip_id != b.c.chip_id,
-            same_object(a.c.geometry, b.c.geometry, rule),
-        )
+        .select_from(table.join(a, a.c.id == table.c.first).join(b, b.c.id == table.c.second))
+        .where(same_object(a.c.geometry, b.c.geometry, rule))
     )
     return [(first, second) for first, second in session.execute(statement)]
 
