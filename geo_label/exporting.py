@@ -3,9 +3,9 @@ acting for a partner nation, by releasability to it. Every export is audited wit
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +28,7 @@ from geo_label.export.geojson import (
     ExportSummary,
     write_export,
 )
+from geo_label.export.held import HeldLines, chip_cores, merge_held, with_held
 from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
 from geo_label.export.postgis import LineDecoder, copy_lines, lines_statement
 from geo_label.markings import MARKING_COLUMNS
@@ -89,12 +90,15 @@ def export_rows(
     return rows
 
 
-def features(session: Session, rows: Any) -> Iterator[EncodedFeatures]:
-    """The export's features, rendered by PostgreSQL (see :mod:`geo_label.export.postgis`)."""
+def features(
+    session: Session, rows: Any, held: Callable[[bytes], None] | None = None
+) -> Iterator[EncodedFeatures]:
+    """The export's features, rendered by PostgreSQL (see :mod:`geo_label.export.postgis`); with ``held``,
+    the rows the select marks as held go there instead."""
     # The datetimes PostgreSQL writes into the JSON are in the session's zone: UTC, whatever the server's.
     session.execute(text("SET LOCAL TimeZone = 'UTC'"))
     decoder = LineDecoder(PRECISION)
-    yield from decoder.batches(copy_lines(session, lines_statement(rows, PRECISION)))
+    yield from decoder.batches(copy_lines(session, lines_statement(rows, PRECISION)), held)
 
 
 def feature_properties(row: Any) -> dict[str, Any]:
@@ -117,20 +121,35 @@ def feature_properties(row: Any) -> dict[str, Any]:
     }
 
 
+@dataclass
+class MergeTally:
+    """How many merged features an export wrote (known once its stream is read)."""
+
+    merged: int = 0
+
+
 def merging_features(
-    session: Session, rows: Any, rule: MergeRule | None
-) -> tuple[Iterator[EncodedFeatures | ExportFeature], int]:
+    session: Session, rows: Any, rule: MergeRule | None, project_id: uuid.UUID, spool_dir: Path | None
+) -> tuple[Iterator[EncodedFeatures | ExportFeature], MergeTally]:
     """The export's features with every object labeled on several overlapping chips as one (see
-    :mod:`geo_label.export.merge`), and the number of merged features; ``rule`` None: as stored."""
+    :mod:`geo_label.export.merge` and :mod:`geo_label.export.held`); ``rule`` None: as stored."""
+    tally = MergeTally()
     if rule is None:
-        return features(session, rows), 0
-    groups = find_groups(session, rows, rule)
-    if not groups:
-        return features(session, rows), 0
-    parts = [member for group in groups for member in group]
-    alone = rows.where(ANNOTATIONS.c.id != all_(id_array(parts)))
-    merged = merged_features(session, rows, groups, feature_properties)
-    return itertools.chain(features(session, alone), merged), len(groups)
+        return features(session, rows), tally
+    cores = chip_cores(session, project_id, rule)
+
+    def stream() -> Iterator[EncodedFeatures | ExportFeature]:
+        held = HeldLines(spool_dir)
+        try:
+            yield from features(session, with_held(rows, cores), held.add)
+            rest, merged = merge_held(session, held, rule, LineDecoder(PRECISION))
+            tally.merged = len(merged)
+            yield from rest
+            yield from merged
+        finally:
+            held.close()
+
+    return stream(), tally
 
 
 def geoparquet_export(
@@ -184,7 +203,7 @@ def export_project(
     if fmt is ExportFormat.GEOPARQUET:
         summary, merged = geoparquet_export(session, rows, merge, header, out, registry)
     else:
-        exported, merged = merging_features(session, rows, merge)
+        exported, tally = merging_features(session, rows, merge, project_id, spool_dir)
         summary = write_export(
             exported,
             header,
@@ -194,6 +213,7 @@ def export_project(
             spool_dir=spool_dir,
             registry=registry,
         )
+        merged = tally.merged
     audit.record(
         session,
         caller,

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import shapely
@@ -51,7 +51,11 @@ CONTAINED: Final = 0.9
 STATUS_ORDER: Final = ("rejected", "draft", "submitted", "accepted")
 #: Metres per degree of latitude; the candidate search widens boxes by distance / (this x 0.1), which holds
 #: to 84 degrees of latitude (the exact test is on the ellipsoid).
-_METRES_PER_DEGREE: Final = 111_320.0
+METRES_PER_DEGREE: Final = 111_320.0
+
+
+#: What pairs and groups are made of: annotation ids, or positions in a list of them.
+Key = TypeVar("Key", uuid.UUID, int)
 
 
 @dataclass(frozen=True)
@@ -147,22 +151,28 @@ def selection_boxes(session: Session, selected: Any) -> Boxes:
     )
 
 
-def candidate_pairs(boxes: Boxes, rule: MergeRule) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Every two annotations of one image, class and dimension, on different chips, whose boxes (widened by
-    the merge distance) meet: the only ones that may be parts of one object."""
+def candidate_indexes(boxes: Boxes, rule: MergeRule) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Every two annotations (as positions in ``boxes``) of one image, class and dimension, on different
+    chips, whose boxes (widened by the merge distance) meet: the only ones that may be parts of one
+    object."""
     if len(boxes.ids) < 2:
-        return []
-    reach = rule.distance_m / (_METRES_PER_DEGREE * 0.1)
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    reach = rule.distance_m / (METRES_PER_DEGREE * 0.1)
     widened = boxes.bounds + np.array([-reach, -reach, reach, reach])
     shapes = shapely.box(widened[:, 0], widened[:, 1], widened[:, 2], widened[:, 3])
     left, right = shapely.STRtree(shapes).query(shapes, predicate="intersects")
     keep = (
         (left < right) & (boxes.kinds[left] == boxes.kinds[right]) & (boxes.chips[left] != boxes.chips[right])
     )
+    return left[keep], right[keep]
+
+
+def candidate_pairs(boxes: Boxes, rule: MergeRule) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """:func:`candidate_indexes` as pairs of ids."""
+    left, right = candidate_indexes(boxes, rule)
     ids = boxes.ids
     return [
-        (uuid.UUID(ids[i]), uuid.UUID(ids[j]))
-        for i, j in zip(left[keep].tolist(), right[keep].tolist(), strict=True)
+        (uuid.UUID(ids[i]), uuid.UUID(ids[j])) for i, j in zip(left.tolist(), right.tolist(), strict=True)
     ]
 
 
@@ -201,8 +211,8 @@ def exact_pairs(
 
 
 def polygons_alike(
-    pairs: list[tuple[uuid.UUID, uuid.UUID]], shapes: Mapping[uuid.UUID, BaseGeometry], rule: MergeRule
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    pairs: list[tuple[Key, Key]], shapes: Mapping[Key, BaseGeometry], rule: MergeRule
+) -> list[tuple[Key, Key]]:
     """The polygon pairs whose IoU reaches ``rule.iou`` or of which the smaller lies inside the larger."""
     if not pairs:
         return []
@@ -239,11 +249,11 @@ def postgis_pairs(
     return [(first, second) for first, second in session.execute(statement)]
 
 
-def groups_of(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UUID]]:
-    """The connected groups of ``pairs`` (union-find), each sorted, in the order of their first id."""
-    parent: dict[uuid.UUID, uuid.UUID] = {}
+def groups_of(pairs: Iterable[tuple[Key, Key]]) -> list[list[Key]]:
+    """The connected groups of ``pairs`` (union-find), each sorted, in the order of their first member."""
+    parent: dict[Key, Key] = {}
 
-    def root(item: uuid.UUID) -> uuid.UUID:
+    def root(item: Key) -> Key:
         parent.setdefault(item, item)
         while parent[item] != item:
             parent[item] = parent[parent[item]]
@@ -253,7 +263,7 @@ def groups_of(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UU
     for first, second in pairs:
         low, high = sorted((root(first), root(second)))
         parent[high] = low
-    members: dict[uuid.UUID, list[uuid.UUID]] = {}
+    members: dict[Key, list[Key]] = {}
     for item in parent:
         members.setdefault(root(item), []).append(item)
     return sorted((sorted(group) for group in members.values()), key=lambda group: group[0])
@@ -296,12 +306,12 @@ def merged_features(
     rows = {row.id: row for row in fetched}
     present = [[member for member in group if member in rows] for group in groups]
     present = [members for members in present if members]
-    unions = _unions([[shapes[m] for m in members] for members in present])
+    unions = unions_of([[shapes[m] for m in members] for members in present])
     for members, union in zip(present, unions, strict=True):
         yield merge_parts([rows[m] for m in members], properties_of, union=union)
 
 
-def _unions(groups: list[list[BaseGeometry]]) -> list[BaseGeometry]:
+def unions_of(groups: list[list[BaseGeometry]]) -> list[BaseGeometry]:
     """Each group's union, the many groups of two in one vectorised call."""
     unions: list[BaseGeometry | None] = [
         shapely.union_all(group) if len(group) != 2 else None for group in groups
@@ -349,14 +359,14 @@ def merge_object(
     statuses = {part.status for part in parts}
     return MergedObject(
         geometry=geometry,
-        marking=_roll_up(markings),
+        marking=rolled_up(markings),
         status=next(status for status in STATUS_ORDER if status in statuses),
         merged_from=[str(part.id) for part in parts],
     )
 
 
 @lru_cache(maxsize=1024)
-def _roll_up(markings: frozenset[Marking]) -> Marking:
+def rolled_up(markings: frozenset[Marking]) -> Marking:
     """Markings are few: each set of them rolled up once."""
     return roll_up(markings)
 

@@ -25,7 +25,7 @@ writer says ``2024-05-01T12:00:00.250000Z``: the same instant, both RFC 3339).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import numpy as np
@@ -41,8 +41,12 @@ from geo_label.markings import marking_of_values
 
 #: Rows decoded into one batch for the writer.
 BATCH: Final = 4096
+#: An optional text column of the export's select: empty for a feature to write, else the feature goes to
+#: ``held`` (the text is the holder's).
+HELD: Final = "held"
 _NULL: Final = b"\\N"
 _EMPTY_OBJECT: Final = b"{}"
+_NOT_HELD: Final = b"\t\n"
 
 
 def json_text(value: Any) -> ColumnElement[str]:
@@ -132,6 +136,8 @@ def lines_statement(rows: Any, precision: int) -> Any:
     fast, snapped = geometry_lane(inner.c.geometry, precision)
     laned = select(*inner.c, fast.label("fast"), snapped.label("snapped")).offset(0).subquery("laned")
     columns, record = feature_columns(laned, precision)
+    if HELD in laned.c:  # last: empty, or why the writer holds the feature back (see LineDecoder.batches)
+        columns.append(func.coalesce(laned.c[HELD], ""))
     return select(*columns).select_from(laned.join(record, true()))
 
 
@@ -160,13 +166,20 @@ class LineDecoder:
         self._precision = precision
         self._markings: dict[bytes, tuple[Marking, bytes]] = {}
 
-    def batches(self, lines: Iterable[bytes]) -> Iterator[EncodedFeatures]:
+    def batches(
+        self, lines: Iterable[bytes], held: Callable[[bytes], None] | None = None
+    ) -> Iterator[EncodedFeatures]:
+        """Batches of finished features; a line whose last field says it is held (see :data:`HELD`) goes to
+        ``held`` as it is, to be decoded later (or merged with others)."""
         texts: list[bytes] = []
         markings: set[Marking] = set()
         bounds: list[tuple[float, float, float, float]] = []
         slow: list[tuple[int, bytes, list[bytes]]] = []  # (index in texts, WKB, the line's fields)
         sort_keys = orjson.OPT_SORT_KEYS
         for line in lines:
+            if held is not None and not line.endswith(_NOT_HELD):
+                held(line)
+                continue
             fields = line.rstrip(b"\n").split(b"\t")
             if b"\\\\" in line:  # COPY's only escape in JSON text: a backslash doubled
                 fields = [field.replace(b"\\\\", b"\\") for field in fields]
@@ -181,13 +194,17 @@ class LineDecoder:
                 slow.append((len(texts), bytes.fromhex(fields[6].decode()), fields))
                 texts.append(b"")
             else:
-                bounds.append(_box(fields[5]))
+                bounds.append(parse_box(fields[5]))
                 texts.append(_join(fields, fields[2]))
             if len(texts) >= BATCH:
                 yield self._finish(texts, markings, bounds, slow)
                 texts, markings, bounds, slow = [], set(), [], []
         if texts:
             yield self._finish(texts, markings, bounds, slow)
+
+    def marking(self, key: bytes) -> Marking:
+        """The marking of a line's first field."""
+        return self._marking(key)[0]
 
     def _marking(self, key: bytes) -> tuple[Marking, bytes]:
         known = self._markings.get(key)
@@ -242,7 +259,7 @@ def _join(fields: list[bytes], geometry: bytes) -> bytes:
     )
 
 
-def _box(text: bytes) -> tuple[float, float, float, float]:
+def parse_box(text: bytes) -> tuple[float, float, float, float]:
     """PostGIS's ``BOX(xmin ymin,xmax ymax)`` text as numbers."""
     low, high = text[4:-1].split(b",")
     xmin, ymin = low.split(b" ")
