@@ -23,7 +23,7 @@ from sqlalchemy import select
 from access_control import default_registry
 from geo_label.callers import load_caller_by_name
 from geo_label.datasets.export import DatasetOutputError, DatasetSummary, export_dataset
-from geo_label.datasets.formats import DatasetFormat
+from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.splits import SplitPlan
 from geo_label.datasets.stac_validation import validate_catalog
 from geo_label.db.models import CHIPS
@@ -357,3 +357,20 @@ def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: 
     reader = client.get(f"{base}?format=geoparquet", headers=token(client, place["reader"]))
     assert reader.headers["x-geolabel-banner"] == "UNCLASSIFIED"
     assert secret not in set(geopandas.read_parquet(io.BytesIO(reader.content))["id"])
+
+
+def test_previews_as_the_images_for_rgb_models(
+    client: TestClient, test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
+) -> None:
+    draw_three(client, place)
+    out = tmp_path / "previews"
+    formats = (DatasetFormat.COCO, DatasetFormat.STAC)
+    build(test_db, place["analyst"], place["project"], out, *formats, images=DatasetImages.PREVIEW)
+    coco = json.loads((out / "annotations" / "instances_train.json").read_text())
+    names = {image["file_name"] for image in coco["images"]}
+    assert names and all(name.endswith(".jpg") for name in names)
+    assert all((out / "images" / name).read_bytes().startswith(b"\xff\xd8") for name in names), "JPEG"
+    first = str(place["scene"].chips[(0, 0)])
+    item = json.loads((out / "stac" / "chips" / f"{first}.json").read_text())
+    assert item["assets"]["image"]["type"] == "image/jpeg"
+    assert (out / "stac" / "chips" / item["assets"]["image"]["href"]).resolve().is_file()
