@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 
 from geo_label import projects
-from geo_label.callers import load_caller_by_name
+from geo_label.cli.acting import acting
 from geo_label.cli.common import app, registry_for
 from geo_label.console import stdout
 from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.splits import DEFAULT_BLOCK, SplitPlan, parse_fractions
-from geo_label.db.runtime import open_database
 from geo_label.settings import load_settings
 
 dataset_app = typer.Typer(help="Training datasets for ML programs.", no_args_is_help=True)
@@ -50,25 +49,20 @@ def dataset_export(
     from geo_label.datasets.export import export_dataset
 
     plan = SplitPlan(fractions=parse_fractions(split), seed=split_seed, block=split_block)
-    settings = load_settings()
-    registry = registry_for(settings)
-    with open_database(settings, pool_size=1) as database:
-        with database.sessions() as session:
-            caller = load_caller_by_name(session, as_user)
-        with database.transaction(caller) as session:
-            row = projects.find_project(session, caller, project)
-            summary = export_dataset(
-                session,
-                caller,
-                project_id=uuid.UUID(str(row["id"])),
-                out=output.absolute(),
-                registry=registry,
-                formats=tuple(fmt),
-                plan=plan,
-                statuses=tuple(status or ()),
-                recipient=recipient,
-                images=images,
-            )
+    with acting(as_user) as (session, caller):
+        row = projects.find_project(session, caller, project)
+        summary = export_dataset(
+            session,
+            caller,
+            project_id=uuid.UUID(str(row["id"])),
+            out=output.absolute(),
+            registry=registry_for(load_settings()),
+            formats=tuple(fmt),
+            plan=plan,
+            statuses=tuple(status or ()),
+            recipient=recipient,
+            images=images,
+        )
     counts = ", ".join(f"{name} {count}" for name, count in summary.chips.items())
     stdout.print(
         f"wrote {summary.labels} labels on chips {counts} ({summary.guard} left out between splits) "

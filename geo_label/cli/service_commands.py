@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from access_control import parse_marking
 from geo_label import audit, exporting, images, projects, users
-from geo_label.callers import load_caller_by_name
+from geo_label.cli.acting import acting
 from geo_label.cli.common import CliError, app, registry_for
 from geo_label.console import stdout
 from geo_label.db.engine import upgrade_schema
@@ -323,26 +323,22 @@ def export(
 ) -> None:
     """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences), marked feature by feature."""
     settings = load_settings()
-    registry = registry_for(settings)
-    with open_database(settings, pool_size=1) as database:
-        with database.sessions() as session:
-            caller = load_caller_by_name(session, as_user)
-        with database.transaction(caller) as session:
-            row = projects.find_project(session, caller, project)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(output) as temp, temp.open("wb") as out:
-                summary = exporting.export_project(
-                    session,
-                    caller,
-                    project_id=uuid.UUID(str(row["id"])),
-                    out=out,
-                    registry=registry,
-                    fmt=fmt,
-                    recipient=recipient,
-                    statuses=tuple(status or ()),
-                    spool_dir=settings.spool_dir,
-                    merge=MergeRule(iou=merge_iou) if merge else None,
-                )
+    with acting(as_user) as (session, caller):
+        row = projects.find_project(session, caller, project)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(output) as temp, temp.open("wb") as out:
+            summary = exporting.export_project(
+                session,
+                caller,
+                project_id=uuid.UUID(str(row["id"])),
+                out=out,
+                registry=registry_for(settings),
+                fmt=fmt,
+                recipient=recipient,
+                statuses=tuple(status or ()),
+                spool_dir=settings.spool_dir,
+                merge=MergeRule(iou=merge_iou) if merge else None,
+            )
     stdout.print(f"exported {summary.count} features [{summary.banner.banner()}] to {output}", markup=False)
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -16,15 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_label import projects, workflow
-from geo_label.callers import load_caller_by_name
-from geo_label.cli.common import CliError, app, registry_for
+from geo_label.cli.acting import acting
+from geo_label.cli.common import CliError, app
 from geo_label.cli.service_commands import projects_app
 from geo_label.console import stdout
 from geo_label.db.context import Caller
 from geo_label.db.models import User
-from geo_label.db.runtime import open_database, system_session
 from geo_label.markings import banner_of
-from geo_label.settings import load_settings
 from geo_label.workflow.common import utcnow
 
 tasks_app = typer.Typer(
@@ -37,22 +34,6 @@ AsUser = Annotated[
     typer.Option("--as", help="Act as this user, with their access and project role (audited as them)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-@contextmanager
-def acting(as_user: str | None) -> Iterator[tuple[Session, Caller]]:
-    """One transaction as the operator, or as ``as_user`` (committed when the block ends normally)."""
-    settings = load_settings()
-    registry = registry_for(settings)
-    with open_database(settings, pool_size=1) as database:
-        if as_user is None:
-            with system_session(database, registry) as session:
-                yield session, session.info["caller"]
-            return
-        with database.sessions() as session:
-            caller = load_caller_by_name(session, as_user)
-        with database.transaction(caller) as session:
-            yield session, caller
 
 
 def project_id_of(session: Session, caller: Caller, project: str) -> tuple[uuid.UUID, str]:

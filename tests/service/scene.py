@@ -6,9 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import rasterio
+from fastapi.testclient import TestClient
 from pyproj import Transformer
 from shapely.geometry import box as shapely_box
 from shapely.geometry import mapping
+
+from tests.pg import TestDatabase
+from tests.service.conftest import token
+from tests.world import add_member, ingest, make_project, make_user, unique
 
 #: Chips of 256 pixels overlapping by 64: chip columns start at 0, 192, 384, ... (10 m pixels, UTM 33N).
 SIZE, OVERLAP = 256, 64
@@ -36,3 +41,28 @@ class Scene:
         """A polygon given by its vertices in image pixels (col, row), as GeoJSON in lon/lat."""
         ring = [self.lonlat(col, row) for col, row in [*pixels, pixels[0]]]
         return {"type": "Polygon", "coordinates": [ring]}
+
+
+def overlapping_place(
+    client: TestClient, test_db: TestDatabase, image: Path, data_dir: Path, prefix: str
+) -> dict[str, Any]:
+    """An UNCLASSIFIED project with ``image`` cut into overlapping chips, an analyst cleared TOP SECRET and a
+    reader cleared CONFIDENTIAL (names, and ``headers`` / ``reader_headers`` with their tokens)."""
+    project = make_project(test_db, "UNCLASSIFIED")
+    analyst = make_user(test_db, unique(prefix), "TS", "USA")
+    reader = make_user(test_db, unique(f"{prefix}r"), "C", "USA")
+    for person in (analyst, reader):
+        add_member(test_db, project, person)
+    image_id = ingest(test_db, project, image, data_dir, "UNCLASSIFIED", overlap=OVERLAP)
+    headers = token(client, analyst)
+    chips = client.get(f"/api/v1/chips?image={image_id}&limit=100", headers=headers).json()["items"]
+    return {
+        "project": project,
+        "image": image_id,
+        "analyst": analyst,
+        "reader": reader,
+        "headers": headers,
+        "reader_headers": token(client, reader),
+        "scene": Scene(image, chips),
+        "chips": chips,
+    }

@@ -28,10 +28,8 @@ from geo_label.datasets.splits import SplitPlan
 from geo_label.datasets.stac_validation import validate_catalog
 from geo_label.db.models import CHIPS
 from tests.pg import TestDatabase
-from tests.service.conftest import token
-from tests.service.scene import OVERLAP, Scene
+from tests.service.scene import overlapping_place
 from tests.service.test_svc_access_support import audit_rows
-from tests.world import add_member, ingest, make_project, make_user, unique
 
 ALL_TRAIN = SplitPlan(fractions=(1.0,))
 SQUARE = [(20, 30), (80, 30), (80, 70), (20, 70)]
@@ -41,22 +39,7 @@ HOLE = [(120, 120), (140, 120), (140, 140), (120, 140)]
 
 @pytest.fixture
 def place(client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path) -> dict[str, Any]:
-    project = make_project(test_db, "UNCLASSIFIED")
-    analyst = make_user(test_db, unique("ds"), "TS", "USA")
-    reader = make_user(test_db, unique("dsr"), "C", "USA")
-    for person in (analyst, reader):
-        add_member(test_db, project, person)
-    image = ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", overlap=OVERLAP)
-    headers = token(client, analyst)
-    chips = client.get(f"/api/v1/chips?image={image}&limit=100", headers=headers).json()["items"]
-    return {
-        "project": project,
-        "analyst": analyst,
-        "reader": reader,
-        "headers": headers,
-        "scene": Scene(utm_image, chips),
-        "chips": chips,
-    }
+    return overlapping_place(client, test_db, utm_image, data_dir, "ds")
 
 
 def draw(
@@ -354,7 +337,7 @@ def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: 
         io.BytesIO(client.get(f"{base}?format=geoparquet&merge=false", headers=place["headers"]).content)
     )
     assert len(plain) == len(frame) + 1
-    reader = client.get(f"{base}?format=geoparquet", headers=token(client, place["reader"]))
+    reader = client.get(f"{base}?format=geoparquet", headers=place["reader_headers"])
     assert reader.headers["x-geolabel-banner"] == "UNCLASSIFIED"
     assert secret not in set(geopandas.read_parquet(io.BytesIO(reader.content))["id"])
 

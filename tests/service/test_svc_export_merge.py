@@ -15,27 +15,14 @@ from shapely.geometry import LineString, Point, mapping, shape
 
 from tests.pg import TestDatabase
 from tests.service.conftest import token
-from tests.service.scene import OVERLAP, Scene
-from tests.world import add_member, ingest, make_project, make_user, unique
+from tests.service.scene import OVERLAP, overlapping_place
+from tests.world import add_member, ingest, make_user, unique
 
 
 @pytest.fixture
 def place(client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path) -> dict[str, Any]:
-    project = make_project(test_db, "UNCLASSIFIED")
-    analyst = make_user(test_db, unique("mrg"), "TS", "USA")
-    reader = make_user(test_db, unique("mrgr"), "C", "USA")
-    for person in (analyst, reader):
-        add_member(test_db, project, person)
-    image = ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", overlap=OVERLAP)
-    headers = token(client, analyst)
-    chips = client.get(f"/api/v1/chips?image={image}&limit=100", headers=headers).json()["items"]
-    return {
-        "project": project,
-        "image": image,
-        "analyst": headers,
-        "reader": token(client, reader),
-        "scene": Scene(utm_image, chips),
-    }
+    built = overlapping_place(client, test_db, utm_image, data_dir, "mrg")
+    return {**built, "analyst": built["headers"], "reader": built["reader_headers"]}
 
 
 def draw(
