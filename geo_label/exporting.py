@@ -91,7 +91,7 @@ def export_rows(
 
 
 def features(
-    session: Session, rows: Any, held: Callable[[bytes], None] | None = None
+    session: Session, rows: Any, held: Callable[[bytes, bytes | None], None] | None = None
 ) -> Iterator[EncodedFeatures]:
     """The export's features, rendered by PostgreSQL (see :mod:`geo_label.export.postgis`); with ``held``,
     the rows the select marks as held go there instead."""

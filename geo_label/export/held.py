@@ -48,7 +48,7 @@ from geo_label.export.merge import (
     rolled_up,
     unions_of,
 )
-from geo_label.export.postgis import HELD, LineDecoder
+from geo_label.export.postgis import BATCH, HELD, LineDecoder
 from geo_label.geometry import CHIP_TOLERANCE
 
 _NULL = b"\\N"
@@ -138,13 +138,23 @@ class HeldLines:
         self._file = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed by close())
         self.count = 0
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, text: bytes | None) -> None:
+        """A held line and its finished Feature text (None: the writer's normaliser makes it)."""
         self._file.write(line)
+        self._file.write(b"\n" if text is None else text + b"\n")
         self.count += 1
 
     def __iter__(self) -> Iterator[bytes]:
+        """The held lines."""
+        return (line for line, _ in self.records())
+
+    def records(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """The held lines with their texts (COPY lines and Feature texts hold no raw newline)."""
         self._file.seek(0)
-        return iter(self._file)  # COPY text lines hold no raw newline: one line each
+        lines = iter(self._file)
+        for line in lines:
+            text = next(lines).rstrip(b"\n")
+            yield line, (text or None)
 
     def close(self) -> None:
         self._file.close()
@@ -162,7 +172,7 @@ def merge_held(
     boxes = _boxes(held)
     left, right = candidate_indexes(boxes, rule)
     if not len(left):
-        return decoder.batches(held), []
+        return _rest(held, set(), boxes, decoder), []
     wanted = set(left.tolist()) | set(right.tolist())
     fields_of = {index: _fields(line) for index, line in enumerate(held) if index in wanted}
     shapes = dict(zip(fields_of, _geometries(list(fields_of.values())), strict=True))
@@ -181,8 +191,31 @@ def merge_held(
         _merged([_part(fields_of[i], boxes.ids[i], decoder) for i in group], union)
         for group, union in zip(groups, unions, strict=True)
     ]
-    rest = (line for index, line in enumerate(held) if index not in in_groups)
-    return decoder.batches(rest), merged
+    return _rest(held, in_groups, boxes, decoder), merged
+
+
+def _rest(held: HeldLines, merged: set[int], boxes: Boxes, decoder: LineDecoder) -> Iterator[EncodedFeatures]:
+    """The held lines not merged, as the texts decoded during the stream (those the writer's normaliser
+    makes, decoded now)."""
+    texts: list[bytes] = []
+    markings: set[Marking] = set()
+    places: list[int] = []
+    slow: list[bytes] = []
+    for index, (line, text) in enumerate(held.records()):
+        if index in merged:
+            continue
+        if text is None:
+            slow.append(line)
+            continue
+        texts.append(text)
+        markings.add(decoder.marking(line[: line.index(b"\t")]))
+        places.append(index)
+        if len(texts) >= BATCH:
+            yield EncodedFeatures(texts, frozenset(markings), boxes.bounds[places])
+            texts, markings, places = [], set(), []
+    if texts:
+        yield EncodedFeatures(texts, frozenset(markings), boxes.bounds[places])
+    yield from decoder.batches(slow)
 
 
 def _boxes(held: HeldLines) -> Boxes:

@@ -167,29 +167,32 @@ class LineDecoder:
         self._markings: dict[bytes, tuple[Marking, bytes]] = {}
 
     def batches(
-        self, lines: Iterable[bytes], held: Callable[[bytes], None] | None = None
+        self, lines: Iterable[bytes], held: Callable[[bytes, bytes | None], None] | None = None
     ) -> Iterator[EncodedFeatures]:
-        """Batches of finished features; a line whose last field says it is held (see :data:`HELD`) goes to
-        ``held`` as it is, to be decoded later (or merged with others)."""
+        """Batches of finished features. A line whose last field says it is held (see :data:`HELD`) goes to
+        ``held`` instead, with its finished Feature text (None for a geometry the writer's normaliser takes):
+        decoded here, alongside the server's work, rather than after the stream."""
         texts: list[bytes] = []
         markings: set[Marking] = set()
         bounds: list[tuple[float, float, float, float]] = []
         slow: list[tuple[int, bytes, list[bytes]]] = []  # (index in texts, WKB, the line's fields)
         sort_keys = orjson.OPT_SORT_KEYS
         for line in lines:
-            if held is not None and not line.endswith(_NOT_HELD):
-                held(line)
-                continue
+            held_line = held is not None and not line.endswith(_NOT_HELD)
             fields = line.rstrip(b"\n").split(b"\t")
             if b"\\\\" in line:  # COPY's only escape in JSON text: a backslash doubled
                 fields = [field.replace(b"\\\\", b"\\") for field in fields]
             marking, marking_text = self._marking(fields[0])
-            markings.add(marking)
             attributes = fields[4]
             if attributes != _EMPTY_OBJECT:
                 attributes = orjson.dumps(orjson.loads(attributes), option=sort_keys)
             fields[4] = attributes
             fields[0] = marking_text
+            if held_line:
+                assert held is not None
+                held(line, None if fields[2] == _NULL else _join(fields, fields[2]))
+                continue
+            markings.add(marking)
             if fields[2] == _NULL:
                 slow.append((len(texts), bytes.fromhex(fields[6].decode()), fields))
                 texts.append(b"")
