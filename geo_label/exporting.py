@@ -53,7 +53,8 @@ def check_recipient(recipient: str | None, registry: MarkingRegistry) -> str | N
 def export_rows(
     caller: Caller, project_id: uuid.UUID, recipient: str | None, statuses: tuple[str, ...]
 ) -> Any:
-    """The exported annotations with what their features say, in id order (deterministic), filtered by the
+    """The exported annotations with what their features say, in id order (deterministic; merging writes the
+    features near another chip after the others, see geo_label.export.held), filtered by the
     caller's access and, for a recipient, by releasability (the same expressions as every other read)."""
     labeler, reviewer = aliased(USERS), aliased(USERS)
     a = ANNOTATIONS
