@@ -5,6 +5,7 @@ far-apart shapes stay apart; a part the reader may not see is neither merged in 
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,46 @@ def test_the_managers_counts_are_objects(
         "objects": 3,
         "by_class": {"building": {"features": 1, "objects": 1}, "vehicle": {"features": 3, "objects": 2}},
     }
+
+
+def test_merging_loses_and_repeats_nothing(client: TestClient, place: dict[str, Any]) -> None:
+    """Boxes drawn at random over every chip, overlaps included: each drawn feature is in the merged export
+    exactly once, alone or among a merged feature's parts (the held-back lines of geo_label.export.held)."""
+    rng = random.Random(7)
+    scene = place["scene"]
+    drawn = set()
+    for _ in range(60):
+        chip = rng.choice(place["chips"])
+        side = rng.uniform(8, 40)
+        col = chip["col_off"] + rng.uniform(0, chip["width"] - side)
+        row = chip["row_off"] + rng.uniform(0, chip["height"] - side)
+        cls = rng.choice(["vehicle", "building"])
+        geometry = scene.box(col, row, col + side, row + side)
+        drawn.add(draw(client, place, (chip["row_off"], chip["col_off"]), geometry, **{"class": cls}))
+    pairs = []
+    neighbours = [chip for chip in place["chips"] if (chip["row_off"], chip["col_off"] + 192) in scene.chips]
+    for _ in range(12):  # the same box on two chips side by side, inside their overlap
+        left = rng.choice(neighbours)
+        side = rng.uniform(8, 30)
+        col = left["col_off"] + 192 + rng.uniform(0, OVERLAP - side)
+        row = left["row_off"] + rng.uniform(0, left["height"] - side)
+        geometry = scene.box(col, row, col + side, row + side)
+        pair = [
+            draw(client, place, (left["row_off"], offset), geometry)
+            for offset in (left["col_off"], left["col_off"] + 192)
+        ]
+        drawn.update(pair)
+        pairs.append(pair)
+    plain = export(client, place, query="?merge=false")
+    assert {feature["id"] for feature in plain["features"]} == drawn
+    parts: list[str] = []
+    merged = export(client, place)["features"]
+    for feature in merged:
+        parts.extend(feature["properties"].get("merged_from", [feature["id"]]))
+    assert sorted(parts) == sorted(drawn)
+    groups = [
+        set(feature["properties"]["merged_from"])
+        for feature in merged
+        if "merged_from" in feature["properties"]
+    ]
+    assert all(any(set(pair) <= group for group in groups) for pair in pairs)
