@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import all_, and_, select, text
+from sqlalchemy import all_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from access_control import MarkingRegistry
 from geo_label import audit
 from geo_label.annotations import STATUSES
-from geo_label.db.access import readable, releasable_filter
+from geo_label.db.access import readable, readable_for
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, IMAGES, USERS
 from geo_label.errors import InvalidInputError, brief
@@ -81,13 +81,11 @@ def export_rows(
         .join(IMAGES, IMAGES.c.id == a.c.image_id)
         .join(labeler, labeler.c.id == a.c.created_by)
         .outerjoin(reviewer, reviewer.c.id == a.c.reviewed_by)
-        .where(a.c.project_id == project_id, readable(a, caller), readable(IMAGES, caller))
+        .where(a.c.project_id == project_id, readable_for(a, caller, recipient), readable(IMAGES, caller))
         .order_by(a.c.id)
     )
     if statuses:
         rows = rows.where(a.c.status.in_(statuses))
-    if recipient:
-        rows = rows.where(and_(releasable_filter(a, recipient)))
     return rows
 
 

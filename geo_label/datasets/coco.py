@@ -123,7 +123,7 @@ class CocoWriter:
                 "info": {
                     "description": f"{context.project}: {split} split, exported by GeoLabel",
                     "marking": banner.banner(),
-                    "date_created": context.exported_at,
+                    "date_created": context.exported_at.isoformat(),
                     "contributor": context.exported_by,
                     "recipient": context.recipient,
                 },

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.orm import Session
@@ -61,6 +61,16 @@ class DatasetOutputError(GeoLabelError):
     """The dataset's folder cannot be written where asked."""
 
     code = "dataset_output"
+
+
+class DatasetRow(NamedTuple):
+    """A chip of the dataset as ``chips.csv`` lists it."""
+
+    chip_id: str
+    split: str
+    image_id: str
+    marking: str
+    labels: int
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ def export_dataset(
             project=project["name"],
             categories=categories,
             exported_by=caller.username,
-            exported_at=exported_at.isoformat(),
+            exported_at=exported_at,
             recipient=country,
             splits=plan.names,
         )
@@ -116,7 +126,7 @@ def export_dataset(
         writers = _writers(context, formats, images)
         markings: set[Marking] = set()
         per_split: dict[str, Counter[str]] = {name: Counter() for name in plan.names}
-        rows: list[tuple[str, str, str, str, int]] = []
+        rows: list[DatasetRow] = []
         labels = dataset_labels(session, caller, project_id, country, statuses)
         if DatasetFormat.STAC in formats:
             labels = with_features(labels)
@@ -141,7 +151,7 @@ def export_dataset(
             for writer in writers.values():
                 writer.chip(item)
             per_split[split].update(label.label_class for label in chip_labels)
-            rows.append((chip.id, split, chip.image_id, chip.marking.portion(), len(chip_labels)))
+            rows.append(DatasetRow(chip.id, split, chip.image_id, chip.marking.portion(), len(chip_labels)))
         banner = roll_up(markings)
         report = _report(context, banner, plan, split_of, rows, per_split, statuses)
         report["formats"] = {fmt.value: writer.finish(banner) for fmt, writer in writers.items()}
@@ -216,11 +226,11 @@ def _writers(
 def _by_chip(
     chips: list[DatasetChip], labels: Iterator[DatasetLabel]
 ) -> Iterator[tuple[DatasetChip, list[DatasetLabel]]]:
-    """Each chip (in id order) with its labels, from the labels streamed in chip order; labels of chips not
-    in the dataset are passed over."""
+    """Each chip with its labels: both come in chip id order; labels of chips not in the dataset are passed
+    over."""
     groups = itertools.groupby(labels, key=lambda label: label.chip_id)
     current = next(groups, None)
-    for chip in sorted(chips, key=lambda c: c.id):
+    for chip in chips:
         while current is not None and current[0] < chip.id:
             current = next(groups, None)
         if current is not None and current[0] == chip.id:
@@ -287,16 +297,16 @@ def _report(
     banner: Marking,
     plan: SplitPlan,
     split_of: dict[str, str],
-    rows: list[tuple[str, str, str, str, int]],
+    rows: list[DatasetRow],
     per_split: dict[str, Counter[str]],
     statuses: tuple[str, ...],
 ) -> dict[str, Any]:
-    chips = Counter(split for _, split, _, _, _ in rows)
+    chips = Counter(row.split for row in rows)
     return {
         "marking": banner.banner(),
         "project": context.project,
         "exported_by": context.exported_by,
-        "exported_at": context.exported_at,
+        "exported_at": context.exported_at.isoformat(),
         "recipient": context.recipient,
         "statuses": list(statuses),
         "split": {
@@ -306,7 +316,7 @@ def _report(
         },
         "chips": {name: chips[name] for name in plan.names},
         "guard": sum(1 for split in split_of.values() if split == GUARD),
-        "labels": sum(count for _, _, _, _, count in rows),
+        "labels": sum(row.labels for row in rows),
         "classes": {name: dict(per_split[name]) for name in plan.names},
     }
 
@@ -316,18 +326,19 @@ def _write_files(
     context: DatasetContext,
     banner: Marking,
     report: dict[str, Any],
-    rows: list[tuple[str, str, str, str, int]],
+    rows: list[DatasetRow],
 ) -> None:
     recipient = f", releasable to {context.recipient}" if context.recipient else ""
     (root / "MARKING.txt").write_text(
         f"{banner.banner()}\n"
-        f"Training dataset of {context.project}, exported by {context.exported_by} on {context.exported_at}"
+        f"Training dataset of {context.project}, exported by {context.exported_by} on "
+        f"{context.exported_at.isoformat()}"
         f"{recipient}. Every item carries its own portion marking.\n"
     )
-    splits = {name: [chip for chip, split, _, _, _ in rows if split == name] for name in context.splits}
+    splits = {name: [row.chip_id for row in rows if row.split == name] for name in context.splits}
     (root / "splits.json").write_bytes(orjson.dumps(splits))
     (root / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     with (root / "chips.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["chip_id", "split", "image_id", "marking", "labels"])
+        writer.writerow(DatasetRow._fields)
         writer.writerows(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +53,7 @@ class DatasetContext:
     project: str
     categories: Categories
     exported_by: str
-    exported_at: str
+    exported_at: datetime
     recipient: str | None
     splits: tuple[str, ...]
 

@@ -22,7 +22,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from access_control import Marking
-from geo_label.db.access import readable, releasable_filter
+from geo_label.db.access import readable_for
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, CHIPS, IMAGES, TASKS
 from geo_label.export.geojson import EncodedFeatures, ExportFeature, encode_each
@@ -70,18 +70,11 @@ class DatasetLabel:
     feature: EncodedFeatures | None = None
 
 
-def _access(table: Any, caller: Caller, recipient: str | None) -> Any:
-    rules = [readable(table, caller)]
-    if recipient:
-        rules.append(releasable_filter(table, recipient))
-    return and_(*rules)
-
-
 def label_filter(
     caller: Caller, project_id: uuid.UUID, recipient: str | None, statuses: tuple[str, ...]
 ) -> Any:
     a = ANNOTATIONS
-    rules = [a.c.project_id == project_id, _access(a, caller, recipient)]
+    rules = [a.c.project_id == project_id, readable_for(a, caller, recipient)]
     if statuses:
         rules.append(a.c.status.in_(statuses))
     return and_(*rules)
@@ -94,7 +87,7 @@ def dataset_chips(
     recipient: str | None,
     statuses: tuple[str, ...],
 ) -> list[DatasetChip]:
-    """The chips of the dataset (see the module docstring), readable with their image, in a stable order."""
+    """The chips of the dataset (see the module docstring), readable with their image, in id order."""
     c, i, a, t = CHIPS, IMAGES, ANNOTATIONS, TASKS
     finished = ("accepted",) if statuses == ("accepted",) else ("submitted", "accepted")
     labeled = exists().where(a.c.chip_id == c.c.id, label_filter(caller, project_id, recipient, statuses))
@@ -126,11 +119,11 @@ def dataset_chips(
         .join(i, i.c.id == c.c.image_id)
         .where(
             c.c.project_id == project_id,
-            _access(c, caller, recipient),
-            _access(i, caller, recipient),
+            readable_for(c, caller, recipient),
+            readable_for(i, caller, recipient),
             or_(labeled, done),
         )
-        .order_by(c.c.image_id, c.c.row_off, c.c.col_off, c.c.id)
+        .order_by(c.c.id)  # as the labels are streamed (by chip id), so the two can be read side by side
     ).all()
     return [
         DatasetChip(

@@ -63,7 +63,7 @@ class StacWriter:
         self._methods: set[str] = set()
         self._header = ExportHeader(
             project=context.project,
-            exported_at=datetime.fromisoformat(context.exported_at),
+            exported_at=context.exported_at,
             exported_by=context.exported_by,
             recipient=context.recipient,
         )
@@ -197,23 +197,21 @@ class StacWriter:
             "geolabel:banner": banner.banner(),
             "stac_version": pystac.get_stac_version(),
             "license": "other",
+            "type": "Collection",
+            "extent": extent,
         }
         chips = {
             **common,
-            "type": "Collection",
             "stac_extensions": [ProjectionExtension.get_schema_uri()],
             "id": "chips",
             "description": f"{context.project}: the chips (GeoTIFF) of the dataset",
-            "extent": extent,
             "links": [*_collection_links(), *self._chip_links],
         }
         labels = {
             **common,
-            "type": "Collection",
             "stac_extensions": [LabelExtension.get_schema_uri()],
             "id": "labels",
             "description": f"{context.project}: the labels of the dataset's chips",
-            "extent": extent,
             "summaries": {
                 "label:type": ["vector"],
                 "label:properties": ["class"],
@@ -230,7 +228,7 @@ class StacWriter:
             "title": context.project,
             "description": (
                 f"{banner.banner()}: labels of {context.project} for training, exported by GeoLabel for "
-                f"{context.exported_by} on {context.exported_at}"
+                f"{context.exported_by} on {context.exported_at.isoformat()}"
                 + (f" for release to {context.recipient}" if context.recipient else "")
             ),
             "geolabel:splits": list(context.splits),

@@ -76,3 +76,10 @@ def releasable_filter(table: Table, country: str) -> ColumnElement[bool]:
         or_(c.classification == 0, literal("REL") == any_(c.dissemination)),
         or_(func.cardinality(c.rel_to) == 0, literal(country) == any_(c.rel_to)),
     )
+
+
+def readable_for(table: Table, caller: Caller, recipient: str | None) -> ColumnElement[bool]:
+    """:func:`readable`, and, acting for a recipient nation, :func:`releasable_filter` too."""
+    if not recipient:
+        return readable(table, caller)
+    return and_(readable(table, caller), releasable_filter(table, recipient))

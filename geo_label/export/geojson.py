@@ -334,26 +334,13 @@ class _Encoder:
                 raise TypeError(f"features must be ExportFeature, not {type(feature).__name__}")
         ids = [_feature_id(feature) for feature in batch]
         texts = self._geometry_texts(batch, ids)
-        separator, suffix = self._separator, self._suffix
-        dumps, add = orjson.dumps, sink.add
+        separator, after = self._separator, self._suffix[1:]  # what follows the Feature's closing brace
+        add = sink.add
         for feature, feature_id, geometry in zip(batch, ids, texts, strict=True):
             portion, banner = self._marking(feature, feature_id)
             properties = _encode_properties(feature, feature_id, portion, banner)
             start = separator if self.count else self._first_separator
-            add(
-                b"".join(
-                    (
-                        start,
-                        b'{"type":"Feature","id":',
-                        dumps(feature_id),
-                        b',"geometry":',
-                        geometry,
-                        b',"properties":',
-                        properties,
-                        suffix,
-                    )
-                )
-            )
+            add(start + _feature_text(feature_id, geometry, properties) + after)
             self.count += 1
 
     def _geometry_texts(self, batch: list[ExportFeature], ids: list[str]) -> list[bytes]:

@@ -29,7 +29,7 @@ import orjson
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ARRAY, Float, Text, and_, bindparam, case, cast, func, select
+from sqlalchemy import ARRAY, Float, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from access_control import Marking
@@ -37,15 +37,15 @@ from geo_label.db.models import ANNOTATIONS, CHIPS
 from geo_label.export.geojson import EncodedFeatures, ExportFeature
 from geo_label.export.merge import (
     METRES_PER_DEGREE,
-    STATUS_ORDER,
     Boxes,
     MergeRule,
+    alike_pairs,
     candidate_indexes,
     groups_of,
     id_array,
-    polygons_alike,
-    postgis_pairs,
-    rolled_up,
+    merge_keys,
+    object_of,
+    parse_boxes,
     unions_of,
 )
 from geo_label.export.postgis import BATCH, HELD, LineDecoder
@@ -122,11 +122,8 @@ def with_held(rows: Any, cores: ChipCores) -> Any:
         func.ST_XMax(geometry) < core.c.xmax,
         func.ST_YMax(geometry) < core.c.ymax,
     )
-    # A held row says what it may be merged with: a hash of its image, class and dimension, and of its chip
-    # (a collision could only add candidates, which the exact test refuses).
-    kind = func.concat(a.c.image_id, "/", func.ST_Dimension(geometry), "/", a.c.label_class)
-    keys = func.concat(func.hashtextextended(kind, 0), ",", func.hashtextextended(cast(a.c.chip_id, Text), 0))
-    held = case((inside, None), else_=keys)
+    # A held row says what it may be merged with (merge.merge_keys; candidates are checked again in full).
+    held = case((inside, None), else_=merge_keys())
     return rows.outerjoin(core, core.c.chip_id == a.c.chip_id).add_columns(held.label(HELD))
 
 
@@ -176,19 +173,22 @@ def merge_held(
     wanted = set(left.tolist()) | set(right.tolist())
     fields_of = {index: _fields(line) for index, line in enumerate(held) if index in wanted}
     shapes = dict(zip(fields_of, _geometries(list(fields_of.values())), strict=True))
-    candidates = list(zip(left.tolist(), right.tolist(), strict=True))
-    polygons = [pair for pair in candidates if shapes[pair[0]].geom_type.endswith("Polygon")]
-    lines_or_points = [pair for pair in candidates if not shapes[pair[0]].geom_type.endswith("Polygon")]
-    index_of = {uuid.UUID(boxes.ids[i]): i for pair in lines_or_points for i in pair}
-    others = [(uuid.UUID(boxes.ids[i]), uuid.UUID(boxes.ids[j])) for i, j in lines_or_points]
-    alike = polygons_alike(polygons, shapes, rule) + [
-        (index_of[x], index_of[y]) for x, y in postgis_pairs(session, others, rule)
+    records = {index: orjson.loads(fields[3]) for index, fields in fields_of.items()}
+    candidates = [
+        (i, j)
+        for i, j in zip(left.tolist(), right.tolist(), strict=True)
+        if records[i]["image_id"] == records[j]["image_id"]
+        and records[i]["class"] == records[j]["class"]
+        and records[i]["chip_id"] != records[j]["chip_id"]
     ]
+    alike = alike_pairs(session, candidates, shapes, lambda index: uuid.UUID(boxes.ids[index]), rule)
     groups = groups_of(alike)
     in_groups = {member for group in groups for member in group}
     unions = unions_of([[shapes[member] for member in group] for group in groups])
     merged = [
-        _merged([_part(fields_of[i], boxes.ids[i], decoder) for i in group], union)
+        _merged(
+            [(fields_of[i], boxes.ids[i], records[i], decoder.marking(fields_of[i][0])) for i in group], union
+        )
         for group, union in zip(groups, unions, strict=True)
     ]
     return _rest(held, in_groups, boxes, decoder), merged
@@ -219,7 +219,7 @@ def _rest(held: HeldLines, merged: set[int], boxes: Boxes, decoder: LineDecoder)
 
 
 def _boxes(held: HeldLines) -> Boxes:
-    """Each held line's id, keys (the held column: kind and chip hashes) and box."""
+    """Each held line's id, keys (its held column) and box."""
     ids: list[str] = []
     keys: list[bytes] = []
     box_texts: list[bytes] = []
@@ -228,25 +228,23 @@ def _boxes(held: HeldLines) -> Boxes:
         fields = line.rstrip(b"\n").split(b"\t")
         ids.append(fields[1][1:-1].decode())
         keys.append(fields[-1])
-        if fields[2] == _NULL:
+        if fields[2] == _NULL:  # no box from the database lane: the geometry's own, below
             slow[index] = bytes.fromhex(fields[6].decode())
             box_texts.append(b"BOX(0 0,0 0)")
         else:
             box_texts.append(fields[5])
-    codes = np.array(b",".join(keys).split(b","), dtype=np.int64).reshape(-1, 2)
-    text = b" ".join(box_texts).replace(b"BOX(", b"").replace(b")", b"").replace(b",", b" ")
-    bounds = np.array(text.split(), dtype=np.float64).reshape(-1, 4)
+    boxes = parse_boxes(ids, keys, box_texts)
     if slow:
-        bounds[list(slow)] = shapely.bounds(shapely.from_wkb(list(slow.values())))
-    return Boxes(ids=ids, kinds=codes[:, 0], chips=codes[:, 1], bounds=bounds)
+        boxes.bounds[list(slow)] = shapely.bounds(shapely.from_wkb(list(slow.values())))
+    return boxes
 
 
 #: A held part: its line's fields, id, properties' record and marking.
 Part = tuple[list[bytes], str, dict[str, Any], Marking]
 
 
-def _part(fields: list[bytes], identifier: str, decoder: LineDecoder) -> Part:
-    return fields, identifier, orjson.loads(fields[3]), decoder.marking(fields[0])
+def _part(fields: list[bytes], identifier: str, record: dict[str, Any], decoder: LineDecoder) -> Part:
+    return fields, identifier, record, decoder.marking(fields[0])
 
 
 def _fields(line: bytes) -> list[bytes]:
@@ -269,23 +267,16 @@ def _geometries(lines: list[list[bytes]]) -> list[BaseGeometry]:
 
 
 def _merged(parts: list[Part], union: BaseGeometry) -> ExportFeature:
-    """One feature of an object's parts (each: its line's fields, id, properties' record and marking; in id
-    order): the first part's properties, as the database lane wrote them, with the weakest status and every
-    part's id."""
-    geometry = union
-    if geometry.geom_type in ("Point", "MultiPoint"):
-        geometry = shapely.centroid(geometry)
-    elif geometry.geom_type == "MultiLineString":
-        geometry = shapely.line_merge(geometry)
-    statuses = {record["status"] for _, _, record, _ in parts}
-    fields, first_id, record, _ = parts[0]
-    properties = dict(record)
-    properties["attributes"] = orjson.loads(fields[4])
-    properties["status"] = next(status for status in STATUS_ORDER if status in statuses)
-    properties["merged_from"] = [identifier for _, identifier, _, _ in parts]
-    return ExportFeature(
-        id=first_id,
-        geometry=geometry,
-        marking=rolled_up(frozenset(marking for _, _, _, marking in parts)),
-        properties=properties,
+    """One feature of an object's parts (in id order): the first part's properties, as the database lane
+    wrote them, with the weakest status and every part's id."""
+    merged = object_of(
+        union,
+        (marking for _, _, _, marking in parts),
+        (record["status"] for _, _, record, _ in parts),
+        [identifier for _, identifier, _, _ in parts],
     )
+    fields, first_id, record, _ = parts[0]
+    properties = {**record, "attributes": orjson.loads(fields[4])}
+    properties["status"] = merged.status
+    properties["merged_from"] = merged.merged_from
+    return ExportFeature(id=first_id, geometry=merged.geometry, marking=merged.marking, properties=properties)

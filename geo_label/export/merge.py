@@ -116,39 +116,46 @@ class Boxes:
     bounds: NDArray[np.float64]
 
 
+def merge_keys() -> Any:
+    """SQL text ``kind,chip`` of an annotation row: 64-bit hashes of its image, dimension and class, and of
+    its chip (what :class:`Boxes` holds)."""
+    a = ANNOTATIONS
+    kind = func.concat(a.c.image_id, "/", func.ST_Dimension(a.c.geometry), "/", a.c.label_class)
+    return func.concat(func.hashtextextended(kind, 0), ",", func.hashtextextended(cast(a.c.chip_id, Text), 0))
+
+
+def parse_boxes(ids: list[str], keys: list[bytes], box_texts: list[bytes]) -> Boxes:
+    """:class:`Boxes` from ids, :func:`merge_keys` texts and PostGIS ``BOX(xmin ymin,xmax ymax)`` texts, all
+    parsed at once."""
+    if not ids:
+        return Boxes(
+            ids=[],
+            kinds=np.empty(0, dtype=np.int64),
+            chips=np.empty(0, dtype=np.int64),
+            bounds=np.empty((0, 4)),
+        )
+    codes = np.array(b",".join(keys).split(b","), dtype=np.int64).reshape(-1, 2)
+    text = b" ".join(box_texts).replace(b"BOX(", b"").replace(b")", b"").replace(b",", b" ")
+    bounds = np.array(text.split(), dtype=np.float64).reshape(-1, 4)
+    return Boxes(ids=ids, kinds=codes[:, 0], chips=codes[:, 1], bounds=bounds)
+
+
 def selection_boxes(session: Session, selected: Any) -> Boxes:
     """One narrow pass over the selection (``selected``: the export's select of annotation rows), streamed by
     COPY: the database hashes the keys, so no row becomes Python objects beyond its id."""
     a = ANNOTATIONS
-    geometry = a.c.geometry
-    kind = func.concat(a.c.image_id, "/", func.ST_Dimension(geometry), "/", a.c.label_class)
-    statement = selected.order_by(None).with_only_columns(
-        a.c.id,
-        func.hashtextextended(kind, 0),
-        func.hashtextextended(cast(a.c.chip_id, Text), 0),
-        func.ST_XMin(geometry),
-        func.ST_YMin(geometry),
-        func.ST_XMax(geometry),
-        func.ST_YMax(geometry),
-    )
+    statement = selected.order_by(None).with_only_columns(a.c.id, merge_keys(), func.Box2D(a.c.geometry))
     ids: list[str] = []
-    kinds: list[int] = []
-    chips: list[int] = []
-    bounds: list[tuple[float, float, float, float]] = []
+    keys: list[bytes] = []
+    box_texts: list[bytes] = []
     for line in copy_lines(session, statement):
-        fields = line.rstrip(b"\n").split(b"\t")
-        if fields[3] == b"\\N":  # an empty geometry: nothing to merge
+        identifier, key, box = line.rstrip(b"\n").split(b"\t")
+        if box == b"\\N":  # an empty geometry: nothing to merge
             continue
-        ids.append(fields[0].decode())
-        kinds.append(int(fields[1]))
-        chips.append(int(fields[2]))
-        bounds.append((float(fields[3]), float(fields[4]), float(fields[5]), float(fields[6])))
-    return Boxes(
-        ids=ids,
-        kinds=np.asarray(kinds, dtype=np.int64),
-        chips=np.asarray(chips, dtype=np.int64),
-        bounds=np.asarray(bounds, dtype=np.float64).reshape(-1, 4),
-    )
+        ids.append(identifier.decode())
+        keys.append(key)
+        box_texts.append(box)
+    return parse_boxes(ids, keys, box_texts)
 
 
 def candidate_indexes(boxes: Boxes, rule: MergeRule) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -179,9 +186,7 @@ def candidate_pairs(boxes: Boxes, rule: MergeRule) -> list[tuple[uuid.UUID, uuid
 def exact_pairs(
     session: Session, candidates: list[tuple[uuid.UUID, uuid.UUID]], rule: MergeRule
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """The candidate pairs that are parts of one object. Polygons are tested here, all at once (GEOS, as
-    PostGIS would, in the same planar degrees); points and lines, whose distances are on the ellipsoid, in
-    PostGIS."""
+    """The candidate pairs that are parts of one object (their keys checked again, as hashes may collide)."""
     if not candidates:
         return []
     a = ANNOTATIONS
@@ -199,15 +204,33 @@ def exact_pairs(
             ).where(a.c.id == any_(id_array(wanted)))
         )
     }
-    polygons: list[tuple[uuid.UUID, uuid.UUID]] = []
-    others: list[tuple[uuid.UUID, uuid.UUID]] = []
-    for first, second in candidates:
-        x, y = facts.get(first), facts.get(second)
-        if x is None or y is None or x[1:3] != y[1:3] or x[3] == y[3] or x[4] != y[4]:
-            continue
-        (polygons if x[4] == 2 else others).append((first, second))
-    shapes = {key: shapely.from_wkb(bytes(row[5])) for key, row in facts.items() if row[4] == 2}
-    return polygons_alike(polygons, shapes, rule) + postgis_pairs(session, others, rule)
+    kept = [
+        (first, second)
+        for first, second in candidates
+        if (x := facts.get(first)) is not None
+        and (y := facts.get(second)) is not None
+        and x[1:3] == y[1:3]
+        and x[3] != y[3]
+        and x[4] == y[4]
+    ]
+    shapes = {key: shapely.from_wkb(bytes(row[5])) for key, row in facts.items()}
+    return alike_pairs(session, kept, shapes, lambda key: key, rule)
+
+
+def alike_pairs(
+    session: Session,
+    candidates: list[tuple[Key, Key]],
+    shapes: Mapping[Key, BaseGeometry],
+    uuid_of: Callable[[Key], uuid.UUID],
+    rule: MergeRule,
+) -> list[tuple[Key, Key]]:
+    """The candidates that are parts of one object: polygons tested here, all at once (GEOS, as PostGIS
+    would, in the same planar degrees); points and lines, whose distances are on the ellipsoid, in PostGIS."""
+    polygons = [pair for pair in candidates if shapes[pair[0]].geom_type.endswith("Polygon")]
+    others = [pair for pair in candidates if not shapes[pair[0]].geom_type.endswith("Polygon")]
+    key_of = {uuid_of(key): key for pair in others for key in pair}
+    tested = postgis_pairs(session, [(uuid_of(x), uuid_of(y)) for x, y in others], rule)
+    return polygons_alike(polygons, shapes, rule) + [(key_of[x], key_of[y]) for x, y in tested]
 
 
 def polygons_alike(
@@ -273,8 +296,9 @@ def find_groups(session: Session, selected: Any, rule: MergeRule) -> list[list[u
     """The groups of selected annotations that are parts of one object.
 
     The selection is read once as boxes (a narrow pass); pairs whose boxes meet are found in memory with an
-    STR-tree and tested exactly in PostGIS. Probing the spatial index once per selected row under row-level
-    security cost four times as much (issue 14's benchmark).
+    STR-tree and tested exactly (:func:`exact_pairs`), rather than probing the spatial index once per selected
+    row under row-level security (see benchmarks/README.md, Datasets). The export itself merges inside its
+    stream instead (:mod:`geo_label.export.held`).
     """
     return groups_of(exact_pairs(session, candidate_pairs(selection_boxes(session, selected), rule), rule))
 
@@ -347,21 +371,28 @@ def merge_object(
     if union is None:
         shapes = shapes if shapes is not None else [to_shape(part.geometry) for part in parts]
         union = shapely.union_all(shapes)
-    geometry: BaseGeometry = union
+    markings = [
+        marking_of_values(part.classification, part.sci_controls, part.dissemination, part.rel_to)
+        for part in parts
+    ]
+    return object_of(union, markings, [part.status for part in parts], [str(part.id) for part in parts])
+
+
+def object_of(
+    union: BaseGeometry, markings: Iterable[Marking], statuses: Iterable[str], ids: list[str]
+) -> MergedObject:
+    """One object of its parts' union, markings, statuses and ids (in order)."""
+    geometry = union
     if geometry.geom_type in ("Point", "MultiPoint"):
         geometry = shapely.centroid(geometry)
     elif geometry.geom_type == "MultiLineString":
         geometry = shapely.line_merge(geometry)
-    markings = frozenset(
-        marking_of_values(part.classification, part.sci_controls, part.dissemination, part.rel_to)
-        for part in parts
-    )
-    statuses = {part.status for part in parts}
+    present = set(statuses)
     return MergedObject(
         geometry=geometry,
-        marking=rolled_up(markings),
-        status=next(status for status in STATUS_ORDER if status in statuses),
-        merged_from=[str(part.id) for part in parts],
+        marking=rolled_up(frozenset(markings)),
+        status=next(status for status in STATUS_ORDER if status in present),
+        merged_from=ids,
     )
 
 

@@ -66,3 +66,14 @@ def overlapping_place(
         "scene": Scene(image, chips),
         "chips": chips,
     }
+
+
+def draw(
+    client: TestClient, place: dict[str, Any], chip: tuple[int, int], geometry: Any, **extra: Any
+) -> str:
+    """A vehicle (unless ``extra`` says otherwise) drawn by the place's analyst on the chip at those pixel
+    offsets; its id."""
+    body = {"chip_id": str(place["scene"].chips[chip]), "class": "vehicle", "geometry": geometry, **extra}
+    response = client.post("/api/v1/annotations", headers=place["headers"], json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

@@ -28,7 +28,7 @@ from geo_label.datasets.splits import SplitPlan
 from geo_label.datasets.stac_validation import validate_catalog
 from geo_label.db.models import CHIPS
 from tests.pg import TestDatabase
-from tests.service.scene import overlapping_place
+from tests.service.scene import draw, overlapping_place
 from tests.service.test_svc_access_support import audit_rows
 
 ALL_TRAIN = SplitPlan(fractions=(1.0,))
@@ -40,15 +40,6 @@ HOLE = [(120, 120), (140, 120), (140, 140), (120, 140)]
 @pytest.fixture
 def place(client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path) -> dict[str, Any]:
     return overlapping_place(client, test_db, utm_image, data_dir, "ds")
-
-
-def draw(
-    client: TestClient, place: dict[str, Any], chip: tuple[int, int], geometry: Any, **extra: Any
-) -> str:
-    body = {"chip_id": str(place["scene"].chips[chip]), "class": "vehicle", "geometry": geometry, **extra}
-    response = client.post("/api/v1/annotations", headers=place["headers"], json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def build(

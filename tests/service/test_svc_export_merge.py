@@ -16,7 +16,7 @@ from shapely.geometry import LineString, Point, mapping, shape
 
 from tests.pg import TestDatabase
 from tests.service.conftest import token
-from tests.service.scene import OVERLAP, overlapping_place
+from tests.service.scene import OVERLAP, draw, overlapping_place
 from tests.world import add_member, ingest, make_user, unique
 
 
@@ -24,15 +24,6 @@ from tests.world import add_member, ingest, make_user, unique
 def place(client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path) -> dict[str, Any]:
     built = overlapping_place(client, test_db, utm_image, data_dir, "mrg")
     return {**built, "analyst": built["headers"], "reader": built["reader_headers"]}
-
-
-def draw(
-    client: TestClient, place: dict[str, Any], chip: tuple[int, int], geometry: Any, **extra: Any
-) -> str:
-    body = {"chip_id": str(place["scene"].chips[chip]), "class": "vehicle", "geometry": geometry, **extra}
-    response = client.post("/api/v1/annotations", headers=place["analyst"], json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def export(
