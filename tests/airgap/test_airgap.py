@@ -48,6 +48,25 @@ class AirGapRun:
     contents: dict[str, int]
 
 
+def mounts_below(folder: Path) -> list[Path]:
+    """Mount points at or below ``folder``, deepest first (the order to unmount them in)."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = Path(line.split()[4].encode().decode("unicode_escape"))  # octal escapes, as in "\\040"
+        if point == folder or folder in point.parents:
+            found.append(point)
+    return sorted(found, key=lambda point: len(point.parts), reverse=True)
+
+
+def remove_work(folder: Path) -> None:
+    """Remove ``folder``, first unmounting what a run killed before its clean-up (a timeout, a kill -9) left
+    mounted in its bare host: a leftover /proc there would stop the removal, and every later run with it."""
+    for point in mounts_below(folder):
+        subprocess.run(["umount", "--lazy", str(point)], check=True, timeout=60)
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
 def traced(command: list[str], trace: Path) -> None:
     """``command`` in new network and host name namespaces, every connect() of every process written to
     ``trace``, with an empty environment but for what finding programs needs (no proxy, no pip settings)."""
@@ -83,7 +102,7 @@ def airgap() -> Iterator[AirGapRun]:
         )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("GEO_LABEL_AIRGAP_WORK", "/var/tmp/geolabel-airgap"))
-    shutil.rmtree(work, ignore_errors=True)
+    remove_work(work)
     work.mkdir(parents=True)
     host = work / "host"
     mounts: list[Path] = []
@@ -156,7 +175,7 @@ def airgap() -> Iterator[AirGapRun]:
         for target in reversed(mounts):
             subprocess.run(["umount", "--lazy", str(target)], check=False, timeout=60)
         if not os.environ.get("GEO_LABEL_AIRGAP_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
+            remove_work(work)
 
 
 def test_every_step_ran(airgap: AirGapRun) -> None:
@@ -230,3 +249,19 @@ def test_the_sbom_and_the_licence_inventory_cover_every_wheel_and_deb(airgap: Ai
     assert contents["wheels"] > 50 and contents["debs"] > 100
     assert contents["sbom_components"] == contents["wheels"] + contents["debs"]
     assert contents["licence_rows"] == contents["sbom_components"]
+
+
+def test_a_mount_left_by_a_killed_run_does_not_stop_the_next(tmp_path: Path) -> None:
+    """Regression: a run killed by a timeout left /proc mounted in its bare host; every later run then failed
+    at its first step, unable to remove the old work folder."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    work = tmp_path / "work"
+    proc = work / "host" / "proc"
+    proc.mkdir(parents=True)
+    (work / "host" / "kept.txt").write_text("left behind")
+    subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True, timeout=60)
+    assert mounts_below(work) == [proc]
+    remove_work(work)
+    assert not work.exists()
+    assert mounts_below(tmp_path) == []
