@@ -18,6 +18,7 @@ from api.request_guard import MIB, RequestGuard, default_limits
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
+from api.routes import models as model_routes
 from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
@@ -92,6 +93,7 @@ def create_app(state: AppState) -> FastAPI:
         export.router,
         datasets.router,
         task_routes.router,
+        model_routes.router,
     ]
     for router in protected:
         # Auth is attached to whole routers: a new route cannot forget it.

@@ -206,3 +206,21 @@ class AnnotationOut(BaseModel):
     created_at: datetime
     updated_by: uuid.UUID
     updated_at: datetime
+
+
+class ModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    version: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    description: str = Field(default="", max_length=2000)
+
+
+class ModelOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    version: str
+    ref: str = Field(description="NAME@VERSION, as the CLI and the predictions import take it")
+    description: str
+    marking: str
+    created_at: datetime

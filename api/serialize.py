@@ -138,3 +138,16 @@ def project(row: Any) -> dict[str, Any]:
         "review_required": row["review_required"],
         "created_at": row["created_at"],
     }
+
+
+def model(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "name": row["name"],
+        "version": row["version"],
+        "ref": f"{row['name']}@{row['version']}",
+        "description": row["description"],
+        "marking": banner_of(row),
+        "created_at": row["created_at"],
+    }

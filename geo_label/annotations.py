@@ -33,7 +33,7 @@ from geo_label.errors import (
     PreconditionRequiredError,
 )
 from geo_label.geometry import check_within_chip, parse_geometry, stored_form
-from geo_label.markings import banner_of, marking_columns, marking_of
+from geo_label.markings import banner_of, joined, marking_columns, marking_of
 from geo_label.projects import get_project, require_project_role
 
 STATUSES = ("draft", "submitted", "accepted", "rejected")
@@ -74,7 +74,7 @@ def check_marking(caller: Caller, requested: Marking | None, sources: list[Marki
     "SECRET//NOFORN", which it is equivalent to.
     """
     distinct = list(dict.fromkeys(sources))
-    marking = requested or (distinct[0] if len(distinct) == 1 else roll_up(distinct))
+    marking = requested or joined(distinct)
     for source in distinct:
         if not dominates(marking, source):
             raise InvalidInputError(

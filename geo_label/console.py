@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -39,3 +39,15 @@ def chip_progress(description: str) -> Iterator[ChipProgress]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         yield ChipProgress(description, progress)
+
+
+@contextmanager
+def count_progress(description: str) -> Iterator[Callable[[int], None]]:
+    """A callback that shows how many records are done so far, on a terminal (nothing elsewhere)."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    columns = (TextColumn("{task.description}"), TextColumn("{task.completed:,.0f} records"))
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done: progress.update(task, completed=done)

@@ -6,10 +6,18 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from access_control import Classification, Marking
+from access_control import Classification, Marking, roll_up
 
 #: The typed marking columns every marked table has, in this order.
 MARKING_COLUMNS = ("classification", "sci_controls", "dissemination", "rel_to")
+
+
+def joined(markings: list[Marking]) -> Marking:
+    """The least marking that dominates every one of ``markings``: their roll-up, or the one marking when
+    they are all the same. (The roll-up spells out NOFORN for a classified marking without REL, and a
+    "SECRET" item from "SECRET" sources must stay "SECRET", which it is equivalent to.)"""
+    distinct = list(dict.fromkeys(markings))
+    return distinct[0] if len(distinct) == 1 else roll_up(distinct)
 
 
 def marking_columns(marking: Marking) -> dict[str, Any]:

@@ -33,3 +33,7 @@ class CorruptImageError(ImageryError):
 
 class SecurityMarkingError(ImageryError):
     """The file's security fields cannot be mapped to a marking: never read as UNCLASSIFIED."""
+
+
+class PixelGridError(ImageryError):
+    """An image's own pixel grid cannot be mapped to the ground (its file is no longer where it was)."""

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "service_commands",
     "workflow_commands",
     "dataset_commands",
+    "model_commands",
     "backup_commands",
     "selftest_command",
 )

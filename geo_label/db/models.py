@@ -178,6 +178,7 @@ class Annotation(MarkedMixin, Base):
     updated_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id"))
 
 
 class AnnotationVersion(MarkedMixin, Base):
@@ -377,3 +378,50 @@ TASK_REVIEWS = table_of(TaskReview)
 GOLD_CHIPS = table_of(GoldChip)
 GOLD_FEATURES = table_of(GoldFeature)
 GOLD_SCORES = table_of(GoldScore)
+
+
+# --- Model-assisted labeling (migration 0009) -------------------------------------------------------------
+
+
+class Model(MarkedMixin, Base):
+    """A model version registered with a project; its marking is the project's."""
+
+    __tablename__ = "models"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Prediction(MarkedMixin, Base):
+    """One object a model version proposed, on the one chip it belongs to, and what a person made of it."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id"))
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id"))
+    chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
+    label_class: Mapped[str] = mapped_column(String(100))
+    geometry: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
+    score: Mapped[float] = mapped_column(Float)
+    record_key: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="proposed")
+    annotation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    imported_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+MODELS = table_of(Model)
+PREDICTIONS = table_of(Prediction)

@@ -1,0 +1,164 @@
+"""Model-assisted labeling from the command line (issue 13): models registered with a project, and their
+predictions imported as suggestions."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from access_control import parse_marking
+from geo_label.cli.acting import acting
+from geo_label.cli.common import CliError, app, registry_for
+from geo_label.cli.workflow_commands import AsJson, AsUser, print_json, print_row, project_id_of
+from geo_label.console import count_progress, stdout
+from geo_label.markings import banner_of
+from geo_label.predictions import registry
+from geo_label.predictions.records import PredictionFormat
+from geo_label.settings import load_settings
+
+models_app = typer.Typer(help="Models registered with a project, name and version.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("add")
+def models_add(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    name: Annotated[str, typer.Argument(help="The model's name, e.g. ships.")],
+    version: Annotated[str, typer.Option(help="Its version, e.g. 1.2.0.")],
+    description: Annotated[str, typer.Option(help="What it detects, how it was trained.")] = "",
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """Register a model version with a project (a manager's act); its predictions can then be imported."""
+    with acting(as_user) as (session, caller):
+        project_id, project_name = project_id_of(session, caller, project)
+        row = registry.add_model(
+            session, caller, project_id, name=name, version=version, description=description
+        )
+    if as_json:
+        print_json({"id": row["id"], "project_id": project_id, "name": name, "version": version})
+        return
+    stdout.print(f"registered model {name}@{version} with {project_name} ({row['id']})", markup=False)
+
+
+@models_app.command("list")
+def models_list(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """The project's models, one per line: NAME@VERSION, marking, registered at, description."""
+    with acting(as_user) as (session, caller):
+        project_id, _ = project_id_of(session, caller, project)
+        rows = registry.list_models(session, caller, project_id)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": row["id"],
+                    "name": row["name"],
+                    "version": row["version"],
+                    "description": row["description"],
+                    "marking": banner_of(row),
+                    "created_at": row["created_at"],
+                }
+                for row in rows
+            ]
+        )
+        return
+    for row in rows:
+        print_row(
+            f"{row['name']}@{row['version']}",
+            banner_of(row),
+            row["created_at"].isoformat(timespec="seconds"),
+            row["description"],
+        )
+
+
+predictions_app = typer.Typer(help="Model predictions, imported as suggestions.", no_args_is_help=True)
+app.add_typer(predictions_app, name="predictions")
+
+
+def read_class_map(path: Path) -> dict[str, str]:
+    """A JSON object from the file's class names (or category ids) to the project's class names."""
+    try:
+        value = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CliError(f"--class-map {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CliError(
+            f'--class-map {path}: expected a JSON object such as {{"boat": "vessel", "3": "vessel"}}'
+        )
+    return {str(key): target for key, target in value.items()}
+
+
+@predictions_app.command("import")
+def predictions_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoJSON text sequence, GeoParquet or COCO results.")],
+    project: Annotated[str, typer.Option(help="Project name or id.")],
+    model: Annotated[str, typer.Option(help="The registered model version, NAME@VERSION.")],
+    image: Annotated[
+        str | None, typer.Option(help="The image the records lie on (required for COCO's pixel coordinates).")
+    ] = None,
+    marking: Annotated[
+        str | None, typer.Option(help="The file's marking (required when the file carries none).")
+    ] = None,
+    class_map: Annotated[
+        Path | None,
+        typer.Option(help="JSON object: the file's classes (or category ids) to the project's."),
+    ] = None,
+    min_score: Annotated[float, typer.Option(help="Skip records scored below this.")] = 0.0,
+    strict: Annotated[bool, typer.Option(help="Refuse the whole file if any record is bad.")] = False,
+    fmt: Annotated[
+        PredictionFormat | None, typer.Option("--format", help="Default: told from the name and content.")
+    ] = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """Import a model version's predictions as suggestions on the project's chips: each record checked as a
+    drawn label is, placed on one chip and marked; importing the same file again adds nothing."""
+    from geo_label.predictions.importing import ImportOptions, import_predictions
+
+    settings = load_settings()
+    registry = registry_for(settings)
+    try:
+        image_id = uuid.UUID(image) if image is not None else None
+    except ValueError:
+        raise CliError(f"--image {image!r} is not an image id") from None
+    options = ImportOptions(
+        marking=parse_marking(marking, registry) if marking else None,
+        class_map=read_class_map(class_map) if class_map else None,
+        min_score=min_score,
+        strict=strict,
+        image_id=image_id,
+        format=fmt,
+    )
+    with acting(as_user) as (session, caller), count_progress(f"importing {file.name}") as progress:
+        project_id, project_name = project_id_of(session, caller, project)
+        report = import_predictions(
+            session,
+            caller,
+            project_id=project_id,
+            model=model,
+            path=file,
+            registry=registry,
+            options=options,
+            progress=progress,
+        )
+    if as_json:
+        print_json(report.as_dict())
+        return
+    banner = f" [{report.banner.banner()}]" if report.banner else ""
+    stdout.print(
+        f"{report.model} into {project_name}: imported {report.imported}, skipped {report.duplicates} already"
+        f" present and {report.below_min_score} below --min-score, refused {report.refused_total}{banner}",
+        markup=False,
+    )
+    for refusal in report.refused:
+        stdout.print(f"  record {refusal.index}: {refusal.reason}", markup=False)
+    if report.refused_total > len(report.refused):
+        stdout.print(f"  ... and {report.refused_total - len(report.refused)} more", markup=False)

@@ -1,0 +1,492 @@
+"""Importing a model version's predictions as suggestions (issue 13, part 1).
+
+A file is read a batch at a time (:mod:`geo_label.predictions.records`); each record is checked as a drawn
+annotation is (class through the class map, score, shape: :mod:`geo_label.predictions.shapes`), placed on
+one chip (:mod:`geo_label.predictions.placement`) and marked: the file's marking (``--marking``, else the
+file's own banner, else the record's own portion marking; a file with none is refused) joined with the
+record's own and with its chip's and project's markings, the floor. A marking above the caller's access or
+the accredited maximum refuses the record.
+
+Good records are COPYed into a temporary table and then inserted in one statement that skips what this model
+version already has (``record_key``: the image, class, score and shape), so importing a file again adds
+nothing. It all happens in the caller's transaction: a failure of the whole (a file that is not what it
+claims, a missing marking, ``--strict`` and a bad record) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from access_control import (
+    Marking,
+    MarkingError,
+    MarkingRegistry,
+    can_read,
+    check_accredited,
+    dominates,
+    parse_marking,
+)
+from geo_label import audit
+from geo_label.db.context import Caller
+from geo_label.errors import InvalidInputError, brief
+from geo_label.images import get_image
+from geo_label.markings import joined, marking_of, marking_of_values
+from geo_label.predictions.placement import ChipIndex
+from geo_label.predictions.records import PredictionFile, PredictionFormat, RecordBatch, open_prediction_file
+from geo_label.predictions.registry import find_model
+from geo_label.predictions.shapes import Coordinates, check_shapes, to_wgs84
+from geo_label.projects import get_project, require_project_role
+
+IMPORTER_ROLES = ("manager",)
+#: Refusals listed one by one in a report; past this only counted (a file of a million bad records must
+#: not make a report of a million lines).
+MAX_LISTED_REFUSALS = 1000
+
+STAGING_COLUMNS = (
+    "id",
+    "image_id",
+    "chip_id",
+    "label_class",
+    "geometry",
+    "score",
+    "record_key",
+    "classification",
+    "sci_controls",
+    "dissemination",
+    "rel_to",
+    "derived_from",
+)
+
+CREATE_STAGING = """
+CREATE TEMPORARY TABLE prediction_staging (
+    id uuid NOT NULL,
+    image_id uuid NOT NULL,
+    chip_id uuid NOT NULL,
+    label_class text NOT NULL,
+    geometry geometry(Geometry, 4326) NOT NULL,
+    score double precision NOT NULL,
+    record_key bytea NOT NULL,
+    classification smallint NOT NULL,
+    sci_controls text[] NOT NULL,
+    dissemination text[] NOT NULL,
+    rel_to text[] NOT NULL,
+    derived_from text[] NOT NULL
+) ON COMMIT DROP
+"""
+
+#: One statement: the staged rows that are new to this model version, inserted (the row-level security
+#: policy checks each); the markings of what went in, with counts, for the audit record's banner.
+INSERT_STAGED = """
+WITH inserted AS (
+    INSERT INTO predictions (id, project_id, model_id, image_id, chip_id, label_class, geometry, score,
+                             record_key, classification, sci_controls, dissemination, rel_to, derived_from,
+                             marked_by, imported_by)
+    SELECT id, :project_id, :model_id, image_id, chip_id, label_class, geometry, score, record_key,
+           classification, sci_controls, dissemination, rel_to, derived_from, :user_id, :user_id
+    FROM prediction_staging
+    ON CONFLICT (model_id, record_key) DO NOTHING
+    RETURNING classification, sci_controls, dissemination, rel_to
+)
+SELECT classification, sci_controls, dissemination, rel_to, count(*) AS n
+FROM inserted GROUP BY classification, sci_controls, dissemination, rel_to
+"""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """``--marking``, ``--class-map``, ``--min-score``, ``--strict``, ``--image`` and ``--format``."""
+
+    marking: Marking | None = None
+    class_map: dict[str, str] | None = None
+    min_score: float = 0.0
+    strict: bool = False
+    image_id: uuid.UUID | None = None
+    format: PredictionFormat | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    index: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: ``records`` read, ``imported`` new, ``duplicates`` already there (or twice in
+    the file), ``below_min_score`` skipped, ``refused`` with reasons (the first
+    :data:`MAX_LISTED_REFUSALS`; ``refused_total`` counts them all), and the banner of what went in."""
+
+    model: str
+    format: str
+    records: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    below_min_score: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+    refused_total: int = 0
+    banner: Marking | None = None
+
+    def refuse(self, index: int, reason: str) -> None:
+        self.refused_total += 1
+        if len(self.refused) < MAX_LISTED_REFUSALS:
+            self.refused.append(Refusal(index, reason))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "format": self.format,
+            "records": self.records,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "below_min_score": self.below_min_score,
+            "refused": [{"index": r.index, "reason": r.reason} for r in self.refused],
+            "refused_total": self.refused_total,
+            "banner": self.banner.banner() if self.banner else None,
+        }
+
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class _Classes:
+    """The project's classes by name, in schema order (COCO category ids count from 1 in that order, as
+    ``geo-label dataset export`` numbers them), and the class map."""
+
+    types: dict[str, list[str]]
+    ordered: list[str]
+    class_map: dict[str, str] | None
+
+    def resolve(self, raw: Any) -> tuple[str | None, str | None]:
+        """(class name, None) or (None, the reason it has none)."""
+        if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            return None, "no class (a class, label or category_id property)"
+        key = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw)
+        if self.class_map is not None:
+            if key not in self.class_map:
+                return None, f"class {brief(key)} is not in the class map"
+            key = self.class_map[key]
+        elif isinstance(raw, int | float) and not isinstance(raw, bool):
+            number = int(raw)
+            if not 1 <= number <= len(self.ordered):
+                return None, f"category {number} is not one of the project's {len(self.ordered)} classes"
+            key = self.ordered[number - 1]
+        if key not in self.types:
+            return (
+                None,
+                f"class {brief(key)} is not one of this project's classes ({', '.join(self.ordered)})",
+            )
+        return key, None
+
+
+@dataclass
+class _Markings:
+    """Record markings joined with the file's and the chip's, each distinct combination worked out once."""
+
+    caller: Caller
+    registry: MarkingRegistry
+    file_marking: Marking | None
+    project_marking: Marking
+    _own: dict[str | None, Marking | str] = field(default_factory=dict)
+    _final: dict[tuple[Marking, Marking], Marking | str] = field(default_factory=dict)
+
+    def of_record(self, text: str | None) -> Marking | str:
+        """The record's marking before its chip's floor, or the reason it has none."""
+        if text not in self._own:
+            self._own[text] = self._record(text)
+        return self._own[text]
+
+    def _record(self, text: str | None) -> Marking | str:
+        if text is None:
+            if self.file_marking is None:
+                raise InvalidInputError(
+                    "the file carries no marking, nor do its records: give the file's marking with --marking"
+                )
+            return self.file_marking
+        try:
+            own = parse_marking(text, self.registry)
+        except MarkingError as exc:
+            return f"its marking {brief(text)} is not valid: {exc}"
+        return own if self.file_marking is None else joined([self.file_marking, own])
+
+    def final(self, record: Marking, chip: Marking) -> Marking | str:
+        key = (record, chip)
+        if key not in self._final:
+            floor = (chip, self.project_marking)
+            # As a labeler's requested marking: kept when it dominates the floor, else joined with it.
+            marking = record if all(dominates(record, f) for f in floor) else joined([record, *floor])
+            if not can_read(self.caller.access, marking):
+                self._final[key] = f"its marking {marking.banner()} is above your access"
+            else:
+                try:
+                    check_accredited(marking, self.registry)
+                    self._final[key] = marking
+                except MarkingError as exc:
+                    self._final[key] = str(exc)
+        return self._final[key]
+
+
+def record_key(image_id: uuid.UUID, label_class: str, score: float, wkb: bytes) -> bytes:
+    """What makes two records the same prediction of one model version."""
+    digest = hashlib.sha256()
+    digest.update(image_id.bytes)
+    digest.update(label_class.encode())
+    digest.update(b"\0" + repr(float(score)).encode() + b"\0")
+    digest.update(wkb)
+    return digest.digest()
+
+
+def _score(raw: Any) -> tuple[float | None, str | None]:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None, "no score (a number from 0 to 1)"
+    score = float(raw)
+    if not 0.0 <= score <= 1.0:
+        return None, f"score {raw} is not between 0 and 1"
+    return score, None
+
+
+def _file_marking(
+    caller: Caller, registry: MarkingRegistry, given: Marking | None, own: str | None
+) -> Marking | None:
+    marking = given
+    if marking is None and own is not None:
+        try:
+            marking = parse_marking(own, registry)
+        except MarkingError as exc:
+            raise InvalidInputError(f"the file's marking {brief(own)} is not valid: {exc}") from None
+    if marking is None:
+        return None
+    try:
+        check_accredited(marking, registry)
+    except MarkingError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if not can_read(caller.access, marking):
+        raise InvalidInputError(f"the file is marked {marking.banner()}, above your access")
+    return marking
+
+
+class _Importer:
+    def __init__(
+        self,
+        session: Session,
+        caller: Caller,
+        *,
+        project: Any,
+        model: Any,
+        source: PredictionFile,
+        registry: MarkingRegistry,
+        options: ImportOptions,
+    ) -> None:
+        self.session = session
+        self.caller = caller
+        self.model = model
+        self.options = options
+        self.report = ImportReport(model=f"{model['name']}@{model['version']}", format=source.format.value)
+        schema = project["label_schema"].get("classes", [])
+        self.classes = _Classes(
+            types={c["name"]: list(c["geometry_types"]) for c in schema},
+            ordered=[c["name"] for c in schema],
+            class_map=options.class_map,
+        )
+        self.markings = _Markings(
+            caller=caller,
+            registry=registry,
+            file_marking=_file_marking(caller, registry, options.marking, source.header.marking),
+            project_marking=marking_of(project),
+        )
+        self.chips = ChipIndex.load(session, caller, project["id"], options.image_id)
+        self.image_number = None if options.image_id is None else self.chips.image_number(options.image_id)
+        self.coordinates: Coordinates | None = None
+        if source.format.in_pixels:
+            assert options.image_id is not None
+            from imagery.pixels import pixel_to_lonlat  # rasterio: loaded only for pixel coordinates
+
+            image = get_image(session, caller, options.image_id)
+            self.coordinates = pixel_to_lonlat(Path(image["source_path"]))
+        elif source.header.crs is not None:
+            self.coordinates = to_wgs84(source.header.crs)
+
+    def run_batch(self, batch: RecordBatch, copy: Any) -> None:
+        report = self.report
+        count = len(batch)
+        report.records += count
+        problems = list(batch.problem)
+        labels: list[str | None] = [None] * count
+        scores: list[float] = [0.0] * count
+        skipped = [False] * count
+        for i in range(count):
+            if problems[i] is not None:
+                continue
+            labels[i], problems[i] = self.classes.resolve(batch.label[i])
+            if problems[i] is not None:
+                continue
+            score, problems[i] = _score(batch.score[i])
+            if score is not None:
+                scores[i] = score
+                if score < self.options.min_score:
+                    skipped[i] = True
+                    problems[i] = "below --min-score"
+        wanted = [self._wanted_image(batch.image[i], problems, i) for i in range(count)]
+        allowed = [self.classes.types.get(label) if label else None for label in labels]
+        shapes = check_shapes(batch.geometry, allowed, problems, self.coordinates)
+        chips = self.chips.place(shapes, wanted, problems)
+        rows = []
+        for i in range(count):
+            marking: Marking | str | None = None
+            if problems[i] is None:
+                record = self.markings.of_record(batch.marking[i])
+                if isinstance(record, str):
+                    marking = record
+                else:
+                    marking = self.markings.final(record, self.chips.markings[chips[i]])
+                if isinstance(marking, str):
+                    problems[i] = marking
+            if skipped[i]:
+                report.below_min_score += 1
+            elif problems[i] is not None:
+                self._refuse(batch.index[i], problems[i] or "")
+            else:
+                assert isinstance(marking, Marking) and labels[i] is not None
+                rows.append((i, chips[i], marking))
+        self._write(rows, batch, labels, scores, shapes, copy)
+
+    def _wanted_image(self, named: str | None, problems: list[str | None], i: int) -> int | None:
+        if named is None or problems[i] is not None:
+            return self.image_number
+        try:
+            image_id = uuid.UUID(named)
+        except ValueError:
+            problems[i] = f"image_id {brief(named)} is not an image id"
+            return None
+        if self.options.image_id is not None and image_id != self.options.image_id:
+            problems[i] = f"its image_id {image_id} is not the --image given"
+            return None
+        number = self.chips.image_number(image_id)
+        if number is None:
+            problems[i] = f"image {image_id} is not an image of this project that you may read"
+        return number
+
+    def _refuse(self, index: int, reason: str) -> None:
+        if self.options.strict:
+            raise InvalidInputError(f"record {index}: {reason}; nothing was imported (--strict)")
+        self.report.refuse(index, reason)
+
+    def _write(
+        self,
+        rows: list[tuple[int, int, Marking]],
+        batch: RecordBatch,
+        labels: list[str | None],
+        scores: list[float],
+        shapes: list[Any],
+        copy: Any,
+    ) -> None:
+        if not rows:
+            return
+        geometries = np.asarray([shapes[i] for i, _, _ in rows], dtype=object)
+        wkbs = shapely.to_wkb(geometries)
+        ewkbs = shapely.to_wkb(shapely.set_srid(geometries, 4326), hex=True, include_srid=True)
+        model_source = f"model:{self.model['id']}"
+        for (i, chip, marking), wkb, ewkb in zip(rows, wkbs, ewkbs, strict=True):
+            image_id = self.chips.images[self.chips.image_of[chip]]
+            chip_id = self.chips.ids[chip]
+            label = labels[i]
+            assert label is not None
+            copy.write_row(
+                (
+                    uuid.uuid4(),
+                    image_id,
+                    chip_id,
+                    label,
+                    ewkb,
+                    scores[i],
+                    record_key(image_id, label, scores[i], wkb),
+                    int(marking.classification),
+                    sorted(marking.sci_controls),
+                    sorted(marking.dissemination),
+                    sorted(marking.rel_to),
+                    [f"chip:{chip_id}", model_source],
+                )
+            )
+
+
+def import_predictions(
+    session: Session,
+    caller: Caller,
+    *,
+    project_id: uuid.UUID,
+    model: str,
+    path: Path,
+    registry: MarkingRegistry,
+    options: ImportOptions,
+    progress: Progress | None = None,
+    file_name: str | None = None,
+) -> ImportReport:
+    """Import ``path`` as predictions of ``model`` (NAME@VERSION or id) into the project, in the session's
+    transaction (the caller commits). A manager's act, audited with its counts and banner."""
+    project = get_project(session, caller, project_id)
+    require_project_role(caller, project_id, *IMPORTER_ROLES)
+    model_row = find_model(session, caller, project_id, model)
+    source = open_prediction_file(path, options.format)
+    if source.format.in_pixels and options.image_id is None:
+        raise InvalidInputError(
+            f"{source.format.value} positions are an image's pixel coordinates: say which image with --image"
+        )
+    if options.image_id is not None:
+        get_image(session, caller, options.image_id)  # 404 alike for a hidden or missing image
+    if not 0.0 <= options.min_score <= 1.0:
+        raise InvalidInputError("--min-score must be between 0 and 1")
+    importer = _Importer(
+        session, caller, project=project, model=model_row, source=source, registry=registry, options=options
+    )
+    session.execute(text(CREATE_STAGING))
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    columns = ", ".join(STAGING_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY prediction_staging ({columns}) FROM STDIN") as copy,
+    ):
+        for batch in source.batches():
+            importer.run_batch(batch, copy)
+            if progress is not None:
+                progress(importer.report.records)
+    report = importer.report
+    staged = session.execute(text("SELECT count(*) FROM prediction_staging")).scalar_one()
+    inserted = session.execute(
+        text(INSERT_STAGED),
+        {"project_id": project_id, "model_id": model_row["id"], "user_id": caller.user_id},
+    ).all()
+    session.execute(text("DROP TABLE prediction_staging"))
+    report.imported = sum(row.n for row in inserted)
+    report.duplicates = staged - report.imported
+    markings = [marking_of_values(row[0], row[1], row[2], row[3]) for row in inserted]
+    report.banner = joined(markings) if markings else None
+    audit.record(
+        session,
+        caller,
+        "predictions.import",
+        item_type="model",
+        item_id=model_row["id"],
+        project_id=project_id,
+        marking=report.banner or marking_of(project),
+        details={
+            "file": file_name or path.name,
+            "format": report.format,
+            "records": report.records,
+            "imported": report.imported,
+            "duplicates": report.duplicates,
+            "refused": report.refused_total,
+            "below_min_score": report.below_min_score,
+        },
+    )
+    return report

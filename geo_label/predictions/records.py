@@ -1,0 +1,383 @@
+"""Prediction files read a batch at a time: memory is bounded by the batch, never by the file.
+
+Formats (``--format``, or told from the name and the first bytes):
+
+* ``geojsonseq``: GeoJSON text sequences (RFC 8142, one Feature per line, with or without the RS byte);
+  a record's index is its line number.
+* ``geojson``: a FeatureCollection, streamed (ijson); a record's index is its position in ``features``. The
+  collection's ``crs`` (GeoJSON 2008; RFC 7946 files are longitude, latitude in WGS 84) and its
+  ``banner``/``marking`` are read from the members before ``features``, where writers put them.
+* ``geoparquet``: WKB geometries and the CRS of the file's ``geo`` metadata (OGC:CRS84 when it names
+  none); a record's index is its row.
+* ``coco``: COCO results (a JSON array of ``image_id``, ``category_id``, ``bbox``, ``segmentation``,
+  ``score``) in the pixel coordinates of one image; polygons from ``segmentation``, else the ``bbox`` (an
+  RLE mask is taken as its box). A record's index is its position in the array.
+
+A feature's class is its ``class`` (or ``label_class``, ``label``, ``category``, ``category_id``) property,
+its score ``score`` (or ``confidence``), its portion marking ``marking``, its image ``image_id``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+import shapely
+from pyproj import CRS
+
+from geo_label.errors import InvalidInputError, brief
+
+#: Records decoded, checked and written together: large enough for shapely's array functions to pay, small
+#: enough that a batch's objects stay a few MiB.
+BATCH_SIZE = 10_000
+CLASS_KEYS = ("class", "label_class", "label", "category", "category_id")
+SCORE_KEYS = ("score", "confidence")
+SEQUENCE_SUFFIXES = (".geojsonl", ".geojsons", ".geojsonseq", ".jsonl", ".ndjson", ".jsonseq")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+RECORD_SEPARATOR = b"\x1e"
+
+
+class PredictionFormat(enum.StrEnum):
+    GEOJSONSEQ = "geojsonseq"
+    GEOJSON = "geojson"
+    GEOPARQUET = "geoparquet"
+    COCO = "coco"
+
+    @property
+    def in_pixels(self) -> bool:
+        """Positions are an image's pixel coordinates (the import needs ``--image``)."""
+        return self is PredictionFormat.COCO
+
+
+@dataclass
+class RecordBatch:
+    """Records as columns. ``geometry`` holds shapely geometries in the file's coordinates (``None`` where
+    the record has none that parses); ``problem`` a reason to refuse the record, found while reading."""
+
+    index: list[int] = field(default_factory=list)
+    label: list[Any] = field(default_factory=list)
+    score: list[Any] = field(default_factory=list)
+    geometry: list[Any] = field(default_factory=list)
+    marking: list[str | None] = field(default_factory=list)
+    image: list[str | None] = field(default_factory=list)
+    problem: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """What the file says of itself: its CRS (None: longitude, latitude in WGS 84, or pixels) and marking."""
+
+    crs: CRS | None = None
+    marking: str | None = None
+
+
+def detect_format(path: Path) -> PredictionFormat:
+    """The format told from the file's name, then its first bytes."""
+    suffix = path.suffix.lower()
+    if suffix in SEQUENCE_SUFFIXES:
+        return PredictionFormat.GEOJSONSEQ
+    if suffix in PARQUET_SUFFIXES:
+        return PredictionFormat.GEOPARQUET
+    with path.open("rb") as stream:
+        head = stream.read(65536)
+    if head.startswith(b"PAR1"):
+        return PredictionFormat.GEOPARQUET
+    text = head.lstrip()
+    if text.startswith(RECORD_SEPARATOR):
+        return PredictionFormat.GEOJSONSEQ
+    if text.startswith(b"["):
+        return PredictionFormat.COCO
+    if text.startswith(b"{"):
+        first_line = text.split(b"\n", 1)[0]
+        try:
+            first = orjson.loads(first_line)
+        except orjson.JSONDecodeError:
+            return PredictionFormat.GEOJSON
+        if isinstance(first, dict) and first.get("type") == "Feature":
+            return PredictionFormat.GEOJSONSEQ
+        return PredictionFormat.GEOJSON
+    raise InvalidInputError(
+        f"{path.name} is not a prediction file GeoLabel reads (GeoJSON, GeoJSON text sequence, GeoParquet, "
+        "COCO results)"
+    )
+
+
+def _first(properties: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in properties:
+            return properties[key]
+    return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class FeatureBatcher:
+    """Collects GeoJSON Features (decoded dicts) into batches; geometries parsed by GEOS in one call."""
+
+    def __init__(self) -> None:
+        self.batch = RecordBatch()
+        self._texts: list[str | None] = []
+
+    def add(self, index: int, feature: Any) -> None:
+        batch = self.batch
+        batch.index.append(index)
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            self._texts.append(None)
+            for column in (batch.label, batch.score, batch.geometry, batch.marking, batch.image):
+                column.append(None)
+            batch.problem.append("not a GeoJSON Feature")
+            return
+        properties = feature.get("properties") or {}
+        if not isinstance(properties, dict):
+            properties = {}
+        geometry = feature.get("geometry")
+        batch.label.append(_first(properties, CLASS_KEYS))
+        batch.score.append(_first(properties, SCORE_KEYS))
+        batch.marking.append(_text_or_none(properties.get("marking")))
+        batch.image.append(_text_or_none(properties.get("image_id")))
+        if isinstance(geometry, dict):
+            self._texts.append(orjson.dumps(geometry).decode())
+            batch.problem.append(None)
+        else:
+            self._texts.append(None)
+            batch.problem.append("the feature has no geometry")
+        batch.geometry.append(None)
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def take(self) -> RecordBatch:
+        batch, texts = self.batch, self._texts
+        self.batch, self._texts = RecordBatch(), []
+        present = [i for i, text in enumerate(texts) if text is not None]
+        if present:
+            parsed = shapely.from_geojson(
+                np.array([texts[i] for i in present], dtype=object), on_invalid="ignore"
+            )
+            for i, geometry in zip(present, parsed, strict=True):
+                batch.geometry[i] = geometry
+                if geometry is None:
+                    batch.problem[i] = "the geometry is not valid GeoJSON"
+        return batch
+
+
+def _geojson_sequence(stream: IO[bytes]) -> Iterator[RecordBatch]:
+    batcher = FeatureBatcher()
+    for number, raw in enumerate(stream, start=1):
+        line = raw.strip().lstrip(RECORD_SEPARATOR).strip()
+        if not line:
+            continue
+        try:
+            feature = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            batcher.add(number, None)
+            batcher.batch.problem[-1] = f"not JSON: {exc.msg}"
+        else:
+            batcher.add(number, feature)
+        if len(batcher) >= BATCH_SIZE:
+            yield batcher.take()
+    if len(batcher):
+        yield batcher.take()
+
+
+def _collection_header(path: Path) -> FileHeader:
+    """The FeatureCollection's members before ``features``: its CRS and marking."""
+    import ijson
+
+    builder = ijson.ObjectBuilder()
+    with path.open("rb") as stream:
+        try:
+            for prefix, event, value in ijson.parse(stream, use_float=True):
+                if prefix == "" and event == "map_key" and value == "features":
+                    break  # the members so far are the header; the features are streamed later
+                builder.event(event, value)
+        except ijson.JSONError as exc:
+            raise InvalidInputError(f"{path.name} is not valid JSON: {brief(exc, 80)}") from None
+    members = builder.value if isinstance(getattr(builder, "value", None), dict) else {}
+    if members.get("type") != "FeatureCollection":
+        raise InvalidInputError(f"{path.name} is not a GeoJSON FeatureCollection")
+    marking = members.get("banner") or members.get("marking")
+    return FileHeader(crs=_geojson_crs(members.get("crs")), marking=_text_or_none(marking))
+
+
+def _geojson_crs(member: Any) -> CRS | None:
+    if member is None:
+        return None
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+    if not isinstance(name, str):
+        raise InvalidInputError('the file\'s "crs" member names no CRS (expected {"type": "name", ...})')
+    return _crs(name)
+
+
+def _crs(text: Any) -> CRS | None:
+    try:
+        crs = CRS.from_user_input(text)
+    except Exception:  # pyproj raises CRSError, or TypeError for odd input
+        raise InvalidInputError(f"the file declares a CRS GeoLabel cannot read: {brief(text, 80)}") from None
+    return None if crs.equals(CRS.from_string("OGC:CRS84")) else crs
+
+
+def _feature_collection(stream: IO[bytes]) -> Iterator[RecordBatch]:
+    import ijson
+
+    batcher = FeatureBatcher()
+    try:
+        for index, feature in enumerate(ijson.items(stream, "features.item", use_float=True)):
+            batcher.add(index, feature)
+            if len(batcher) >= BATCH_SIZE:
+                yield batcher.take()
+    except ijson.JSONError as exc:
+        raise InvalidInputError(f"the file is not valid JSON: {brief(exc, 80)}") from None
+    if len(batcher):
+        yield batcher.take()
+
+
+def _coco_geometry(result: dict[str, Any]) -> Any:
+    segmentation = result.get("segmentation")
+    if isinstance(segmentation, list) and segmentation and all(isinstance(s, list) for s in segmentation):
+        rings = [np.asarray(s, dtype=float).reshape(-1, 2) for s in segmentation if len(s) >= 6]
+        polygons = [shapely.Polygon(ring) for ring in rings]
+        if len(polygons) == 1:
+            return polygons[0]
+        if polygons:
+            return shapely.MultiPolygon(polygons)
+    box = result.get("bbox")
+    if isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box):
+        x, y, width, height = (float(v) for v in box)
+        if width > 0 and height > 0:
+            return shapely.box(x, y, x + width, y + height)
+    return None
+
+
+def _coco_results(stream: IO[bytes]) -> Iterator[RecordBatch]:
+    import ijson
+
+    batch = RecordBatch()
+    images: set[Any] = set()
+    try:
+        for index, result in enumerate(ijson.items(stream, "item", use_float=True)):
+            batch.index.append(index)
+            if not isinstance(result, dict):
+                for column in (batch.label, batch.score, batch.geometry, batch.marking, batch.image):
+                    column.append(None)
+                batch.problem.append("not a COCO result object")
+            else:
+                images.add(result.get("image_id"))
+                if len(images) > 1:
+                    ids = ", ".join(sorted(map(str, images)))
+                    raise InvalidInputError(
+                        f"the COCO results are for several images (image_id {ids}); import one image's "
+                        "results at a time, with --image"
+                    )
+                geometry = _coco_geometry(result)
+                batch.label.append(result.get("category_id"))
+                batch.score.append(result.get("score"))
+                batch.geometry.append(geometry)
+                batch.marking.append(_text_or_none(result.get("marking")))
+                batch.image.append(None)
+                batch.problem.append(None if geometry is not None else "no usable bbox or segmentation")
+            if len(batch) >= BATCH_SIZE:
+                yield batch
+                batch = RecordBatch()
+    except ijson.JSONError as exc:
+        raise InvalidInputError(f"the file is not valid JSON: {brief(exc, 80)}") from None
+    if len(batch):
+        yield batch
+
+
+def _parquet_header(path: Path) -> tuple[FileHeader, str, dict[str, str | None]]:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid or OSError for a file that is not Parquet
+        raise InvalidInputError(f"{path.name} is not a Parquet file: {brief(exc, 80)}") from None
+    raw = (schema.metadata or {}).get(b"geo")
+    if raw is None:
+        raise InvalidInputError(f"{path.name} is Parquet without GeoParquet's geo metadata")
+    geo = orjson.loads(raw)
+    column = geo.get("primary_column", "geometry")
+    spec = geo.get("columns", {}).get(column, {})
+    if spec.get("encoding", "WKB") != "WKB":
+        raise InvalidInputError(f"{path.name}: only WKB-encoded GeoParquet geometries are read")
+    crs = _crs(orjson.dumps(spec["crs"]).decode()) if spec.get("crs") is not None else None
+    names = set(schema.names)
+    columns = {
+        "label": next((key for key in CLASS_KEYS if key in names), None),
+        "score": next((key for key in SCORE_KEYS if key in names), None),
+        "marking": "marking" if "marking" in names else None,
+        "image": "image_id" if "image_id" in names else None,
+    }
+    marking = (schema.metadata or {}).get(b"geolabel:banner")
+    return FileHeader(crs=crs, marking=marking.decode() if marking else None), column, columns
+
+
+def _parquet_rows(path: Path, geometry_column: str, columns: dict[str, str | None]) -> Iterator[RecordBatch]:
+    import pyarrow.parquet as pq
+
+    wanted = [geometry_column, *(name for name in columns.values() if name)]
+    start = 0
+    for table in pq.ParquetFile(path).iter_batches(batch_size=BATCH_SIZE, columns=wanted):
+        count = table.num_rows
+        wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
+        geometries = shapely.from_wkb(wkb, on_invalid="ignore")
+
+        def values(key: str, count: int = count, table: Any = table) -> list[Any]:
+            name = columns[key]
+            return table.column(name).to_pylist() if name else [None] * count
+
+        yield RecordBatch(
+            index=list(range(start, start + count)),
+            label=values("label"),
+            score=values("score"),
+            geometry=list(geometries),
+            marking=[_text_or_none(v) for v in values("marking")],
+            image=[_text_or_none(v) for v in values("image")],
+            problem=[None if g is not None else "the geometry is not valid WKB" for g in geometries],
+        )
+        start += count
+
+
+@dataclass
+class PredictionFile:
+    """An opened prediction file: its header, then its records batch by batch."""
+
+    path: Path
+    format: PredictionFormat
+    header: FileHeader
+
+    def batches(self) -> Iterator[RecordBatch]:
+        if self.format is PredictionFormat.GEOPARQUET:
+            _, column, columns = _parquet_header(self.path)
+            yield from _parquet_rows(self.path, column, columns)
+            return
+        with self.path.open("rb") as stream:
+            if self.format is PredictionFormat.GEOJSONSEQ:
+                yield from _geojson_sequence(stream)
+            elif self.format is PredictionFormat.GEOJSON:
+                yield from _feature_collection(stream)
+            else:
+                yield from _coco_results(stream)
+
+
+def open_prediction_file(path: Path, fmt: PredictionFormat | None = None) -> PredictionFile:
+    if not path.is_file():
+        raise InvalidInputError(f"{path} is not a file")
+    fmt = fmt or detect_format(path)
+    if fmt is PredictionFormat.GEOPARQUET:
+        header, _, _ = _parquet_header(path)
+    elif fmt is PredictionFormat.GEOJSON:
+        header = _collection_header(path)
+    else:
+        header = FileHeader()
+    return PredictionFile(path=path, format=fmt, header=header)
