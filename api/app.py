@@ -19,10 +19,13 @@ from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
 from api.routes import models as model_routes
+from api.routes import predictions as prediction_routes
 from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
 from geo_label.db.engine import Database
+from geo_label.db.runtime import system_session
+from geo_label.predictions.jobs import abandon_running
 from geo_label.security.oidc import oidc_verifier_from_settings
 from geo_label.security.tokens import load_or_create_signing_key
 from geo_label.settings import Settings
@@ -58,7 +61,10 @@ def create_app(state: AppState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.geo_label = state
+        with system_session(state.database, state.registry) as session:
+            abandon_running(session)  # imports a stop cut short: their transactions never committed
         yield
+        state.close()
 
     app = FastAPI(
         title="GeoLabel",
@@ -77,7 +83,12 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=state.settings.accepted_hosts)
     # Added first, so it runs inside the security headers middleware (its refusals get the headers too).
     app.add_middleware(
-        RequestGuard, limits=default_limits(API_PREFIX, annotation_bytes=ANNOTATION_BODY_BYTES)
+        RequestGuard,
+        limits=default_limits(
+            API_PREFIX,
+            annotation_bytes=ANNOTATION_BODY_BYTES,
+            upload_bytes=state.settings.prediction_upload_mb * MIB,
+        ),
     )
     app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS, private_prefixes=(API_PREFIX, "/ogc"))
 
@@ -94,6 +105,7 @@ def create_app(state: AppState) -> FastAPI:
         datasets.router,
         task_routes.router,
         model_routes.router,
+        prediction_routes.router,
     ]
     for router in protected:
         # Auth is attached to whole routers: a new route cannot forget it.

@@ -9,6 +9,7 @@ whole anyway, so holding one here costs no more memory than the route itself wou
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote_to_bytes
@@ -34,18 +35,26 @@ class BodyLimits:
 
     by_prefix: tuple[tuple[str, int], ...]
     default: int
+    #: Limits by whole-path pattern, looked at first (routes with an id in the middle of their path).
+    by_pattern: tuple[tuple[re.Pattern[str], int], ...] = ()
 
     def for_path(self, path: str) -> int:
+        for pattern, limit in self.by_pattern:
+            if pattern.fullmatch(path):
+                return limit
         for prefix, limit in self.by_prefix:
             if path.startswith(prefix):
                 return limit
         return self.default
 
 
-def default_limits(api_prefix: str, *, annotation_bytes: int) -> BodyLimits:
+def default_limits(api_prefix: str, *, annotation_bytes: int, upload_bytes: int = 0) -> BodyLimits:
+    """``upload_bytes``: prediction files (POST /projects/{id}/predictions, streamed to disk as they come)."""
+    uploads = re.compile(re.escape(api_prefix) + r"/projects/[^/]+/predictions")
     return BodyLimits(
         by_prefix=((f"{api_prefix}/auth/", 4 * KIB), (f"{api_prefix}/annotations", annotation_bytes)),
         default=256 * KIB,
+        by_pattern=((uploads, upload_bytes),) if upload_bytes else (),
     )
 
 

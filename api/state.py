@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import anyio
@@ -11,6 +12,8 @@ from geo_label.db.engine import Database
 from geo_label.security.oidc import OidcVerifier
 from geo_label.security.throttle import SourceThrottle
 from geo_label.settings import Settings
+
+JOB_CONNECTIONS = 2
 
 
 @dataclass
@@ -25,6 +28,22 @@ class AppState:
     #: Password checks under way at once (api.routes.auth); a sign-in finding none free is answered 429.
     password_slots: anyio.CapacityLimiter = field(init=False)
     throttle: SourceThrottle = field(default_factory=SourceThrottle)
+    #: Background prediction imports take turns (api.routes.predictions), on connections of their own.
+    import_turn: threading.Lock = field(default_factory=threading.Lock)
+    _jobs_database: Database | None = field(default=None, init=False)
+    _jobs_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def jobs_database(self) -> Database:
+        """The database through a pool of its own (two connections: an import and its progress), so a
+        long import never takes a connection a request was admitted for."""
+        with self._jobs_lock:
+            if self._jobs_database is None:
+                self._jobs_database = self.database.with_pool(JOB_CONNECTIONS)
+            return self._jobs_database
+
+    def close(self) -> None:
+        if self._jobs_database is not None:
+            self._jobs_database.dispose()
 
     def __post_init__(self) -> None:
         self.db_slots = anyio.Semaphore(self.database.connections)

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="A group whose members may read what GeoLabel writes (files 0640, folders 0750, the "
         "data directory owned by that group); unset: the service account's alone (0600, 0700).",
     )
+    prediction_upload_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="The largest prediction file the API takes (streamed to the data volume, then imported).",
+    )
     debug: bool = Field(default=False, description="Show tracebacks of internal errors on the CLI.")
 
     @property

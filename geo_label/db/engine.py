@@ -50,6 +50,17 @@ class Database:
         )
         return cls(owner_url=owner_url, service_engine=engine, audit_key=audit_key, connections=2 * pool_size)
 
+    def with_pool(self, connections: int) -> Database:
+        """The same database through a pool of its own of ``connections`` (for work beside requests)."""
+        engine = create_engine(
+            self.service_engine.url,
+            pool_size=connections,
+            max_overflow=0,
+            pool_pre_ping=True,
+            connect_args={"options": "-c TimeZone=UTC"},
+        )
+        return Database(self.owner_url, engine, self.audit_key, connections)
+
     @property
     def sessions(self) -> sessionmaker[Session]:
         return sessionmaker(self.service_engine, expire_on_commit=False, info={"audit_key": self.audit_key})

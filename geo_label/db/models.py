@@ -407,9 +407,9 @@ class Prediction(MarkedMixin, Base):
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
     )
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    project_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))  # the chip's
     model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id"))
-    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id"))
+    image_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))  # the chip's
     chip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chips.id"))
     label_class: Mapped[str] = mapped_column(String(100))
     geometry: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326))
@@ -423,5 +423,27 @@ class Prediction(MarkedMixin, Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class PredictionImport(MarkedMixin, Base):
+    """An import through the API, run in the background; the marking is the project's."""
+
+    __tablename__ = "prediction_imports"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id"))
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_bytes: Mapped[int] = mapped_column(BigInteger)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 MODELS = table_of(Model)
 PREDICTIONS = table_of(Prediction)
+PREDICTION_IMPORTS = table_of(PredictionImport)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from geo_label import audit
 from geo_label.db.context import Caller
 from geo_label.errors import InvalidInputError, brief
 from geo_label.images import get_image
-from geo_label.markings import joined, marking_of, marking_of_values
+from geo_label.markings import joined, marking_columns, marking_of, marking_of_values
 from geo_label.predictions.placement import ChipIndex
 from geo_label.predictions.records import PredictionFile, PredictionFormat, RecordBatch, open_prediction_file
 from geo_label.predictions.registry import find_model
@@ -52,54 +53,46 @@ IMPORTER_ROLES = ("manager",)
 #: not make a report of a million lines).
 MAX_LISTED_REFUSALS = 1000
 
-STAGING_COLUMNS = (
-    "id",
-    "image_id",
-    "chip_id",
-    "label_class",
-    "geometry",
-    "score",
-    "record_key",
-    "classification",
-    "sci_controls",
-    "dissemination",
-    "rel_to",
-    "derived_from",
-)
-
 CREATE_STAGING = """
 CREATE TEMPORARY TABLE prediction_staging (
-    id uuid NOT NULL,
-    image_id uuid NOT NULL,
     chip_id uuid NOT NULL,
+    image_id uuid NOT NULL,
     label_class text NOT NULL,
-    geometry geometry(Geometry, 4326) NOT NULL,
+    geometry geometry NOT NULL,
     score double precision NOT NULL,
     record_key bytea NOT NULL,
+    marking smallint NOT NULL
+) ON COMMIT DROP;
+CREATE TEMPORARY TABLE prediction_markings (
+    marking smallint PRIMARY KEY,
     classification smallint NOT NULL,
     sci_controls text[] NOT NULL,
     dissemination text[] NOT NULL,
-    rel_to text[] NOT NULL,
-    derived_from text[] NOT NULL
+    rel_to text[] NOT NULL
 ) ON COMMIT DROP
 """
 
-#: One statement: the staged rows that are new to this model version, inserted (the row-level security
-#: policy checks each); the markings of what went in, with counts, for the audit record's banner.
+#: A batch's staged rows that are new to this model version, inserted (the row-level security policy checks
+#: each: COPY cannot write to a table under it); the markings of what went in, with counts.
 INSERT_STAGED = """
 WITH inserted AS (
-    INSERT INTO predictions (id, project_id, model_id, image_id, chip_id, label_class, geometry, score,
+    INSERT INTO predictions (project_id, model_id, image_id, chip_id, label_class, geometry, score,
                              record_key, classification, sci_controls, dissemination, rel_to, derived_from,
                              marked_by, imported_by)
-    SELECT id, :project_id, :model_id, image_id, chip_id, label_class, geometry, score, record_key,
-           classification, sci_controls, dissemination, rel_to, derived_from, :user_id, :user_id
-    FROM prediction_staging
+    SELECT %(project_id)s, %(model_id)s, s.image_id, s.chip_id, s.label_class, ST_SetSRID(s.geometry, 4326),
+           s.score, s.record_key, m.classification, m.sci_controls, m.dissemination, m.rel_to,
+           ARRAY['chip:' || s.chip_id::text, %(model_source)s], %(user_id)s, %(user_id)s
+    FROM prediction_staging s JOIN prediction_markings m USING (marking)
     ON CONFLICT (model_id, record_key) DO NOTHING
     RETURNING classification, sci_controls, dissemination, rel_to
 )
-SELECT classification, sci_controls, dissemination, rel_to, count(*) AS n
+SELECT classification, sci_controls, dissemination, rel_to, count(*)
 FROM inserted GROUP BY classification, sci_controls, dissemination, rel_to
 """
+
+
+#: COPY's text format: a backslash, tab, newline or carriage return in a value is escaped.
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @dataclass(frozen=True)
@@ -166,9 +159,19 @@ class _Classes:
     types: dict[str, list[str]]
     ordered: list[str]
     class_map: dict[str, str] | None
+    _resolved: dict[Any, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def resolve(self, raw: Any) -> tuple[str | None, str | None]:
-        """(class name, None) or (None, the reason it has none)."""
+        """(class name, None) or (None, the reason it has none); each distinct value worked out once."""
+        try:
+            return self._resolved[raw]
+        except KeyError:
+            found = self._resolved[raw] = self._resolve(raw)
+            return found
+        except TypeError:  # not hashable (a list, an object): no class
+            return self._resolve(raw)
+
+    def _resolve(self, raw: Any) -> tuple[str | None, str | None]:
         if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int | float):
             return None, "no class (a class, label or category_id property)"
         key = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw)
@@ -198,7 +201,10 @@ class _Markings:
     file_marking: Marking | None
     project_marking: Marking
     _own: dict[str | None, Marking | str] = field(default_factory=dict)
-    _final: dict[tuple[Marking, Marking], Marking | str] = field(default_factory=dict)
+    _final: dict[tuple[str | None, int], Marking | str] = field(default_factory=dict)
+    _copy_texts: dict[tuple[str | None, int], str] = field(default_factory=dict)
+    numbers: dict[Marking, int] = field(default_factory=dict)
+    new: list[tuple[int, Marking]] = field(default_factory=list)
 
     def of_record(self, text: str | None) -> Marking | str:
         """The record's marking before its chip's floor, or the reason it has none."""
@@ -210,7 +216,8 @@ class _Markings:
         if text is None:
             if self.file_marking is None:
                 raise InvalidInputError(
-                    "the file carries no marking, nor do its records: give the file's marking with --marking"
+                    "the file carries no marking, nor do its records: give the file's marking (--marking, "
+                    "or marking= in the API)"
                 )
             return self.file_marking
         try:
@@ -219,8 +226,37 @@ class _Markings:
             return f"its marking {brief(text)} is not valid: {exc}"
         return own if self.file_marking is None else joined([self.file_marking, own])
 
-    def final(self, record: Marking, chip: Marking) -> Marking | str:
-        key = (record, chip)
+    def copy_text(self, text: str | None, chip_number: int, chip_markings: list[Marking]) -> str:
+        """The marking of a record (its own ``text``) on a chip (marking number ``chip_number``) as COPY
+        text of the four marking columns, or NUL and the reason it cannot have one."""
+        key = (text, chip_number)
+        found = self._copy_texts.get(key)
+        if found is None:
+            record = self.of_record(text)
+            if isinstance(record, str):
+                found = "\0" + record
+            else:
+                marking = self.final(text, record, chip_number, chip_markings[chip_number])
+                found = "\0" + marking if isinstance(marking, str) else str(self._number(marking))
+            self._copy_texts[key] = found
+        return found
+
+    def _number(self, marking: Marking) -> int:
+        number = self.numbers.get(marking)
+        if number is None:
+            number = self.numbers[marking] = len(self.numbers)
+            self.new.append((number, marking))
+        return number
+
+    def take_new(self) -> list[tuple[int, Marking]]:
+        """The markings numbered since the last call (the inserts add them to their table first)."""
+        new, self.new = self.new, []
+        return new
+
+    def final(self, text: str | None, record: Marking, chip_number: int, chip: Marking) -> Marking | str:
+        """The record's marking (``record``, from ``text``) on a chip marked ``chip`` (the chip index's
+        marking number ``chip_number``), or the reason it cannot have it."""
+        key = (text, chip_number)
         if key not in self._final:
             floor = (chip, self.project_marking)
             # As a labeler's requested marking: kept when it dominates the floor, else joined with it.
@@ -234,16 +270,6 @@ class _Markings:
                 except MarkingError as exc:
                     self._final[key] = str(exc)
         return self._final[key]
-
-
-def record_key(image_id: uuid.UUID, label_class: str, score: float, wkb: bytes) -> bytes:
-    """What makes two records the same prediction of one model version."""
-    digest = hashlib.sha256()
-    digest.update(image_id.bytes)
-    digest.update(label_class.encode())
-    digest.update(b"\0" + repr(float(score)).encode() + b"\0")
-    digest.update(wkb)
-    return digest.digest()
 
 
 def _score(raw: Any) -> tuple[float | None, str | None]:
@@ -316,7 +342,8 @@ class _Importer:
         elif source.header.crs is not None:
             self.coordinates = to_wgs84(source.header.crs)
 
-    def run_batch(self, batch: RecordBatch, copy: Any) -> None:
+    def run_batch(self, batch: RecordBatch) -> str:
+        """Check and place the batch's records; the good ones as COPY text."""
         report = self.report
         count = len(batch)
         report.records += count
@@ -336,29 +363,28 @@ class _Importer:
                 if score < self.options.min_score:
                     skipped[i] = True
                     problems[i] = "below --min-score"
-        wanted = [self._wanted_image(batch.image[i], problems, i) for i in range(count)]
+        wanted = [
+            self.image_number if name is None else self._wanted_image(name, problems, i)
+            for i, name in enumerate(batch.image)
+        ]
         allowed = [self.classes.types.get(label) if label else None for label in labels]
         shapes = check_shapes(batch.geometry, allowed, problems, self.coordinates)
         chips = self.chips.place(shapes, wanted, problems)
-        rows = []
+        chip_markings = self.chips.marking_of[np.maximum(chips, 0)].tolist()
+        rows: list[tuple[int, int, str]] = []
         for i in range(count):
-            marking: Marking | str | None = None
-            if problems[i] is None:
-                record = self.markings.of_record(batch.marking[i])
-                if isinstance(record, str):
-                    marking = record
-                else:
-                    marking = self.markings.final(record, self.chips.markings[chips[i]])
-                if isinstance(marking, str):
-                    problems[i] = marking
             if skipped[i]:
                 report.below_min_score += 1
-            elif problems[i] is not None:
-                self._refuse(batch.index[i], problems[i] or "")
-            else:
-                assert isinstance(marking, Marking) and labels[i] is not None
-                rows.append((i, chips[i], marking))
-        self._write(rows, batch, labels, scores, shapes, copy)
+                continue
+            if problems[i] is None:
+                marking = self.markings.copy_text(batch.marking[i], chip_markings[i], self.chips.markings)
+                if marking.startswith("\0"):
+                    problems[i] = marking[1:]
+                else:
+                    rows.append((i, int(chips[i]), marking))
+                    continue
+            self._refuse(batch.index[i], problems[i] or "")
+        return self._lines(rows, labels, scores, shapes)
 
     def _wanted_image(self, named: str | None, problems: list[str | None], i: int) -> int | None:
         if named is None or problems[i] is not None:
@@ -369,7 +395,7 @@ class _Importer:
             problems[i] = f"image_id {brief(named)} is not an image id"
             return None
         if self.options.image_id is not None and image_id != self.options.image_id:
-            problems[i] = f"its image_id {image_id} is not the --image given"
+            problems[i] = f"its image_id {image_id} is not the image the import is for"
             return None
         number = self.chips.image_number(image_id)
         if number is None:
@@ -381,42 +407,63 @@ class _Importer:
             raise InvalidInputError(f"record {index}: {reason}; nothing was imported (--strict)")
         self.report.refuse(index, reason)
 
-    def _write(
+    def _lines(
         self,
-        rows: list[tuple[int, int, Marking]],
-        batch: RecordBatch,
+        rows: list[tuple[int, int, str]],
         labels: list[str | None],
         scores: list[float],
         shapes: list[Any],
-        copy: Any,
-    ) -> None:
+    ) -> str:
+        """The batch's good records as COPY text."""
         if not rows:
-            return
-        geometries = np.asarray([shapes[i] for i, _, _ in rows], dtype=object)
-        wkbs = shapely.to_wkb(geometries)
-        ewkbs = shapely.to_wkb(shapely.set_srid(geometries, 4326), hex=True, include_srid=True)
-        model_source = f"model:{self.model['id']}"
-        for (i, chip, marking), wkb, ewkb in zip(rows, wkbs, ewkbs, strict=True):
-            image_id = self.chips.images[self.chips.image_of[chip]]
-            chip_id = self.chips.ids[chip]
+            return ""
+        geometries: np.ndarray = np.empty(len(rows), dtype=object)
+        geometries[:] = [shapes[i] for i, _, _ in rows]
+        lines = []
+        for (i, chip, marking), wkb in zip(rows, shapely.to_wkb(geometries, hex=True), strict=True):
+            image_id = self.chips.image_text[self.chips.image_of[chip]]
             label = labels[i]
             assert label is not None
-            copy.write_row(
-                (
-                    uuid.uuid4(),
-                    image_id,
-                    chip_id,
-                    label,
-                    ewkb,
-                    scores[i],
-                    record_key(image_id, label, scores[i], wkb),
-                    int(marking.classification),
-                    sorted(marking.sci_controls),
-                    sorted(marking.dissemination),
-                    sorted(marking.rel_to),
-                    [f"chip:{chip_id}", model_source],
-                )
+            score = repr(scores[i])
+            key = hashlib.sha256(f"{image_id}\0{label}\0{score}\0{wkb}".encode()).hexdigest()
+            lines.append(
+                f"{self.chips.id_text[chip]}\t{image_id}\t{label.translate(COPY_ESCAPES)}\t{wkb}\t{score}\t"
+                f"\\\\x{key}\t{marking}\n"
             )
+        return "".join(lines)
+
+
+class _StagedInserts:
+    """Inserts batches of COPY text through the temporary table, on the session's own connection.
+
+    It runs on a thread of its own, one batch behind the reader: PostgreSQL inserts a batch (row-level
+    security, keys, indexes) while Python reads and checks the next (measured in benchmarks/predictions.py).
+    The session is not used by anything else meanwhile."""
+
+    def __init__(self, connection: Any, params: dict[str, Any]) -> None:
+        self.connection = connection
+        self.params = params
+        self.staged = 0
+        self.inserted: dict[tuple[Any, ...], int] = {}
+
+    def insert(self, lines: str, markings: list[tuple[int, Marking]]) -> None:
+        if not lines:
+            return
+        with self.connection.cursor() as cursor:
+            for number, marking in markings:
+                cursor.execute(
+                    "INSERT INTO prediction_markings VALUES (%(number)s, %(classification)s, "
+                    "%(sci_controls)s, %(dissemination)s, %(rel_to)s)",
+                    {"number": number, **marking_columns(marking)},
+                )
+            with cursor.copy("COPY prediction_staging FROM STDIN") as copy:
+                copy.write(lines)
+            self.staged += cursor.rowcount
+            cursor.execute(INSERT_STAGED, self.params)
+            for *marking, count in cursor.fetchall():
+                key = (marking[0], tuple(marking[1]), tuple(marking[2]), tuple(marking[3]))
+                self.inserted[key] = self.inserted.get(key, 0) + count
+            cursor.execute("TRUNCATE prediction_staging")
 
 
 def import_predictions(
@@ -439,7 +486,8 @@ def import_predictions(
     source = open_prediction_file(path, options.format)
     if source.format.in_pixels and options.image_id is None:
         raise InvalidInputError(
-            f"{source.format.value} positions are an image's pixel coordinates: say which image with --image"
+            f"{source.format.value} positions are an image's pixel coordinates: say which image (--image, or "
+            "image= in the API)"
         )
     if options.image_id is not None:
         get_image(session, caller, options.image_id)  # 404 alike for a hidden or missing image
@@ -451,25 +499,31 @@ def import_predictions(
     session.execute(text(CREATE_STAGING))
     connection = session.connection().connection.driver_connection
     assert connection is not None
-    columns = ", ".join(STAGING_COLUMNS)
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY prediction_staging ({columns}) FROM STDIN") as copy,
-    ):
+    inserts = _StagedInserts(
+        connection,
+        {
+            "project_id": project_id,
+            "model_id": model_row["id"],
+            "user_id": caller.user_id,
+            "model_source": f"model:{model_row['id']}",
+        },
+    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-inserts") as inserting:
+        pending: Future[None] | None = None
         for batch in source.batches():
-            importer.run_batch(batch, copy)
+            lines = importer.run_batch(batch)
+            if pending is not None:
+                pending.result()  # one batch in flight: memory stays flat, errors surface at once
+            pending = inserting.submit(inserts.insert, lines, importer.markings.take_new())
             if progress is not None:
                 progress(importer.report.records)
+        if pending is not None:
+            pending.result()
+    session.execute(text("DROP TABLE prediction_staging, prediction_markings"))
     report = importer.report
-    staged = session.execute(text("SELECT count(*) FROM prediction_staging")).scalar_one()
-    inserted = session.execute(
-        text(INSERT_STAGED),
-        {"project_id": project_id, "model_id": model_row["id"], "user_id": caller.user_id},
-    ).all()
-    session.execute(text("DROP TABLE prediction_staging"))
-    report.imported = sum(row.n for row in inserted)
-    report.duplicates = staged - report.imported
-    markings = [marking_of_values(row[0], row[1], row[2], row[3]) for row in inserted]
+    report.imported = sum(inserts.inserted.values())
+    report.duplicates = inserts.staged - report.imported
+    markings = [marking_of_values(*key) for key in inserts.inserted]
     report.banner = joined(markings) if markings else None
     audit.record(
         session,

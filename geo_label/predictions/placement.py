@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,11 +43,18 @@ class ChipIndex:
     ids: list[uuid.UUID]
     image_of: np.ndarray  #: per chip, the index of its image in ``images``
     images: list[uuid.UUID]
-    markings: list[Marking]
+    markings: list[Marking]  #: the distinct markings of the chips
+    marking_of: np.ndarray  #: per chip, the index of its marking in ``markings``
     footprints: np.ndarray
     holding: np.ndarray  #: footprints grown by the tolerance a drawn annotation gets
     centres: np.ndarray
     tree: shapely.STRtree
+    id_text: list[str] = field(init=False)
+    image_text: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id_text = [str(chip_id) for chip_id in self.ids]
+        self.image_text = [str(image_id) for image_id in self.images]
 
     @classmethod
     def load(
@@ -68,12 +75,15 @@ class ChipIndex:
         footprints = np.asarray([to_shape(row["footprint"]) for row in rows], dtype=object)
         bounds = shapely.bounds(footprints) if len(rows) else np.zeros((0, 4))
         extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-        markings = [marking_of(row) for row in rows]
+        chip_markings = [marking_of(row) for row in rows]
+        markings = list(dict.fromkeys(chip_markings))
+        number = {marking: n for n, marking in enumerate(markings)}
         return cls(
             ids=[row["id"] for row in rows],
             image_of=np.asarray([image_number[row["image_id"]] for row in rows], dtype=np.int64),
             images=images,
             markings=markings,
+            marking_of=np.asarray([number[m] for m in chip_markings], dtype=np.int64),
             footprints=footprints,
             holding=shapely.buffer(footprints, CHIP_TOLERANCE * extent) if len(rows) else footprints,
             centres=shapely.get_coordinates(shapely.centroid(footprints)) if len(rows) else np.zeros((0, 2)),
@@ -100,7 +110,8 @@ class ChipIndex:
             for i in todo:
                 problems[i] = "it lies on no chip of the project's images that you may read"
             return chosen
-        shapes = np.asarray([geometries[i] for i in todo], dtype=object)
+        shapes: np.ndarray = np.empty(len(todo), dtype=object)
+        shapes[:] = [geometries[i] for i in todo]
         record, chip = self.tree.query(shapes, predicate="intersects")
         wanted = np.asarray(
             [-1 if wanted_images[i] is None else wanted_images[i] for i in todo], dtype=np.int64
@@ -110,9 +121,15 @@ class ChipIndex:
         images_of = self._images_of_ambiguous(record, chip, len(todo))
         unambiguous = ~np.isin(record, list(images_of))
         record, chip = record[unambiguous], chip[unambiguous]
+        # A record on one chip only belongs to it; the rest (objects in an overlap) are decided by the rule.
+        candidates = np.bincount(record, minlength=len(todo))
+        single = candidates[record] == 1
+        for r, c in zip(record[single], chip[single], strict=True):
+            chosen[todo[r]] = c
+        record, chip = record[~single], chip[~single]
         holds = shapely.covers(self.holding[chip], shapes[record])
-        centroids = shapely.get_coordinates(shapely.centroid(shapes))
-        distance = np.sum((centroids[record] - self.centres[chip]) ** 2, axis=1)
+        centroids = shapely.get_coordinates(shapely.centroid(shapes[record]))
+        distance = np.sum((centroids - self.centres[chip]) ** 2, axis=1)
         part = np.zeros(len(record))
         needs_part = ~np.isin(record, record[holds])
         if needs_part.any():
@@ -130,8 +147,8 @@ class ChipIndex:
             if k in images_of:
                 names = ", ".join(str(self.images[n]) for n in images_of[k])
                 problems[i] = (
-                    f"it lies on {len(images_of[k])} images ({names}); say which with --image or the "
-                    "feature's image_id"
+                    f"it lies on {len(images_of[k])} images ({names}); say which with the feature's "
+                    "image_id or the import's image"
                 )
             elif chosen[i] == NOWHERE:
                 problems[i] = (

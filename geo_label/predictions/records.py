@@ -34,7 +34,7 @@ from geo_label.errors import InvalidInputError, brief
 
 #: Records decoded, checked and written together: large enough for shapely's array functions to pay, small
 #: enough that a batch's objects stay a few MiB.
-BATCH_SIZE = 10_000
+BATCH_SIZE = 25_000
 CLASS_KEYS = ("class", "label_class", "label", "category", "category_id")
 SCORE_KEYS = ("score", "confidence")
 SEQUENCE_SUFFIXES = (".geojsonl", ".geojsons", ".geojsonseq", ".jsonl", ".ndjson", ".jsonseq")
@@ -126,9 +126,11 @@ class FeatureBatcher:
 
     def __init__(self) -> None:
         self.batch = RecordBatch()
-        self._texts: list[str | None] = []
+        self._texts: list[str | bytes | None] = []
 
-    def add(self, index: int, feature: Any) -> None:
+    def add(self, index: int, feature: Any, text: str | bytes | None = None) -> None:
+        """``feature`` decoded; ``text``, the Feature's own JSON when at hand (GEOS reads the geometry
+        straight from it, saving a re-encoding)."""
         batch = self.batch
         batch.index.append(index)
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -146,7 +148,7 @@ class FeatureBatcher:
         batch.marking.append(_text_or_none(properties.get("marking")))
         batch.image.append(_text_or_none(properties.get("image_id")))
         if isinstance(geometry, dict):
-            self._texts.append(orjson.dumps(geometry).decode())
+            self._texts.append(text if text is not None else orjson.dumps(geometry))
             batch.problem.append(None)
         else:
             self._texts.append(None)
@@ -183,7 +185,7 @@ def _geojson_sequence(stream: IO[bytes]) -> Iterator[RecordBatch]:
             batcher.add(number, None)
             batcher.batch.problem[-1] = f"not JSON: {exc.msg}"
         else:
-            batcher.add(number, feature)
+            batcher.add(number, feature, line)
         if len(batcher) >= BATCH_SIZE:
             yield batcher.take()
     if len(batcher):

@@ -6,6 +6,7 @@ reason, and never half-imported."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,66 @@ def test_models_through_the_api(client: TestClient, test_db: TestDatabase, place
     assert client.get(f"{base}/cars@9", headers=labeler).status_code == 404
     outsider = make_user(test_db, unique("out"), "TS", "USA")
     assert client.get(base, headers=token(client, outsider)).status_code == 404
+
+
+def wait_for(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    for _ in range(300):
+        body: dict[str, Any] = client.get(url, headers=headers).json()
+        if body["state"] != "running":
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"the import at {url} did not end")
+
+
+def test_an_upload_is_imported_in_the_background_and_followed(
+    client: TestClient, test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
+) -> None:
+    scene: Scene = place["scene"]
+    lines = [feature(scene.box(50, 50, 60 + i, 60), score=0.5) for i in range(3)] + ["{broken"]
+    body = sequence(tmp_path / "p.geojsonl", lines).read_bytes()
+    base = f"/api/v1/projects/{place['project']}/predictions"
+    manager = token(client, place["manager"])
+    params = {"model": MODEL, "marking": "SECRET", "file_name": "p.geojsonl"}
+    answer = client.post(base, params=params, content=body, headers=manager)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["state"] == "running" and answer.json()["file_bytes"] == len(body)
+    done = wait_for(client, answer.headers["Location"], manager)
+    assert done["state"] == "done", done
+    assert (done["report"]["imported"], done["report"]["refused_total"], done["records"]) == (3, 1, 4)
+    assert done["report"]["refused"][0]["index"] == 4
+    listed = client.get(f"{base}/imports", headers=manager).json()
+    assert listed[0]["id"] == done["id"]
+
+    labeler = token(client, place["labeler"])
+    assert client.get(answer.headers["Location"], headers=labeler).status_code == 404  # not theirs
+    assert client.post(base, params=params, content=body, headers=labeler).status_code == 403
+    assert client.post(base, params=params, content=b"", headers=manager).status_code == 422
+    ghost = {**params, "model": "ghost@1"}
+    assert client.post(base, params=ghost, content=body, headers=manager).status_code == 404
+
+    unmarked_params = {"model": MODEL, "file_name": "q.geojsonl"}
+    unmarked = client.post(base, params=unmarked_params, content=body, headers=manager)
+    failed = wait_for(client, unmarked.headers["Location"], manager)
+    assert failed["state"] == "failed" and "--marking" in failed["error"]
+    assert len(stored(test_db, place["project"])) == 3
+    leftovers = list((Path(client.app.state.geo_label.settings.spool_dir)).glob("predictions-*"))  # type: ignore[attr-defined]
+    assert leftovers == []
+
+
+def test_an_import_cut_short_by_a_stop_is_marked_failed_at_the_next_start(
+    test_db: TestDatabase, place: dict[str, Any]
+) -> None:
+    from geo_label.predictions import jobs
+
+    project = place["project"]
+    row = act(
+        test_db,
+        place["manager"],
+        lambda s, c: jobs.start_import(
+            s, c, project_id=project, model=MODEL, file_name="p.geojsonl", file_bytes=10, options={}
+        ),
+    )
+    with test_db.as_system() as session:
+        assert jobs.abandon_running(session) >= 1
+    ended = act(test_db, place["manager"], lambda s, c: jobs.get_import(s, c, project, row["id"]))
+    assert (ended["state"], ended["error"]) == ("failed", jobs.INTERRUPTED)

@@ -9,6 +9,7 @@ of an annotation accepted from a prediction.
   again adds nothing. ``state`` is what a person decided: proposed until someone accepts it unchanged, edits
   it (both make an annotation, ``annotation_id``) or rejects it; nothing is deleted.
 * ``annotations.prediction_id``: the prediction an annotation was accepted from, if any.
+* ``prediction_imports``: imports through the API, which run in the background: state, progress, report.
 
 Revision ID: 0009
 Revises: 0008
@@ -66,11 +67,15 @@ CREATE TABLE models (
     UNIQUE (project_id, name, version)
 );
 
+-- The project and image are the chip's (the import copies them from the chip row it places the prediction
+-- on), kept for the policies and for filters without a join; only the chip and the model are foreign keys:
+-- each key is a lookup per inserted row, and a million-row import pays for every one
+-- (benchmarks/predictions.py).
 CREATE TABLE predictions (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    project_id uuid NOT NULL REFERENCES projects(id),
+    project_id uuid NOT NULL,
     model_id uuid NOT NULL REFERENCES models(id),
-    image_id uuid NOT NULL REFERENCES images(id),
+    image_id uuid NOT NULL,
     chip_id uuid NOT NULL REFERENCES chips(id),
     label_class varchar(100) NOT NULL,
     geometry geometry(Geometry, 4326) NOT NULL,
@@ -88,19 +93,42 @@ CREATE TABLE predictions (
     CHECK ((state = 'proposed') = (decided_at IS NULL)),
     CHECK ((state IN ('accepted', 'edited')) = (annotation_id IS NOT NULL))
 );
+-- The labeling view reads a chip's suggestions; a model's predictions are found through the unique key.
 CREATE INDEX predictions_chip ON predictions (chip_id, model_id, score DESC);
-CREATE INDEX predictions_model ON predictions (model_id, state);
 CREATE INDEX predictions_annotation ON predictions (annotation_id) WHERE annotation_id IS NOT NULL;
 
 ALTER TABLE annotations ADD COLUMN prediction_id uuid REFERENCES predictions(id);
 
-GRANT SELECT, INSERT, UPDATE ON models, predictions TO {SERVICE_ROLE};
+-- Imports through the API run in the background: their state, progress (written in transactions of their
+-- own while the import runs) and report. The marking is the project's.
+CREATE TABLE prediction_imports (
+    id uuid PRIMARY KEY,
+    project_id uuid NOT NULL REFERENCES projects(id),
+    model_id uuid NOT NULL REFERENCES models(id),
+    requested_by uuid NOT NULL REFERENCES users(id),
+    file_name text NOT NULL,
+    file_bytes bigint NOT NULL CHECK (file_bytes >= 0),
+    options jsonb NOT NULL DEFAULT '{{}}',
+    state varchar(16) NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'failed')),
+    records bigint NOT NULL DEFAULT 0,
+    report jsonb,
+    error text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    {MARKING_COLUMNS},
+    CHECK ((state = 'running') = (finished_at IS NULL))
+);
+CREATE INDEX prediction_imports_project ON prediction_imports (project_id, started_at DESC);
+CREATE INDEX prediction_imports_running ON prediction_imports (state) WHERE state = 'running';
+
+GRANT SELECT, INSERT, UPDATE ON models, predictions, prediction_imports TO {SERVICE_ROLE};
 """
 
 
 def upgrade() -> None:
     op.execute(TABLES)
-    for table in ("models", "predictions"):
+    for table in ("models", "predictions", "prediction_imports"):
         op.execute(POLICIES.format(table=table))
 
 
