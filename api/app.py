@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from sqlalchemy import text
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from access_control import default_registry, load_registry
@@ -20,6 +21,7 @@ from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
 from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
+from api.routes import suggestions as suggestion_routes
 from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
@@ -55,14 +57,23 @@ def build_state(settings: Settings, database: Database) -> AppState:
     )
 
 
+def abandon_interrupted_imports(state: AppState) -> None:
+    """Prediction imports a stop cut short (their transactions never committed) are marked failed; nothing
+    to do before the schema exists (the service may start before `geo-label db upgrade`)."""
+    with state.database.sessions() as session:
+        if session.execute(text("SELECT to_regclass('prediction_imports')")).scalar() is None:
+            return
+    with system_session(state.database, state.registry) as session:
+        abandon_running(session)
+
+
 def create_app(state: AppState) -> FastAPI:
     """The app for ``state`` (settings, database, keys). The caller owns the database's lifetime."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.geo_label = state
-        with system_session(state.database, state.registry) as session:
-            abandon_running(session)  # imports a stop cut short: their transactions never committed
+        abandon_interrupted_imports(state)
         yield
         state.close()
 
@@ -106,6 +117,7 @@ def create_app(state: AppState) -> FastAPI:
         task_routes.router,
         model_routes.router,
         prediction_routes.router,
+        suggestion_routes.router,
     ]
     for router in protected:
         # Auth is attached to whole routers: a new route cannot forget it.

@@ -206,6 +206,19 @@ class AnnotationOut(BaseModel):
     created_at: datetime
     updated_by: uuid.UUID
     updated_at: datetime
+    prediction_id: uuid.UUID | None = Field(
+        default=None, description="The model's prediction it was accepted from (source model), if any"
+    )
+
+
+class AcceptanceIn(BaseModel):
+    """Changes made while accepting a suggestion (none: accepted unchanged)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    label_class: str | None = Field(default=None, alias="class")
+    geometry: dict[str, Any] | None = None
+    marking: str | None = None
+    attributes: dict[str, Any] | None = None
 
 
 class ModelIn(BaseModel):

@@ -71,6 +71,7 @@ def annotation(row: Any) -> dict[str, Any]:
         "updated_by": row["updated_by"],
         "updated_at": row["updated_at"],
         "reviewed_by": row["reviewed_by"],
+        "prediction_id": row["prediction_id"],
     }
 
 
@@ -150,4 +151,21 @@ def model(row: Any) -> dict[str, Any]:
         "description": row["description"],
         "marking": banner_of(row),
         "created_at": row["created_at"],
+    }
+
+
+def suggestion(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "chip_id": row["chip_id"],
+        "model_id": row["model_id"],
+        "model": f"{row['model_name']}@{row['model_version']}",
+        "class": row["label_class"],
+        "score": row["score"],
+        "state": row["state"],
+        "annotation_id": row["annotation_id"],
+        "decided_by": row["decided_by"],
+        "decided_at": row["decided_at"],
+        "marking": banner_of(row),
+        "geometry": orjson.Fragment(row["geometry_geojson"]),
     }

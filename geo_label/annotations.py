@@ -24,7 +24,7 @@ from geo_label.db.access import readable
 from geo_label.db.bulk import as_json_text, marking_columns_of
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_VERSIONS as VERSIONS
-from geo_label.db.models import ANNOTATIONS, TASKS
+from geo_label.db.models import ANNOTATIONS, PREDICTIONS, TASKS
 from geo_label.errors import (
     InvalidInputError,
     NotFoundError,
@@ -53,6 +53,8 @@ class AnnotationInput:
     source: str = "human"
     confidence: float | None = None
     status: str = "draft"
+    #: The prediction it was accepted from (geo_label.predictions.suggestions), if any.
+    prediction_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -
             updated_by=caller.user_id,
             marked_by=caller.user_id,
             derived_from=[f"chip:{chip['id']}"],
+            prediction_id=data.prediction_id,
             **marking_columns(marking),
         )
     )
@@ -235,6 +238,7 @@ PAGE_COLUMNS = [
             "updated_by",
             "updated_at",
             "reviewed_by",
+            "prediction_id",
         )
     ),
     *marking_columns_of(ANNOTATIONS),
@@ -391,6 +395,14 @@ def update_annotation(
         values["confidence"] = _check_confidence(changes.confidence)
     _back_to_review(session, caller, current, values)
     _versioned_update(session, caller, annotation_id, expected, values)
+    if current["prediction_id"] is not None and (
+        changes.geometry is not None or label_class["name"] != current["label_class"]
+    ):  # a suggestion accepted unchanged, changed since: the model's figures count it as edited
+        session.execute(
+            update(PREDICTIONS)
+            .where(PREDICTIONS.c.id == current["prediction_id"], PREDICTIONS.c.state == "accepted")
+            .values(state="edited")
+        )
     updated = _fetch(session, caller, annotation_id)
     audit.record(
         session,

@@ -13,7 +13,7 @@ import typer
 from access_control import parse_marking
 from geo_label.cli.acting import acting
 from geo_label.cli.common import CliError, app, registry_for
-from geo_label.cli.workflow_commands import AsJson, AsUser, print_json, print_row, project_id_of
+from geo_label.cli.workflow_commands import AsJson, AsUser, number, print_json, print_row, project_id_of
 from geo_label.console import count_progress, stdout
 from geo_label.markings import banner_of
 from geo_label.predictions import registry
@@ -77,6 +77,48 @@ def models_list(
             row["created_at"].isoformat(timespec="seconds"),
             row["description"],
         )
+
+
+@models_app.command("evaluate")
+def models_evaluate(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    model: Annotated[str, typer.Argument(help="The model version, NAME@VERSION.")],
+    iou: Annotated[float, typer.Option(help="IoU threshold of a match.")] = 0.5,
+    score: Annotated[float, typer.Option(help="Score threshold of precision, recall and F1.")] = 0.5,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """Measure a model version against the accepted labels of the done chips (what the caller may read):
+    precision, recall, F1, AP50, AP50:95 per class and overall, confusion, human corrections."""
+    from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
+
+    with acting(as_user) as (session, caller):
+        project_id, _ = project_id_of(session, caller, project)
+        result = evaluate_model(session, caller, project_id, model, EvaluationOptions(iou=iou, score=score))
+    if as_json:
+        print_json({key: value for key, value in result.items() if key != "curve"})
+        return
+    overall = result["overall"]
+    stdout.print(
+        f"{result['model']} against {overall['labels']} accepted objects [{result['banner'] or 'nothing'}]",
+        markup=False,
+    )
+    print_row("class", "predictions", "labels", "TP", "precision", "recall", "F1", "AP50", "AP50:95")
+    for name, figures in [*result["classes"].items(), ("all", overall)]:
+        print_row(
+            name,
+            figures["predictions"],
+            figures["labels"],
+            figures["true_positives"],
+            *(number(figures[key], 3) for key in ("precision", "recall", "f1", "ap50", "ap50_95")),
+        )
+    correction = result["correction"]
+    stdout.print(
+        f"suggestions: {correction['shown']} shown, {correction['accepted_unchanged']} accepted unchanged, "
+        f"{correction['edited']} edited, {correction['rejected']} rejected; {correction['added_by_people']} "
+        "objects added by people",
+        markup=False,
+    )
 
 
 predictions_app = typer.Typer(help="Model predictions, imported as suggestions.", no_args_is_help=True)

@@ -157,3 +157,32 @@ def test_bad_arguments_are_one_line_errors(world: ModelWorld, args: tuple[str, .
         world.run("predictions", "import", path, "--project", world.project, "--as", world.manager, *args)
     )
     assert says in error
+
+
+def test_models_evaluate_prints_the_fixed_shape(world: ModelWorld) -> None:
+    result = as_json(
+        world.run("models", "evaluate", world.project, "ships@1.0", "--as", world.manager, "--json")
+    )
+    assert {"model", "iou", "overall", "classes", "confusion", "correction"} <= set(result)
+    assert set(result["overall"]) == {
+        "precision",
+        "recall",
+        "f1",
+        "ap50",
+        "ap50_95",
+        "predictions",
+        "labels",
+        "true_positives",
+    }
+    assert {"shown", "accepted_unchanged", "edited", "rejected", "added_by_people"} <= set(
+        result["correction"]
+    )
+    assert (result["model"], result["iou"]) == ("ships@1.0", 0.5)
+    text = world.run("models", "evaluate", world.project, "ships@1.0", "--as", world.manager, "--iou", "0.7")
+    assert text.returncode == 0 and "ships@1.0 against 0 accepted objects" in text.stdout
+    denied = one_line_error(
+        world.run("models", "evaluate", world.project, "ships@1.0", "--as", world.labeler)
+    )
+    assert "manager or reviewer role" in denied
+    bad = one_line_error(world.run("models", "evaluate", world.project, "ships@1.0", "--iou", "0"))
+    assert "IoU" in bad

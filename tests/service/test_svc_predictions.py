@@ -472,3 +472,83 @@ def test_an_import_cut_short_by_a_stop_is_marked_failed_at_the_next_start(
         assert jobs.abandon_running(session) >= 1
     ended = act(test_db, place["manager"], lambda s, c: jobs.get_import(s, c, project, row["id"]))
     assert (ended["state"], ended["error"]) == ("failed", jobs.INTERRUPTED)
+
+
+def test_suggestions_are_accepted_edited_or_rejected_and_nothing_is_lost(
+    client: TestClient, test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
+) -> None:
+    scene: Scene = place["scene"]
+    lines = [
+        feature(scene.box(20, 20, 40, 40), score=0.9),
+        feature(scene.box(60, 20, 80, 40), score=0.6),
+        feature(scene.box(100, 20, 120, 40), score=0.3),
+        feature(scene.box(140, 140, 160, 160), score=0.2),
+        feature(scene.box(100, 100, 300, 120), score=0.8),  # across chips, most of it on (0, 0)
+        feature(scene.box(20, 60, 40, 80), score=0.95, marking="(S)"),  # above the labeler's access
+    ]
+    run(test_db, place, sequence(tmp_path / "p.geojsonl", lines))
+    chip = place["scene"].chips[(0, 0)]
+    labeler = token(client, place["labeler"])
+    listed = client.get(f"/api/v1/chips/{chip}/suggestions", headers=labeler)
+    assert listed.status_code == 200, listed.text
+    assert [s["score"] for s in listed.json()] == [0.9, 0.8, 0.6, 0.3, 0.2]  # best first; not the SECRET one
+    assert listed.json()[0]["model"] == MODEL and listed.json()[0]["marking"] == "UNCLASSIFIED"
+    above = client.get(f"/api/v1/chips/{chip}/suggestions", params={"min_score": 0.5}, headers=labeler).json()
+    assert len(above) == 3
+    best, across, second, third, fourth = (s["id"] for s in listed.json())
+
+    accepted = client.post(f"/api/v1/predictions/{best}/accept", headers=labeler)
+    assert accepted.status_code == 201, accepted.text
+    annotation = accepted.json()
+    assert (annotation["source"], annotation["prediction_id"], annotation["confidence"]) == (
+        "model",
+        best,
+        0.9,
+    )
+    assert annotation["status"] == "draft"
+    edited_shape = scene.box(62, 22, 82, 42)
+    edited = client.post(
+        f"/api/v1/predictions/{second}/accept",
+        headers=labeler,
+        json={"class": "building", "geometry": edited_shape},
+    )
+    assert edited.status_code == 201, edited.text
+    assert edited.json()["class"] == "building"
+    assert client.post(f"/api/v1/predictions/{third}/reject", headers=labeler).status_code == 204
+    assert client.post(f"/api/v1/predictions/{third}/reject", headers=labeler).status_code == 409
+    assert client.post(f"/api/v1/predictions/{third}/accept", headers=labeler).status_code == 409
+    hidden = next(r["id"] for r in stored(test_db, place["project"]) if r["classification"] == 2)
+    assert client.post(f"/api/v1/predictions/{hidden}/accept", headers=labeler).status_code == 404
+
+    decided = client.get(
+        f"/api/v1/chips/{chip}/suggestions",
+        params={"state": ["accepted", "edited", "rejected"]},
+        headers=labeler,
+    ).json()
+    assert {s["id"]: s["state"] for s in decided} == {best: "accepted", second: "edited", third: "rejected"}
+    assert {s["id"]: s["annotation_id"] for s in decided}[best] == annotation["id"]
+
+    patched = client.patch(
+        f"/api/v1/annotations/{annotation['id']}",
+        headers={**labeler, "If-Match": str(annotation["version"])},
+        json={"geometry": scene.box(21, 21, 41, 41)},
+    )
+    assert patched.status_code == 200, patched.text
+    states = {str(r["id"]): r["state"] for r in stored(test_db, place["project"])}
+    assert states[best] == "edited" and states[fourth] == "proposed"
+
+    everything = client.post(
+        f"/api/v1/chips/{chip}/suggestions/accept", params={"min_score": 0}, headers=labeler
+    )
+    assert everything.status_code == 200 and everything.json()["accepted"] == 2
+    taken = next(a for a in everything.json()["annotations"] if a["prediction_id"] == across)
+    from geoalchemy2.shape import to_shape
+
+    with test_db.as_system() as session:
+        footprint = to_shape(
+            session.execute(select(CHIPS.c.footprint).where(CHIPS.c.id == chip)).scalar_one()
+        )
+    clipped = shape(taken["geometry"])
+    assert footprint.buffer(1e-9).covers(clipped) and clipped.area < shape(lines[4]["geometry"]).area
+    assert audit_rows(test_db, "prediction.accept", project_id=str(place["project"]))
+    assert audit_rows(test_db, "prediction.reject", project_id=str(place["project"]))

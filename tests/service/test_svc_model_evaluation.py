@@ -1,0 +1,241 @@
+"""A model version measured against accepted labels (issue 13, part 4): only done chips, references merged
+across overlapping chips, exactly what the caller may read, the human-correction figures, and the API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from access_control import default_registry, parse_marking
+from geo_label import workflow
+from geo_label.annotations import AnnotationInput, create_annotation
+from geo_label.db.models import CHIPS
+from geo_label.errors import PermissionDeniedError
+from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
+from geo_label.predictions.importing import ImportOptions, import_predictions
+from geo_label.predictions.registry import add_model
+from tests.pg import TestDatabase
+from tests.service.conftest import token
+from tests.service.scene import OVERLAP, SIZE, Scene
+from tests.service.test_svc_access_support import audit_rows
+from tests.service.test_svc_predictions import act
+from tests.service.test_svc_workflow_support import footprint, owner, square
+from tests.world import add_member, ingest, make_project, make_user, unique
+
+MODEL = "ships@1"
+
+
+@pytest.fixture
+def done(test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """A project without review over the UTM image (chips of 256, no overlap); a labeler finishes two chips,
+    drawing two vehicles on each; the model ships@1 predicts, on each of those chips, the first vehicle
+    exactly, the second shifted by a quarter of its side (IoU 0.6) and a vehicle that is not there, and one
+    vehicle on a chip nobody finished. Its predictions are marked SECRET."""
+    project = make_project(test_db, "UNCLASSIFIED")
+    manager = make_user(test_db, unique("mgr"), "TS", "USA")
+    labeler = make_user(test_db, unique("lab"), "TS", "USA")
+    reviewer = make_user(test_db, unique("rev"), "C", "USA")
+    add_member(test_db, project, manager, "manager")
+    add_member(test_db, project, labeler, "labeler")
+    add_member(test_db, project, reviewer, "reviewer")
+    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", size=100)  # 11 x 9 chips, none shifted
+    with test_db.as_system() as session:
+        workflow.update_workflow(
+            session, session.info["caller"], project, workflow.WorkflowChanges(review_required=False)
+        )
+    act(test_db, manager, lambda s, c: add_model(s, c, project, name="ships", version="1"))
+    features = []
+    finished = []
+    for _ in range(2):
+        task = act(test_db, labeler, lambda s, c: workflow.next_task(s, c, project))
+        chip = footprint(test_db, task["chip_id"])
+        first, second = square(chip, 0.2, 0.2), square(chip, 0.6, 0.6)
+        for geometry in (first, second):
+            act(
+                test_db,
+                labeler,
+                lambda s, c, g=geometry, t=task: create_annotation(
+                    s, c, AnnotationInput(chip_id=t["chip_id"], label_class="vehicle", geometry=g)
+                ),
+            )
+        act(test_db, labeler, lambda s, c, t=task: workflow.submit(s, c, t["id"]))
+        finished.append(task["chip_id"])
+        features += [
+            {"geometry": first, "score": 0.9},
+            {"geometry": square(chip, 0.6, 0.6, shift=0.25), "score": 0.8},
+            {"geometry": square(chip, 0.4, 0.1), "score": 0.7},
+        ]
+    other = act(test_db, labeler, lambda s, c: workflow.next_task(s, c, project))
+    features.append({"geometry": square(footprint(test_db, other["chip_id"]), 0.5, 0.5), "score": 0.95})
+    path = tmp_path / "ships.geojsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "type": "Feature",
+                    "geometry": f["geometry"],
+                    "properties": {"class": "vehicle", "score": f["score"]},
+                }
+            )
+            + "\n"
+            for f in features
+        )
+    )
+    act(
+        test_db,
+        manager,
+        lambda s, c: import_predictions(
+            s,
+            c,
+            project_id=project,
+            model=MODEL,
+            path=path,
+            registry=default_registry(),
+            options=ImportOptions(marking=parse_marking("SECRET")),
+        ),
+    )
+    return {
+        "project": project,
+        "manager": manager,
+        "labeler": labeler,
+        "reviewer": reviewer,
+        "chips": finished,
+    }
+
+
+def evaluate(test_db: TestDatabase, user: str, project: uuid.UUID, **options: Any) -> Any:
+    return act(test_db, user, lambda s, c: evaluate_model(s, c, project, MODEL, EvaluationOptions(**options)))
+
+
+def test_the_model_is_measured_on_done_chips_only(test_db: TestDatabase, done: dict[str, Any]) -> None:
+    result = act(
+        test_db,
+        done["manager"],
+        lambda s, c: evaluate_model(s, c, done["project"], MODEL, EvaluationOptions()),
+    )
+    overall = result["overall"]
+    assert (overall["labels"], overall["predictions"], overall["true_positives"]) == (4, 6, 4)
+    assert overall["precision"] == pytest.approx(4 / 6) and overall["recall"] == 1.0
+    assert overall["f1"] == pytest.approx(0.8)
+    assert 0.0 < overall["ap50"] <= 1.0 and overall["ap50_95"] < overall["ap50"]
+    assert result["classes"]["vehicle"]["labels"] == 4
+    assert result["confusion"] == {"vehicle": {"vehicle": 4}, "none": {"vehicle": 2}}
+    correction = result["correction"]
+    assert (correction["shown"], correction["undecided"], correction["added_by_people"]) == (6, 6, 4)
+    assert result["banner"] == "SECRET//NOFORN"  # the roll-up of SECRET predictions and UNCLASSIFIED labels
+    strict = act(
+        test_db,
+        done["manager"],
+        lambda s, c: evaluate_model(s, c, done["project"], MODEL, EvaluationOptions(iou=0.7)),
+    )
+    assert strict["overall"]["true_positives"] == 2  # the shifted ones (IoU 0.6) no longer count
+    assert audit_rows(test_db, "model.evaluate", project_id=str(done["project"]))
+
+
+def test_a_reader_who_may_not_see_the_predictions_sees_none(
+    test_db: TestDatabase, done: dict[str, Any]
+) -> None:
+    result = act(
+        test_db,
+        done["reviewer"],
+        lambda s, c: evaluate_model(s, c, done["project"], MODEL, EvaluationOptions()),
+    )
+    assert (result["overall"]["labels"], result["overall"]["predictions"]) == (4, 0)
+    assert result["banner"] == "UNCLASSIFIED"
+    with pytest.raises(PermissionDeniedError):
+        act(
+            test_db,
+            done["labeler"],
+            lambda s, c: evaluate_model(s, c, done["project"], MODEL, EvaluationOptions()),
+        )
+
+
+def test_the_evaluation_through_the_api(client: TestClient, done: dict[str, Any]) -> None:
+    base = f"/api/v1/projects/{done['project']}/models/{MODEL}/evaluation"
+    manager = token(client, done["manager"])
+    body = client.get(base, headers=manager, params={"iou": 0.5}).json()
+    assert body["overall"]["true_positives"] == 4 and len(body["curve"]["precision"]) == 101
+    assert client.get(base, headers=manager, params={"iou": 0}).status_code == 422
+    assert client.get(base, headers=token(client, done["labeler"])).status_code == 403
+    missing = f"/api/v1/projects/{done['project']}/models/ghost@1/evaluation"
+    assert client.get(missing, headers=manager).status_code == 404
+    assert (
+        client.get(f"/api/v1/projects/{uuid.uuid4()}/models/{MODEL}/evaluation", headers=manager).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("box", "labeled", "done"),
+    [
+        # Labeled on both chips of an overlap, both done: one reference, matched once.
+        ((200, 50, 240, 90), ((0, 0), (0, 192)), ((0, 0), (0, 192))),
+        # Labeled on the done chip; the prediction belongs to the unfinished neighbour (its centre is nearer)
+        # but lies whole on the done chip, where the labeler saw it: it counts.
+        ((232, 50, 252, 70), ((0, 0),), ((0, 0),)),
+    ],
+)
+def test_objects_in_overlaps_are_counted_once_and_where_they_were_seen(
+    test_db: TestDatabase,
+    utm_image: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    box: tuple[int, int, int, int],
+    labeled: tuple[tuple[int, int], ...],
+    done: tuple[tuple[int, int], ...],
+) -> None:
+    project = make_project(test_db, "UNCLASSIFIED")
+    manager = make_user(test_db, unique("mgr"), "TS", "USA")
+    add_member(test_db, project, manager, "manager")
+    image = ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", size=SIZE, overlap=OVERLAP)
+    act(test_db, manager, lambda s, c: add_model(s, c, project, name="ships", version="1"))
+    with test_db.as_system() as session:
+        chips = [dict(r) for r in session.execute(select(CHIPS).where(CHIPS.c.image_id == image)).mappings()]
+    scene = Scene(utm_image, chips)
+    vehicle = scene.box(*box)
+    for offsets in labeled:
+        act(
+            test_db,
+            manager,
+            lambda s, c, o=offsets: create_annotation(
+                s, c, AnnotationInput(chip_id=scene.chips[o], label_class="vehicle", geometry=vehicle)
+            ),
+        )
+    with owner(test_db) as connection:  # the chips reviewed and accepted, as a reviewer would leave them
+        user = connection.execute("SELECT id FROM users WHERE username = %s", (manager,)).fetchone()
+        assert user is not None
+        connection.execute(
+            "UPDATE tasks SET state = 'accepted', assignee = %s WHERE chip_id = ANY(%s)",
+            (user[0], [scene.chips[o] for o in done]),
+        )
+        connection.execute(
+            "UPDATE annotations SET status = 'accepted', version = version + 1 WHERE project_id = %s",
+            (project,),
+        )
+    path = tmp_path / "one.geojsonl"
+    path.write_text(
+        json.dumps({"type": "Feature", "geometry": vehicle, "properties": {"class": "vehicle", "score": 0.9}})
+        + "\n"
+    )
+    act(
+        test_db,
+        manager,
+        lambda s, c: import_predictions(
+            s,
+            c,
+            project_id=project,
+            model=MODEL,
+            path=path,
+            registry=default_registry(),
+            options=ImportOptions(marking=parse_marking("U")),
+        ),
+    )
+    result = evaluate(test_db, manager, project)
+    assert (result["overall"]["labels"], result["overall"]["true_positives"]) == (1, 1)
+    assert result["overall"]["predictions"] == 1 and result["overall"]["ap50"] == 1.0
