@@ -77,6 +77,19 @@ export class Editor {
     this.history.reset();
   }
 
+  /** A feature saved elsewhere (a suggestion accepted): added, undoable, and selected to edit if asked. */
+  adopt(feature, { select = false } = {}) {
+    feature.set("uid", nextUid++);
+    this.source.addFeature(feature);
+    this.changed();
+    if (select) {
+      this.setTool("select");
+      this.select.getFeatures().clear();
+      this.select.getFeatures().push(feature);
+      this.onSelect(feature);
+    }
+  }
+
   selected() {
     const features = this.select.getFeatures().getArray();
     return features.length ? features[0] : null;

@@ -11,7 +11,7 @@ export function setClassOrder(names) {
   cache.clear();
 }
 
-function colourOf(name) {
+export function colourOf(name) {
   const index = classOrder.indexOf(name);
   return PALETTE[(index < 0 ? classOrder.length : index) % PALETTE.length];
 }

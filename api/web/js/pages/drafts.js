@@ -30,6 +30,11 @@ export class Drafts {
     }
   }
 
+  /** An annotation the server made (a suggestion accepted), now on the map as `feature`: held, not new. */
+  adopt(annotation, feature) {
+    this.saved.set(annotation.id, { version: annotation.version, key: JSON.stringify(bodyOf(feature, this.georef)) });
+  }
+
   dirty(features) {
     const present = new Set(features.map((f) => f.get("annotation_id")).filter(Boolean));
     if ([...this.saved.keys()].some((id) => !present.has(id))) return true;

@@ -7,6 +7,7 @@ import { Editor, TOOLS } from "../map/editor.js";
 import { bindShortcuts } from "../shortcuts.js";
 import { Drafts } from "./drafts.js";
 import { attributesForm, classPicker, markingChoices, markingSelect } from "./panel.js";
+import { Suggestions } from "./suggestions.js";
 import { bannerUpdater, buildMap, featureOf, loadTask, showPointer } from "./workspace.js";
 
 const HEARTBEAT_MS = 60_000;
@@ -33,7 +34,8 @@ export async function render(root, [taskId], me) {
   );
 
   const chipMap = await buildMap(mapEl, loaded);
-  const banner = bannerUpdater(loaded, chipMap);
+  let suggestions = null;
+  const banner = bannerUpdater(loaded, chipMap, () => (suggestions ? suggestions.markings() : []));
   const drafts = new Drafts(chip.id, chipMap.georef, own);
   const classes = project.classes;
   const defaults = { label_class: classes[0]?.name, marking: choices[0], attributes: {} };
@@ -53,6 +55,17 @@ export async function render(root, [taskId], me) {
   editor.load(own.map((a) => featureOf(a, chipMap.georef)));
   drafts.baseline(chipMap.source.getFeatures());
   featureCount.textContent = `${chipMap.source.getFeatures().length} features`;
+
+  suggestions = new Suggestions(chipMap, chip.id, {
+    onAccepted: (annotation, { edit }) => {
+      const feature = featureOf(annotation, chipMap.georef);
+      drafts.adopt(annotation, feature);
+      editor.adopt(feature, { select: edit });
+    },
+    onChange: () => banner.soon(),
+    say: (text, kind) => say(text, kind),
+  });
+  if (mine) await suggestions.load();
 
   function showProps(feature) {
     const props = feature ? feature.getProperties() : defaults;
@@ -117,6 +130,13 @@ export async function render(root, [taskId], me) {
     location.hash = "#/queue";
   });
 
+  const suggestionActions = [
+    h("button", { type: "button", dataset: { action: "accept-suggestion" }, onclick: guard(() => suggestions.accept()) }, "Accept", h("span", { class: "key" }, "a")),
+    h("button", { type: "button", dataset: { action: "accept-shown" }, onclick: guard(() => suggestions.acceptShown()) }, "Accept all shown", h("span", { class: "key" }, "A")),
+    h("button", { type: "button", dataset: { action: "edit-suggestion" }, onclick: guard(() => suggestions.accept({ edit: true })) }, "Edit", h("span", { class: "key" }, "e")),
+    h("button", { type: "button", class: "danger", dataset: { action: "reject-suggestion" }, onclick: guard(() => suggestions.reject()) }, "Reject", h("span", { class: "key" }, "x")),
+  ];
+
   const actions = mine
     ? h(
         "div",
@@ -137,6 +157,7 @@ export async function render(root, [taskId], me) {
       h("button", { type: "button", class: "danger", dataset: { action: "delete" }, onclick: () => editor.deleteSelected() }, "Delete"),
       snap,
     ),
+    suggestions.panel(suggestionActions),
     h("h2", {}, "Class"),
     picker.el,
     h("label", { for: "marking" }, "Marking"),
@@ -171,6 +192,13 @@ export async function render(root, [taskId], me) {
       { keys: ["ctrl+s"], label: "Save draft", run: saveDraft, always: true },
       { keys: ["ctrl+Enter"], label: "Submit", run: submit, always: true },
       { keys: ["shift+k"], label: "Skip this task", run: skip },
+      { keys: ["a"], label: "Accept the current suggestion", run: guard(() => suggestions.accept()) },
+      { keys: ["shift+a"], label: "Accept every suggestion shown", run: guard(() => suggestions.acceptShown()) },
+      { keys: ["e"], label: "Accept the current suggestion to edit it", run: guard(() => suggestions.accept({ edit: true })) },
+      { keys: ["x"], label: "Reject the current suggestion", run: guard(() => suggestions.reject()) },
+      { keys: ["j"], label: "Next suggestion", run: () => suggestions.next() },
+      { keys: ["["], label: "Lower the suggestion threshold", run: () => suggestions.setThreshold(suggestions.threshold - 0.05) },
+      { keys: ["]"], label: "Raise the suggestion threshold", run: () => suggestions.setThreshold(suggestions.threshold + 0.05) },
     );
   }
   const unbind = bindShortcuts(shortcuts);

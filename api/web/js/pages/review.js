@@ -11,6 +11,9 @@ export async function render(root, [taskId]) {
   const { task, chip, project } = loaded;
   const work = loaded.annotations.filter((a) => a.created_by === task.assignee);
   const agreement = await api(`tasks/${task.id}/agreement`).catch(() => null);
+  // Which features came from a model's suggestion, and whether the labeler changed them (issue 13).
+  const decided = await api(`chips/${chip.id}/suggestions?state=accepted&state=edited`).catch(() => []);
+  const origins = new Map(decided.map((s) => [s.annotation_id, s]));
 
   const mapEl = h("div", { class: "map", id: "map", tabindex: "0" });
   const status = h("div", { class: "status-line", id: "status", role: "status" });
@@ -40,7 +43,9 @@ export async function render(root, [taskId]) {
   mount(
     side,
     h("h2", {}, `Work (${work.length} features)`),
-    work.length ? h("ul", { class: "work" }, work.map(workItem)) : h("p", { class: "muted" }, "No features."),
+    work.length
+      ? h("ul", { class: "work" }, work.map((a) => workItem(a, origins.get(a.id))))
+      : h("p", { class: "muted" }, "No features."),
     agreement && agreement.agreement !== null
       ? h("p", {}, `Agreement between labelers: ${formatNumber(agreement.agreement)}${agreement.flagged ? " (below threshold)" : ""}`)
       : null,
@@ -78,14 +83,21 @@ export async function render(root, [taskId]) {
   };
 }
 
-// One feature of the work under review: class, geometry type and portion marking on a line, then every attribute
-// as a name and value that wrap within the panel (a table of four columns did not fit in it).
-function workItem(annotation) {
+// One feature of the work under review: class, geometry type and portion marking on a line, where it came from
+// if a model proposed it, then every attribute as a name and value that wrap within the panel (a table of four
+// columns did not fit in it).
+function workItem(annotation, origin) {
   const attributes = Object.entries(annotation.attributes ?? {});
+  const proposed = origin
+    ? `Suggested by ${origin.model} (score ${formatNumber(origin.score)}), ${origin.state === "edited" ? "changed by the labeler" : "accepted unchanged"}`
+    : annotation.prediction_id
+      ? "Suggested by a model"
+      : null;
   return h(
     "li",
     { dataset: { annotation: annotation.id } },
     h("div", {}, h("strong", {}, annotation.class), ` · ${annotation.geometry.type} `, h("span", { class: "portion" }, annotation.marking)),
+    proposed ? h("div", { class: "muted", dataset: { origin: origin ? origin.state : "model" } }, proposed) : null,
     attributes.length
       ? h(
           "dl",

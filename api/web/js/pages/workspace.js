@@ -117,9 +117,9 @@ export function showPointer(chipMap, el) {
 
 /**
  * Keep the banner equal to the roll-up of what the view shows: the project, the task, the chip, the context
- * chips that are displayed and every feature's marking. Coalesces bursts of changes.
+ * chips that are displayed, every feature's marking and `extra()`'s (the suggestions). Coalesces bursts.
  */
-export function bannerUpdater(loaded, chipMap) {
+export function bannerUpdater(loaded, chipMap, extra = () => []) {
   let timer = null;
   const fixed = [
     loaded.project.marking,
@@ -130,7 +130,7 @@ export function bannerUpdater(loaded, chipMap) {
   ];
   const update = () => {
     const features = chipMap.source.getFeatures().map((f) => f.get("marking"));
-    return setPageMarkings([...fixed, ...features]).catch(() => {});
+    return setPageMarkings([...fixed, ...features, ...extra()]).catch(() => {});
   };
   return {
     now: update,
