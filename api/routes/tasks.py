@@ -54,6 +54,9 @@ class WorkflowIn(BaseModel):
     lease_minutes: int | None = None
     consensus_k: int | None = None
     agreement_threshold: float | None = None
+    queue_order: str | None = Field(default=None, description="default, uncertain or most_objects")
+    queue_model: str | None = Field(default=None, description="NAME@VERSION (or id) of the ordering model")
+    queue_threshold: float | None = None
 
 
 def task_json(row: Any) -> dict[str, Any]:

@@ -77,6 +77,15 @@ def projects_workflow(
     agreement_threshold: Annotated[
         float | None, typer.Option(help="Chips whose agreement falls below it are flagged (0..1).")
     ] = None,
+    queue_order: Annotated[
+        str | None, typer.Option(help="default, uncertain (least sure first) or most_objects.")
+    ] = None,
+    queue_model: Annotated[
+        str | None, typer.Option(help="The model ordering the queue, NAME@VERSION.")
+    ] = None,
+    queue_threshold: Annotated[
+        float | None, typer.Option(help="The model's decision threshold (0..1).")
+    ] = None,
     as_user: AsUser = None,
     as_json: AsJson = False,
 ) -> None:
@@ -86,8 +95,12 @@ def projects_workflow(
         lease_minutes=lease_minutes,
         consensus_k=consensus,
         agreement_threshold=agreement_threshold,
+        queue_order=queue_order,
+        queue_model=queue_model,
+        queue_threshold=queue_threshold,
     )
-    changing = bool(changes.values())  # validated here too: a bad value is an error before the database
+    # Validated here too: a bad value is an error before the database.
+    changing = bool(changes.values()) or queue_model is not None
     with acting(as_user) as (session, caller):
         project_id, name = project_id_of(session, caller, project)
         if changing:
@@ -102,7 +115,7 @@ def projects_workflow(
     stdout.print(
         f"{name} [{settings.marking.banner()}]: review {'required' if settings.review_required else 'off'}, "
         f"leases of {settings.lease_minutes} minutes, {settings.consensus_k} labeler(s) per chip, "
-        f"agreement threshold {settings.agreement_threshold:g}",
+        f"agreement threshold {settings.agreement_threshold:g}, queue order {settings.queue_order}",
         markup=False,
     )
 

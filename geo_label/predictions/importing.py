@@ -47,6 +47,8 @@ from geo_label.predictions.records import PredictionFile, PredictionFormat, Reco
 from geo_label.predictions.registry import find_model
 from geo_label.predictions.shapes import Coordinates, check_shapes, to_wgs84
 from geo_label.projects import get_project, require_project_role
+from geo_label.workflow.config import load_workflow
+from geo_label.workflow.ordering import order_queue
 
 IMPORTER_ROLES = ("manager",)
 #: Refusals listed one by one in a report; past this only counted (a file of a million bad records must
@@ -525,6 +527,9 @@ def import_predictions(
     report.duplicates = inserts.staged - report.imported
     markings = [marking_of_values(*key) for key in inserts.inserted]
     report.banner = joined(markings) if markings else None
+    workflow = load_workflow(session, caller, project_id)
+    if workflow.queue_model_id == model_row["id"]:  # the queue is in this model's order: with these too
+        order_queue(session, workflow)
     audit.record(
         session,
         caller,

@@ -1,4 +1,5 @@
-"""A project's workflow settings: review required, lease length, consensus replicas, agreement threshold."""
+"""A project's workflow settings: review required, lease length, consensus replicas, agreement threshold, and
+the queue's order (the default, or by a model's predictions: geo_label.workflow.ordering)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, SmallInteger, Table, select, update
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, SmallInteger, String, Table, select, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 
@@ -27,10 +28,17 @@ PROJECT_WORKFLOW = Table(
     Column("lease_minutes", Integer),
     Column("consensus_k", SmallInteger),
     Column("agreement_threshold", Float),
+    Column("queue_order", String(16)),
+    Column("queue_model_id", UUID(as_uuid=True)),
+    Column("queue_threshold", Float),
 )
 
 MAX_LEASE_MINUTES = 7 * 24 * 60
 MAX_CONSENSUS = 10
+#: The queue's orders: the default (priority, then creation), what the model is least sure about, or most
+#: predicted objects first (geo_label.workflow.ordering).
+QUEUE_ORDERS = ("default", "uncertain", "most_objects")
+QUEUE_FIELDS = ("queue_order", "queue_model_id", "queue_threshold")
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,9 @@ class Workflow:
     consensus_k: int
     agreement_threshold: float
     marking: Marking
+    queue_order: str = "default"
+    queue_model_id: uuid.UUID | None = None
+    queue_threshold: float = 0.5
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +59,9 @@ class Workflow:
             "lease_minutes": self.lease_minutes,
             "consensus_k": self.consensus_k,
             "agreement_threshold": self.agreement_threshold,
+            "queue_order": self.queue_order,
+            "queue_model_id": str(self.queue_model_id) if self.queue_model_id else None,
+            "queue_threshold": self.queue_threshold,
         }
 
 
@@ -57,6 +71,10 @@ class WorkflowChanges:
     lease_minutes: int | None = None
     consensus_k: int | None = None
     agreement_threshold: float | None = None
+    queue_order: str | None = None
+    #: The model version whose predictions order the queue: NAME@VERSION or its id.
+    queue_model: str | None = None
+    queue_threshold: float | None = None
 
     def values(self) -> dict[str, Any]:
         if self.lease_minutes is not None and not 1 <= self.lease_minutes <= MAX_LEASE_MINUTES:
@@ -65,8 +83,15 @@ class WorkflowChanges:
             raise InvalidInputError(f"consensus_k must be 1..{MAX_CONSENSUS}")
         if self.agreement_threshold is not None and not 0.0 <= self.agreement_threshold <= 1.0:
             raise InvalidInputError("agreement_threshold must be between 0 and 1")
-        fields = ("review_required", "lease_minutes", "consensus_k", "agreement_threshold")
-        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        if self.queue_order is not None and self.queue_order not in QUEUE_ORDERS:
+            raise InvalidInputError(f"queue_order must be one of {', '.join(QUEUE_ORDERS)}")
+        if self.queue_threshold is not None and not 0.0 <= self.queue_threshold <= 1.0:
+            raise InvalidInputError("queue_threshold must be between 0 and 1")
+        fields = ("review_required", "lease_minutes", "consensus_k", "agreement_threshold", "queue_order")
+        values = {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        if self.queue_threshold is not None:
+            values["queue_threshold"] = self.queue_threshold
+        return values
 
 
 def load_workflow(session: Session, caller: Caller, project_id: uuid.UUID) -> Workflow:
@@ -82,6 +107,9 @@ def load_workflow(session: Session, caller: Caller, project_id: uuid.UUID) -> Wo
         consensus_k=int(row["consensus_k"]),
         agreement_threshold=float(row["agreement_threshold"]),
         marking=marking_of(project),
+        queue_order=str(row["queue_order"]),
+        queue_model_id=row["queue_model_id"],
+        queue_threshold=float(row["queue_threshold"]),
     )
 
 
@@ -95,6 +123,13 @@ def update_workflow(
     if not caller.is_admin:
         require_project_role(caller, project_id, "manager")
     values = changes.values()
+    if changes.queue_model is not None:
+        from geo_label.predictions.registry import find_model  # the registry builds on projects, as this does
+
+        values["queue_model_id"] = find_model(session, caller, project_id, changes.queue_model)["id"]
+    order = values.get("queue_order", before.queue_order)
+    if order != "default" and values.get("queue_model_id", before.queue_model_id) is None:
+        raise InvalidInputError(f"the {order} queue order needs a model: give its NAME@VERSION")
     if values:
         session.execute(update(PROJECT_WORKFLOW).where(PROJECT_WORKFLOW.c.id == project_id).values(**values))
         audit.record(
@@ -105,9 +140,16 @@ def update_workflow(
             item_id=project_id,
             project_id=project_id,
             marking=before.marking,
-            details={"before": before.as_dict(), "changes": values},
+            details={
+                "before": before.as_dict(),
+                "changes": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()},
+            },
         )
     after = load_workflow(session, caller, project_id)
+    if any(name in values for name in QUEUE_FIELDS):
+        from geo_label.workflow.ordering import order_queue
+
+        order_queue(session, after)
     if after.consensus_k > before.consensus_k:
         from geo_label.workflow.queue import ensure_tasks  # queue builds on this module
 

@@ -198,6 +198,9 @@ def test_workflow_settings_are_shown(
         "lease_minutes": 120,
         "consensus_k": 3,
         "agreement_threshold": 0.7,
+        "queue_order": "default",
+        "queue_model_id": None,
+        "queue_threshold": 0.5,
     }
 
 

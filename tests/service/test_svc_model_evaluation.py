@@ -16,10 +16,11 @@ from access_control import default_registry, parse_marking
 from geo_label import workflow
 from geo_label.annotations import AnnotationInput, create_annotation
 from geo_label.db.models import CHIPS
-from geo_label.errors import PermissionDeniedError
+from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
 from geo_label.predictions.importing import ImportOptions, import_predictions
 from geo_label.predictions.registry import add_model
+from geo_label.workflow.queue import ensure_tasks
 from tests.pg import TestDatabase
 from tests.service.conftest import token
 from tests.service.scene import OVERLAP, SIZE, Scene
@@ -239,3 +240,65 @@ def test_objects_in_overlaps_are_counted_once_and_where_they_were_seen(
     result = evaluate(test_db, manager, project)
     assert (result["overall"]["labels"], result["overall"]["true_positives"]) == (1, 1)
     assert result["overall"]["predictions"] == 1 and result["overall"]["ap50"] == 1.0
+
+
+def test_the_queue_follows_the_model_least_sure_first(
+    test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    project = make_project(test_db, "UNCLASSIFIED")
+    manager = make_user(test_db, unique("mgr"), "TS", "USA")
+    labelers = [make_user(test_db, unique(f"lab{k}"), "TS", "USA") for k in range(3)]
+    add_member(test_db, project, manager, "manager")
+    for name in labelers:
+        add_member(test_db, project, name, "labeler")
+    image = ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", size=100)
+    act(test_db, manager, lambda s, c: add_model(s, c, project, name="ships", version="1"))
+    with test_db.as_system() as session:
+        chips = list(session.execute(select(CHIPS.c.id).where(CHIPS.c.image_id == image)).scalars())
+        operator = session.info["caller"]
+        ensure_tasks(session, operator, project, workflow=workflow.load_workflow(session, operator, project))
+    sure, unsure, hidden = chips[40], chips[70], chips[90]  # none of them first in the default order
+
+    def on(chip: uuid.UUID, score: float, **props: Any) -> str:
+        geometry = square(footprint(test_db, chip), 0.3, 0.3)
+        return json.dumps(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {"class": "vehicle", "score": score, **props},
+            }
+        )
+
+    path = tmp_path / "ships.geojsonl"
+    path.write_text(
+        "\n".join([on(sure, 0.97), on(sure, 0.03), on(unsure, 0.51), on(hidden, 0.5, marking="(S)")]) + "\n"
+    )
+    act(
+        test_db,
+        manager,
+        lambda s, c: import_predictions(
+            s,
+            c,
+            project_id=project,
+            model=MODEL,
+            path=path,
+            registry=default_registry(),
+            options=ImportOptions(marking=parse_marking("U")),
+        ),
+    )
+    changes = workflow.WorkflowChanges(queue_order="uncertain", queue_model=MODEL)
+    settings = act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, project, changes))
+    assert settings.queue_order == "uncertain" and settings.queue_threshold == 0.5
+    leased = [
+        act(test_db, name, lambda s, c: workflow.next_task(s, c, project))["chip_id"] for name in labelers[:2]
+    ]
+    assert leased == [unsure, sure]  # 0.51 is nearest the threshold; 0.97 and 0.03 next; the SECRET one not
+    back = workflow.WorkflowChanges(queue_order="default")
+    act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, project, back))
+    third = act(test_db, labelers[2], lambda s, c: workflow.next_task(s, c, project))
+    assert third["chip_id"] not in (sure, unsure, hidden)
+    modelless = make_project(test_db, "UNCLASSIFIED")
+    add_member(test_db, modelless, manager, "manager")
+    most = workflow.WorkflowChanges(queue_order="most_objects")
+    with pytest.raises(InvalidInputError, match="needs a model"):
+        act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, modelless, most))

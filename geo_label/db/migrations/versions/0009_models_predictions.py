@@ -10,6 +10,8 @@ of an annotation accepted from a prediction.
   it (both make an annotation, ``annotation_id``) or rejects it; nothing is deleted.
 * ``annotations.prediction_id``: the prediction an annotation was accepted from, if any.
 * ``prediction_imports``: imports through the API, which run in the background: state, progress, report.
+* ``projects.queue_order``, ``queue_model_id``, ``queue_threshold``: the labeling queue in the default order,
+  or by what a model version is least sure about, or by most predicted objects.
 
 Revision ID: 0009
 Revises: 0008
@@ -121,6 +123,14 @@ CREATE TABLE prediction_imports (
 );
 CREATE INDEX prediction_imports_project ON prediction_imports (project_id, started_at DESC);
 CREATE INDEX prediction_imports_running ON prediction_imports (state) WHERE state = 'running';
+
+-- The queue's order (geo_label/workflow/ordering.py): the default, or by a model's predictions.
+ALTER TABLE projects
+    ADD COLUMN queue_order varchar(16) NOT NULL DEFAULT 'default'
+        CHECK (queue_order IN ('default', 'uncertain', 'most_objects')),
+    ADD COLUMN queue_model_id uuid REFERENCES models(id),
+    ADD COLUMN queue_threshold double precision NOT NULL DEFAULT 0.5 CHECK (queue_threshold BETWEEN 0 AND 1),
+    ADD CONSTRAINT projects_queue_model CHECK (queue_order = 'default' OR queue_model_id IS NOT NULL);
 
 GRANT SELECT, INSERT, UPDATE ON models, predictions, prediction_imports TO {SERVICE_ROLE};
 """
