@@ -110,6 +110,9 @@ def test_the_lease_length_is_a_project_setting(client: TestClient, world: World)
         "lease_minutes": 120,
         "consensus_k": 1,
         "agreement_threshold": 0.7,
+        "queue_order": "default",
+        "queue_model_id": None,
+        "queue_threshold": 0.5,
     }
     assert client.patch(settings, headers=labeler, json={"lease_minutes": 5}).status_code == 403
     for bad in ({"lease_minutes": 0}, {"consensus_k": 11}, {"agreement_threshold": 1.5}):
