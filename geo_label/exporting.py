@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import all_, select, text
+from sqlalchemy import all_, and_, case, false, literal, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from access_control import MarkingRegistry
@@ -18,7 +18,7 @@ from geo_label import audit
 from geo_label.annotations import STATUSES
 from geo_label.db.access import readable, readable_for
 from geo_label.db.context import Caller
-from geo_label.db.models import ANNOTATIONS, IMAGES, USERS
+from geo_label.db.models import ANNOTATIONS, IMAGES, MODELS, PREDICTIONS, USERS
 from geo_label.errors import InvalidInputError, brief
 from geo_label.export.geojson import (
     EncodedFeatures,
@@ -57,7 +57,10 @@ def export_rows(
     features near another chip after the others, see geo_label.export.held), filtered by the
     caller's access and, for a recipient, by releasability (the same expressions as every other read)."""
     labeler, reviewer = aliased(USERS), aliased(USERS)
-    a = ANNOTATIONS
+    a, p = ANNOTATIONS, PREDICTIONS
+    # Provenance (issue 13): the model whose suggestion the label was accepted from, and whether a person
+    # changed it; only from a prediction the reader (and the recipient) may read, else nothing.
+    suggested = and_(p.c.id == a.c.prediction_id, readable_for(p, caller, recipient))
     rows = (
         select(
             a.c.id,
@@ -75,12 +78,18 @@ def export_rows(
             a.c.version,
             a.c.created_at,
             a.c.updated_at,
+            (MODELS.c.name + literal("@") + MODELS.c.version).label("suggested_by"),
+            case((p.c.state == "edited", true()), (p.c.state == "accepted", false())).label(
+                "suggestion_edited"
+            ),
             *(a.c[name] for name in MARKING_COLUMNS),
             a.c.geometry,
         )
         .join(IMAGES, IMAGES.c.id == a.c.image_id)
         .join(labeler, labeler.c.id == a.c.created_by)
         .outerjoin(reviewer, reviewer.c.id == a.c.reviewed_by)
+        .outerjoin(p, suggested)
+        .outerjoin(MODELS, MODELS.c.id == p.c.model_id)
         .where(a.c.project_id == project_id, readable_for(a, caller, recipient), readable(IMAGES, caller))
         .order_by(a.c.id)
     )
@@ -114,6 +123,8 @@ def feature_properties(row: Any) -> dict[str, Any]:
         "reviewer": row.reviewer,
         "sensor": row.sensor,
         "source": row.source,
+        "suggested_by": row.suggested_by,
+        "suggestion_edited": row.suggestion_edited,
         "status": row.status,
         "updated_at": row.updated_at,
         "version": row.version,

@@ -87,6 +87,8 @@ PROPERTIES = (
     "sensor",
     "source",
     "status",
+    "suggested_by",
+    "suggestion_edited",
     "updated_at",
     "version",
 )

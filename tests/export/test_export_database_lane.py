@@ -87,6 +87,8 @@ def _reference(
                 "status": row["status"],
                 "source": row["source"],
                 "confidence": row["confidence"],
+                "suggested_by": None,
+                "suggestion_edited": None,
                 "version": row["version"],
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],

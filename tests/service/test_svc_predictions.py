@@ -552,3 +552,18 @@ def test_suggestions_are_accepted_edited_or_rejected_and_nothing_is_lost(
     assert footprint.buffer(1e-9).covers(clipped) and clipped.area < shape(lines[4]["geometry"]).area
     assert audit_rows(test_db, "prediction.accept", project_id=str(place["project"]))
     assert audit_rows(test_db, "prediction.reject", project_id=str(place["project"]))
+
+    # The export says which features a model suggested and whether a person changed them.
+    exported = client.get(
+        f"/api/v1/projects/{place['project']}/export",
+        params={"merge": "false"},
+        headers=token(client, place["manager"]),
+    )
+    assert exported.status_code == 200, exported.text
+    provenance = {
+        f["id"]: (f["properties"]["suggested_by"], f["properties"]["suggestion_edited"])
+        for f in exported.json()["features"]
+    }
+    assert provenance[annotation["id"]] == (MODEL, True)  # accepted unchanged, then its shape changed
+    assert provenance[edited.json()["id"]] == (MODEL, True)
+    assert provenance[taken["id"]] == (MODEL, False)
