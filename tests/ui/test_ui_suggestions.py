@@ -118,3 +118,22 @@ def test_suggestions_are_accepted_rejected_and_edited_with_keys(
     origins = review.page.locator(".work [data-origin]")
     assert origins.count() == 2
     assert "Suggested by ships@1" in origins.first.inner_text() and "unchanged" in origins.first.inner_text()
+    review.page.click("[data-action=accept]")
+    review.page.wait_for_url("**/#/queue")
+
+    # The manager measures the model against what was accepted, beside another version.
+    who = caller(test_db, manager)
+    with test_db.as_caller(who) as session:
+        add_model(session, who, project, name="ships", version="2")
+    overview = open_ui()
+    sign_in(overview, manager, PASSWORD)
+    overview.goto(f"#/project/{project}")
+    overview.page.wait_for_selector("#models")
+    overview.page.select_option("#model-a", "ships@1")
+    overview.page.select_option("#model-b", "ships@2")
+    overview.page.click("[data-action=compare-models]")
+    overview.page.wait_for_selector("#model-comparison svg[data-curves='2']")
+    text = overview.page.inner_text("#model-comparison")
+    assert "ships@1" in text and "ships@2" in text and "AP50" in text
+    assert overview.page.locator("#model-comparison polyline[data-model='ships@1']").count() == 1
+    overview.screenshot("suggestions-03-models")
