@@ -41,3 +41,16 @@ def test_rpc_image_is_inspected_through_a_warped_vrt(rpc_image: Path) -> None:
 def test_rpc_image_tiles(rpc_image: Path, tmp_path: Path) -> None:
     summary = tile_image(rpc_image, tmp_path, TileParameters(size=128, overlap=0))
     assert summary.chips_written > 0
+
+
+def test_pixel_coordinates_go_through_the_rpcs(rpc_image: Path) -> None:
+    """Model output in the raw scene's pixels (issue 13) lands where the RPC model puts it (within a pixel:
+    GDAL counts pixel corners, the RPC model pixel centres)."""
+    from imagery.pixels import pixel_to_lonlat
+
+    to_lonlat = pixel_to_lonlat(rpc_image)
+    points = to_lonlat(np.array([[300.0, 75.0], [100.0, 225.0]]))
+    expected = np.array(
+        [[10.0 + 100 * 0.0001, 50.0 + 75 * 0.01 / 150], [10.0 - 100 * 0.0001, 50.0 - 75 * 0.01 / 150]]
+    )
+    assert np.allclose(points, expected, atol=1e-4)
