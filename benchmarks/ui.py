@@ -1,4 +1,5 @@
-"""UI benchmark: the labeling view with 0 and with 500 features on the chip, in a real browser.
+"""UI benchmark: the labeling view with 0 and with 500 features on the chip, and with 500 model suggestions
+(issue 13), in a real browser.
 
 The customer's question: does the labeling view stay fast with hundreds of features on a chip, do drawing
 and panning never stutter? Debian's chromium (headless, driven by Playwright, launched as the browser tests
@@ -9,7 +10,9 @@ The fixture, through GeoLabel's services and API: one UNCLASSIFIED project (clas
 vehicle: Point, road: LineString), a synthetic 1024 x 1024 scene ingested as four 512-pixel chips, two
 labelers; each takes their next task (``POST .../tasks/next``). The second one then draws 500 features on
 their chip through ``POST /api/v1/annotations`` (60% polygons of 4-9 vertices, 20% points, 20% lines of 3-6
-vertices; the view loads the labeler's own drafts). The first one's chip stays empty: the baseline.
+vertices; the view loads the labeler's own drafts). The first one's chip stays empty: the baseline. A third
+labeler's chip has ``--suggestions`` (500) predictions of a model, the same kinds of shapes, scored 0.5 to 1
+(all shown at the default threshold), drawn dashed with their scores.
 
 Measured for each case, in a fresh tab, ``--repeat`` times (cases alternating):
 
@@ -112,6 +115,8 @@ WAIT_DRAWN_JS = """(n) => new Promise((resolve) => {
   };
   check();
 })"""
+TWO_FRAMES_JS = """() => new Promise((resolve) =>
+  requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now()))))"""
 START_FRAMES_JS = """() => {
   const bench = { frames: [], on: true, last: null };
   window.__geoLabelBench = bench;
@@ -137,6 +142,7 @@ class Viewer:
     task_id: str = ""
     chip: dict[str, Any] = field(default_factory=dict)
     features: int = 0
+    suggestions: int = 0
 
 
 def create_world(database: Database, scratch: Path, names: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -358,6 +364,9 @@ def one_run(context: BrowserContext, origin: str, viewer: Viewer, result: CaseRe
     try:
         page.goto(f"{origin}/#/label/{viewer.task_id}", wait_until="commit")
         drawn_ms = float(page.evaluate(WAIT_DRAWN_JS, viewer.features))
+        if viewer.suggestions:
+            page.wait_for_selector(f"#map[data-suggestions='{viewer.suggestions}']")
+            drawn_ms = float(page.evaluate(TWO_FRAMES_JS))
         box, chip_box = map_boxes(page)
         page.wait_for_timeout(300)  # the banner's roll-up and the last tiles
         pan = frames_during(page, lambda: pan_and_zoom(page, box))
@@ -395,15 +404,18 @@ def print_report(results: Sequence[CaseResult], guard: Guard) -> None:
                 f"  {r.viewer.label:<14} {phase:<12} {len(frames.deltas):6d} {frames.p(0.5):7.1f} "
                 f"{frames.p(0.95):7.1f} {frames.worst:7.1f} {frames.dropped:8.1%}"
             )
-    base, busy = results[0], results[-1]
-    print(f"\n  ratios, {busy.viewer.label} over {base.viewer.label} (the baseline)")
-    print(f"    load p50        {statistics.median(busy.loads_ms) / statistics.median(base.loads_ms):6.2f}")
-    for phase, b, f in (("pan + zoom", base.pan, busy.pan), ("drawing", base.draw, busy.draw)):
-        dropped = f"{f.dropped / b.dropped:6.2f}" if b.dropped else f"{f.dropped:.1%} vs 0"
+    base = results[0]
+    for busy in results[1:]:
+        print(f"\n  ratios, {busy.viewer.label} over {base.viewer.label} (the baseline)")
         print(
-            f"    {phase:<15} p50 {f.p(0.5) / b.p(0.5):6.2f}   p95 {f.p(0.95) / b.p(0.95):6.2f}   "
-            f"max {f.worst / b.worst:6.2f}   dropped-frame share {dropped}"
+            f"    load p50        {statistics.median(busy.loads_ms) / statistics.median(base.loads_ms):6.2f}"
         )
+        for phase, b, f in (("pan + zoom", base.pan, busy.pan), ("drawing", base.draw, busy.draw)):
+            dropped = f"{f.dropped / b.dropped:6.2f}" if b.dropped else f"{f.dropped:.1%} vs 0"
+            print(
+                f"    {phase:<15} p50 {f.p(0.5) / b.p(0.5):6.2f}   p95 {f.p(0.95) / b.p(0.95):6.2f}   "
+                f"max {f.worst / b.worst:6.2f}   dropped-frame share {dropped}"
+            )
     print(f"\n  requests to other origins: {len(guard.blocked)} (aborted){'' if not guard.blocked else ':'}")
     for url in sorted(set(guard.blocked))[:10]:
         print(f"    {url}")
@@ -415,6 +427,7 @@ def print_report(results: Sequence[CaseResult], guard: Guard) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--features", type=int, default=DEFAULT_FEATURES, help="features on the busy chip")
+    parser.add_argument("--suggestions", type=int, default=DEFAULT_FEATURES, help="suggestions on a chip")
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per case")
     parser.add_argument("--keep", action="store_true", help="keep the database (and bench-output files)")
     args = parser.parse_args(argv)
@@ -424,9 +437,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def viewer(
-    owner_url: str, origin: str, key: str, label: str, username: str, user_id: uuid.UUID, features: int
+    owner_url: str,
+    origin: str,
+    key: str,
+    label: str,
+    username: str,
+    user_id: uuid.UUID,
+    features: int,
+    suggestions: int = 0,
+    database: Database | None = None,
 ) -> Viewer:
-    """A labeler with their next task; ``features`` of their own drawn on its chip through the API."""
+    """A labeler with their next task; ``features`` of their own drawn on its chip through the API, and
+    ``suggestions`` of a model imported onto it."""
     token = bench_token(owner_url, user_id, key)
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=origin, headers=headers, timeout=120) as client:
@@ -434,7 +456,45 @@ def viewer(
         if features:
             seconds = create_features(client, random_features(task["chip"], features))
             print(f"  features {features} created through POST /annotations in {seconds:.1f} s", flush=True)
-    return Viewer(label, username, user_id, token, str(task["id"]), task["chip"], features)
+    if suggestions:
+        assert database is not None
+        suggest(database, task["chip"], suggestions)
+    return Viewer(label, username, user_id, token, str(task["id"]), task["chip"], features, suggestions)
+
+
+def suggest(database: Database, chip: dict[str, Any], count: int) -> None:
+    """``count`` predictions of the model bench@1 on the chip (scores 0.5 to 1), imported as the operator."""
+    from geo_label.predictions.importing import ImportOptions, import_predictions
+    from geo_label.predictions.registry import add_model
+
+    rng = np.random.default_rng(11)
+    lines = [
+        json.dumps(
+            {
+                "type": "Feature",
+                "geometry": feature["geometry"],
+                "properties": {"class": feature["class"], "score": round(float(rng.uniform(0.5, 1.0)), 3)},
+            }
+        )
+        for feature in random_features(chip, count, seed=13)
+    ]
+    registry = default_registry()
+    path = Path(scratch_folder("ui-suggestions")) / "suggestions.geojsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with system_session(database, registry) as session:
+        project_id = uuid.UUID(str(chip["project_id"]))
+        add_model(session, session.info["caller"], project_id, name="bench", version="1")
+    with system_session(database, registry) as session:
+        report = import_predictions(
+            session,
+            session.info["caller"],
+            project_id=project_id,
+            model="bench@1",
+            path=path,
+            registry=registry,
+            options=ImportOptions(marking=parse_marking("UNCLASSIFIED", registry)),
+        )
+    print(f"  suggestions {report.imported} imported onto the chip", flush=True)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -444,10 +504,11 @@ def run(args: argparse.Namespace) -> None:
         try:
             started = time.perf_counter()
             plan = [
-                ("0 features", "bench-ui-empty", 0),
-                (f"{args.features} features", "bench-ui-busy", args.features),
+                ("0 features", "bench-ui-empty", 0, 0),
+                (f"{args.features} features", "bench-ui-busy", args.features, 0),
+                (f"{args.suggestions} suggested", "bench-ui-suggested", 0, args.suggestions),
             ]
-            ids = create_world(database, scratch, [username for _, username, _ in plan])
+            ids = create_world(database, scratch, [username for _, username, _, _ in plan])
             print(
                 f"  fixture  1 project, 2 labelers, a {SCENE_PX} px scene ingested as 4 chips in "
                 f"{time.perf_counter() - started:.1f} s",
@@ -456,8 +517,8 @@ def run(args: argparse.Namespace) -> None:
             key = secrets.token_hex(32)
             with api_server(child_env(bench, scratch, key), scratch / "serve.log") as origin:
                 viewers = [
-                    viewer(bench.owner_url, origin, key, label, username, ids[username], n)
-                    for label, username, n in plan
+                    viewer(bench.owner_url, origin, key, label, username, ids[username], n, m, database)
+                    for label, username, n, m in plan
                 ]
                 measure(viewers, origin, args.repeat)
         finally:
