@@ -140,7 +140,9 @@ def read_class_map(path: Path) -> dict[str, str]:
 
 @predictions_app.command("import")
 def predictions_import(
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoJSON text sequence, GeoParquet or COCO results.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON (text sequence), GeoParquet, COCO results or Label Studio tasks.")
+    ],
     project: Annotated[str, typer.Option(help="Project name or id.")],
     model: Annotated[str, typer.Option(help="The registered model version, NAME@VERSION.")],
     image: Annotated[

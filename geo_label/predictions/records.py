@@ -28,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 import shapely
+import shapely.affinity
 from pyproj import CRS
 
 from geo_label.errors import InvalidInputError, brief
@@ -47,11 +48,12 @@ class PredictionFormat(enum.StrEnum):
     GEOJSON = "geojson"
     GEOPARQUET = "geoparquet"
     COCO = "coco"
+    LABEL_STUDIO = "label-studio"
 
     @property
     def in_pixels(self) -> bool:
         """Positions are an image's pixel coordinates (the import needs ``--image``)."""
-        return self is PredictionFormat.COCO
+        return self in (PredictionFormat.COCO, PredictionFormat.LABEL_STUDIO)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def detect_format(path: Path) -> PredictionFormat:
     if text.startswith(RECORD_SEPARATOR):
         return PredictionFormat.GEOJSONSEQ
     if text.startswith(b"["):
-        return PredictionFormat.COCO
+        return _array_format(text)
     if text.startswith(b"{"):
         first_line = text.split(b"\n", 1)[0]
         try:
@@ -297,6 +299,91 @@ def _coco_results(stream: IO[bytes]) -> Iterator[RecordBatch]:
         yield batch
 
 
+def _array_format(head: bytes) -> PredictionFormat:
+    """A JSON array: Label Studio tasks (objects with ``predictions`` or ``data``), else COCO results."""
+    import ijson
+
+    try:
+        first = next(ijson.items(head, "item", use_float=True), None)
+    except ijson.JSONError:  # the head is cut mid-value: look for the keys in the text itself
+        first = None
+        if b'"predictions"' in head[:4096] or b'"data"' in head[:512]:
+            return PredictionFormat.LABEL_STUDIO
+    if isinstance(first, dict) and ("predictions" in first or "data" in first):
+        return PredictionFormat.LABEL_STUDIO
+    return PredictionFormat.COCO
+
+
+def _region_geometry(region: dict[str, Any]) -> tuple[Any, Any, str | None]:
+    """A Label Studio result region's (class, shape in pixels, problem)."""
+    value = region.get("value")
+    width, height = region.get("original_width"), region.get("original_height")
+    if not isinstance(value, dict):
+        return None, None, "a region without a value"
+    if not all(isinstance(v, int | float) and v > 0 for v in (width, height)):
+        return None, None, "a region without original_width and original_height"
+    labels = next((v for k, v in value.items() if k.endswith("labels") and isinstance(v, list) and v), None)
+    label = labels[0] if labels else None
+    kind = region.get("type")
+    sx, sy = float(width) / 100.0, float(height) / 100.0  # type: ignore[arg-type]
+    try:
+        if kind == "rectanglelabels":
+            x, y = float(value["x"]) * sx, float(value["y"]) * sy
+            box = shapely.box(x, y, x + float(value["width"]) * sx, y + float(value["height"]) * sy)
+            angle = float(value.get("rotation") or 0.0)
+            if angle:  # degrees clockwise on screen about the top-left corner: positive with rows down
+                box = shapely.affinity.rotate(box, angle, origin=(x, y))
+            return label, box, None
+        if kind == "polygonlabels":
+            points = [(float(px) * sx, float(py) * sy) for px, py in value["points"]]
+            return label, shapely.Polygon(points), None
+        if kind == "keypointlabels":
+            return label, shapely.Point(float(value["x"]) * sx, float(value["y"]) * sy), None
+    except (KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+        return label, None, f"a {kind} region whose value GeoLabel cannot read"
+    return label, None, f"{kind or 'untyped'} regions are not read (rectangles, polygons and keypoints are)"
+
+
+def _label_studio(stream: IO[bytes]) -> Iterator[RecordBatch]:
+    import ijson
+
+    batch = RecordBatch()
+    index = 0
+    tasks_with_predictions = 0
+    try:
+        for task in ijson.items(stream, "item", use_float=True):
+            predictions = task.get("predictions") if isinstance(task, dict) else None
+            if not predictions:
+                continue
+            tasks_with_predictions += 1
+            if tasks_with_predictions > 1:
+                raise InvalidInputError(
+                    "the Label Studio file has predictions for several tasks (images); import one image's "
+                    "predictions at a time, with --image"
+                )
+            for prediction in predictions:
+                if not isinstance(prediction, dict):
+                    continue
+                for region in prediction.get("result") or []:
+                    label, geometry, problem = _region_geometry(region if isinstance(region, dict) else {})
+                    score = region.get("score", prediction.get("score")) if isinstance(region, dict) else None
+                    batch.index.append(index)
+                    batch.label.append(label)
+                    batch.score.append(score)
+                    batch.geometry.append(geometry)
+                    batch.marking.append(None)
+                    batch.image.append(None)
+                    batch.problem.append(problem)
+                    index += 1
+                    if len(batch) >= BATCH_SIZE:
+                        yield batch
+                        batch = RecordBatch()
+    except ijson.JSONError as exc:
+        raise InvalidInputError(f"the file is not valid JSON: {brief(exc, 80)}") from None
+    if len(batch):
+        yield batch
+
+
 def _parquet_header(path: Path) -> tuple[FileHeader, str, dict[str, str | None]]:
     import pyarrow.parquet as pq
 
@@ -368,6 +455,8 @@ class PredictionFile:
                 yield from _geojson_sequence(stream)
             elif self.format is PredictionFormat.GEOJSON:
                 yield from _feature_collection(stream)
+            elif self.format is PredictionFormat.LABEL_STUDIO:
+                yield from _label_studio(stream)
             else:
                 yield from _coco_results(stream)
 

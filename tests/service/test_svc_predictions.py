@@ -567,3 +567,69 @@ def test_suggestions_are_accepted_edited_or_rejected_and_nothing_is_lost(
     assert provenance[annotation["id"]] == (MODEL, True)  # accepted unchanged, then its shape changed
     assert provenance[edited.json()["id"]] == (MODEL, True)
     assert provenance[taken["id"]] == (MODEL, False)
+
+
+def test_label_studio_predictions_in_the_image_pixels(
+    test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
+) -> None:
+    width, height = 1100, 900  # the UTM test image
+
+    def region(kind: str, value: dict[str, Any], score: float | None = None) -> dict[str, Any]:
+        out = {"type": kind, "value": value, "original_width": width, "original_height": height}
+        return out if score is None else {**out, "score": score}
+
+    def pct(x: float, y: float) -> dict[str, float]:
+        return {"x": 100 * x / width, "y": 100 * y / height}
+
+    results = [
+        region(
+            "rectanglelabels",
+            {**pct(50, 50), "width": 1000 / width, "height": 1000 / height, "rectanglelabels": ["vehicle"]},
+            0.9,
+        ),
+        region(
+            "polygonlabels",
+            {
+                "points": [
+                    [100 * x / width, 100 * y / height] for x, y in [(300, 300), (320, 300), (320, 330)]
+                ],
+                "polygonlabels": ["building"],
+            },
+        ),
+        region(
+            "rectanglelabels",
+            {
+                **pct(60, 120),
+                "width": 1000 / width,
+                "height": 2000 / height,
+                "rotation": 90,
+                "rectanglelabels": ["vehicle"],
+            },
+            0.4,
+        ),
+        region("brushlabels", {"format": "rle", "rle": [1, 2, 3], "brushlabels": ["vehicle"]}, 0.5),
+    ]
+    tasks = [
+        {
+            "data": {"image": "scene.tif"},
+            "predictions": [{"model_version": "ships-1", "score": 0.7, "result": results}],
+        }
+    ]
+    path = tmp_path / "label-studio.json"
+    path.write_text(json.dumps(tasks))
+    report = run(test_db, place, path, image_id=place["image"])
+    assert (report.format, report.imported) == ("label-studio", 3)
+    assert [(r.index, "brushlabels" in r.reason) for r in report.refused] == [(3, True)]
+    rows = {r["score"]: r for r in stored(test_db, place["project"])}
+    from geoalchemy2.shape import to_shape
+
+    scene: Scene = place["scene"]
+    expected = shape(scene.polygon([(50, 50), (60, 50), (60, 60), (50, 60)]))
+    assert to_shape(rows[0.9]["geometry"]).symmetric_difference(expected).area < expected.area * 1e-6
+    assert rows[0.7]["label_class"] == "building"  # the prediction's score, the region having none
+    turned = shape(scene.polygon([(60, 120), (60, 130), (40, 130), (40, 120)]))  # 10 x 20, turned clockwise
+    assert to_shape(rows[0.4]["geometry"]).symmetric_difference(turned).area < turned.area * 1e-6
+    twice = tmp_path / "two-tasks.json"
+    twice.write_text(json.dumps(tasks * 2))
+    with pytest.raises(InvalidInputError, match="several tasks"):
+        run(test_db, place, twice, image_id=place["image"])
