@@ -160,3 +160,24 @@ def test_points_match_within_the_distance() -> None:
     assert compute(truth, found).overall.true_positives == 1
     away = Shapes(image=[1], label=["vehicle"], geometry=[shapely.Point(10.001, 50.0)], score=[0.9])
     assert compute(truth, away).overall.true_positives == 0
+
+
+def test_an_object_across_the_antimeridian_is_matched_once() -> None:
+    """Stored split at 180 degrees (RFC 7946), a reference and a detection of the same ship across the
+    antimeridian match (IoU of the joined shapes); a detection on the other side of the globe does not."""
+
+    def across(shift: float) -> shapely.MultiPolygon:
+        west = shapely.box(179.9998 + shift, -17.0, 180.0, -16.9998)
+        east = shapely.box(-180.0, -17.0, -179.9998 + shift, -16.9998)
+        return shapely.MultiPolygon([west, east])
+
+    truth = Shapes(image=[1], label=["vehicle"], geometry=[across(0.0)])
+    found = Shapes(
+        image=[1, 1],
+        label=["vehicle", "vehicle"],
+        geometry=[across(0.00002), shapely.box(0.0, -17.0, 0.0004, -16.9998)],
+        score=[0.9, 0.8],
+    )
+    metrics = compute(truth, found)
+    assert (metrics.overall.true_positives, metrics.overall.predictions) == (1, 2)
+    assert metrics.overall.ap50 == 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from access_control import default_registry, parse_marking
 from geo_label import workflow
 from geo_label.annotations import AnnotationInput, create_annotation
+from geo_label.db.context import Caller
+from geo_label.db.engine import Database
 from geo_label.db.models import CHIPS
 from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
@@ -26,8 +29,9 @@ from tests.service.conftest import token
 from tests.service.scene import OVERLAP, SIZE, Scene
 from tests.service.test_svc_access_support import audit_rows
 from tests.service.test_svc_predictions import act
+from tests.service.test_svc_workflow_concurrency import all_at_once
 from tests.service.test_svc_workflow_support import footprint, owner, square
-from tests.world import add_member, ingest, make_project, make_user, unique
+from tests.world import add_member, caller, ingest, make_project, make_user, unique
 
 MODEL = "ships@1"
 
@@ -242,12 +246,15 @@ def test_objects_in_overlaps_are_counted_once_and_where_they_were_seen(
     assert result["overall"]["predictions"] == 1 and result["overall"]["ap50"] == 1.0
 
 
-def test_the_queue_follows_the_model_least_sure_first(
-    test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path
-) -> None:
+def ordered_world(
+    test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path, labelers_count: int
+) -> tuple[uuid.UUID, str, list[str], list[uuid.UUID]]:
+    """A project over the UTM image in 99 chips of 100 px, ships@1's predictions on three of them (one sure
+    of two objects, one unsure, one marked above its chip) and the queue in the uncertain order; returns the
+    project, its manager, its labelers and those three chips."""
     project = make_project(test_db, "UNCLASSIFIED")
     manager = make_user(test_db, unique("mgr"), "TS", "USA")
-    labelers = [make_user(test_db, unique(f"lab{k}"), "TS", "USA") for k in range(3)]
+    labelers = [make_user(test_db, unique(f"lab{k}"), "TS", "USA") for k in range(labelers_count)]
     add_member(test_db, project, manager, "manager")
     for name in labelers:
         add_member(test_db, project, name, "labeler")
@@ -289,6 +296,15 @@ def test_the_queue_follows_the_model_least_sure_first(
     changes = workflow.WorkflowChanges(queue_order="uncertain", queue_model=MODEL)
     settings = act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, project, changes))
     assert settings.queue_order == "uncertain" and settings.queue_threshold == 0.5
+    return project, manager, labelers, [sure, unsure, hidden]
+
+
+def test_the_queue_follows_the_model_least_sure_first(
+    test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    project, manager, labelers, (sure, unsure, hidden) = ordered_world(
+        test_db, utm_image, data_dir, tmp_path, 3
+    )
     leased = [
         act(test_db, name, lambda s, c: workflow.next_task(s, c, project))["chip_id"] for name in labelers[:2]
     ]
@@ -302,3 +318,30 @@ def test_the_queue_follows_the_model_least_sure_first(
     most = workflow.WorkflowChanges(queue_order="most_objects")
     with pytest.raises(InvalidInputError, match="needs a model"):
         act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, modelless, most))
+
+
+@pytest.fixture
+def crowd_pool(test_db: TestDatabase) -> Iterator[Database]:
+    database = Database.connect(test_db.owner_url, audit_key=test_db.database.audit_key, pool_size=16)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def test_the_model_ordered_queue_hands_no_task_twice(
+    test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path, crowd_pool: Database
+) -> None:
+    """Thirty labelers ask at the same moment: thirty different tasks, the two the model is least sure
+    about among them."""
+    project, _, labelers, (sure, unsure, _) = ordered_world(test_db, utm_image, data_dir, tmp_path, 30)
+    callers = [caller(test_db, name) for name in labelers]
+
+    def lease(who: Caller) -> Any:
+        with crowd_pool.transaction(who) as session:
+            return workflow.next_task(session, who, project)
+
+    tasks, _, _ = all_at_once(callers, lease)
+    chips = [task["chip_id"] for task in tasks]
+    assert len(set(chips)) == len(chips) == 30
+    assert {sure, unsure} <= set(chips)
