@@ -32,3 +32,16 @@ def test_policy_helpers_can_be_inlined(test_db: TestDatabase) -> None:
         ).scalar_one()
     assert volatility == "s", "geo_label_missing_context must be STABLE so geo_label_ctx inlines"
     assert leakproof, "geometry_overlaps must be LEAKPROOF for the GiST index to serve queries under RLS"
+
+
+def test_need_to_know_compares_uuids_and_jit_is_off(test_db: TestDatabase) -> None:
+    """Regression (issue 21): the policy compared ``project::text``, which hid ``project_id``'s statistics
+    from the planner (61 rows estimated for half a million, a full scan and sort instead of the index); and
+    JIT compilation added 100-420 ms to millisecond queries."""
+    with test_db.as_system() as session:
+        definition = session.execute(
+            text("SELECT pg_get_functiondef('geo_label_member_of(uuid)'::regprocedure)")
+        ).scalar_one()
+        jit = session.execute(text("SHOW jit")).scalar_one()
+    assert "::uuid[]" in definition and "::text" not in definition.split("AS $function$")[1], definition
+    assert jit == "off"
