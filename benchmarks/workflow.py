@@ -313,7 +313,7 @@ def compiled(statement: Any) -> tuple[str, dict[str, Any]]:
 def claim_sql(caller: Caller, project_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
     """``queue._claim``'s SELECT ... FOR UPDATE SKIP LOCKED for ``caller``, as psycopg gets it."""
     capture = _Capture()
-    task_queue._claim(cast(Session, capture), caller, project_id)
+    task_queue._claim(cast(Session, capture), caller, project_id, 1)  # the fixture: consensus 1
     return compiled(capture.statement)
 
 

@@ -184,20 +184,24 @@ def _rework(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
     return session.execute(query).scalar_one_or_none()
 
 
-def _claim(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
+def _claim(session: Session, caller: Caller, project_id: uuid.UUID, consensus_k: int) -> Any:
     """The highest-priority open task the caller may read and has not labeled (another replica of the same
-    chip) nor skipped; rows locked by concurrent callers are skipped."""
-    other = TASKS.alias("other")
-    own_replica = exists().where(other.c.chip_id == TASKS.c.chip_id, other.c.assignee == caller.user_id)
+    chip) nor skipped; rows locked by concurrent callers are skipped. It walks ``tasks_queue`` in order and
+    stops at the first such task (its cost does not grow with the queue: see docs/performance.md)."""
+    conditions = [
+        TASKS.c.project_id == project_id,
+        TASKS.c.state == OPEN,
+        readable(TASKS, caller),
+        ~(literal(caller.user_id, UUID(as_uuid=True)) == any_(TASKS.c.skipped_by)),
+    ]
+    if consensus_k > 1:  # with one task per chip, an open task has no replica the caller labeled
+        other = TASKS.alias("other")
+        conditions.append(
+            ~exists().where(other.c.chip_id == TASKS.c.chip_id, other.c.assignee == caller.user_id)
+        )
     query = (
         select(TASKS.c.id)
-        .where(
-            TASKS.c.project_id == project_id,
-            TASKS.c.state == OPEN,
-            readable(TASKS, caller),
-            ~own_replica,
-            ~(literal(caller.user_id, UUID(as_uuid=True)) == any_(TASKS.c.skipped_by)),
-        )
+        .where(*conditions)
         .order_by(TASKS.c.priority.desc(), TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=TASKS)
@@ -227,7 +231,7 @@ def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: d
     values = _lease_values(workflow, now)
     if task_id is None:
         action = "task.lease"
-        task_id = _claim(session, caller, project_id)
+        task_id = _claim(session, caller, project_id, workflow.consensus_k)
         values.update(assignee=user_id, work_seconds=0.0)
     if task_id is None:
         return None
