@@ -131,13 +131,13 @@ def greedy(
     threshold: float,
     references: int,
     detections: int,
-) -> NDArray[np.bool_]:
+) -> NDArray[np.intp]:
     """COCO's matching: each detection (in ``order``, best score first) takes the unmatched reference of
-    highest IoU at or above ``threshold`` (the last of equal ones, as pycocotools does); True where
-    matched, indexed by detection."""
+    highest IoU at or above ``threshold`` (the last of equal ones, as pycocotools does); per detection, the
+    reference it took, or -1."""
     bound = min(threshold, 1 - 1e-10)
     taken = np.zeros(references, dtype=bool)
-    matched = np.zeros(detections, dtype=bool)
+    match = np.full(detections, -1, dtype=np.intp)
     for detection in order:
         best, best_iou = -1, bound
         for reference, iou in candidates.get(detection, ()):
@@ -146,8 +146,23 @@ def greedy(
             best, best_iou = reference, iou
         if best >= 0:
             taken[best] = True
-            matched[detection] = True
-    return matched
+            match[detection] = best
+    return match
+
+
+def _by_detection(
+    detection: NDArray[np.intp],
+    reference: NDArray[np.intp],
+    ious: NDArray[np.float64],
+    keep: NDArray[np.bool_],
+) -> dict[int, list[tuple[int, float]]]:
+    """The kept (reference, IoU) candidates of each detection."""
+    found: dict[int, list[tuple[int, float]]] = {}
+    for d, r, value in zip(
+        detection[keep].tolist(), reference[keep].tolist(), ious[keep].tolist(), strict=True
+    ):
+        found.setdefault(d, []).append((r, value))
+    return found
 
 
 def average_precision(matched: NDArray[np.bool_], scores: NDArray[np.float64], references: int) -> float:
@@ -224,7 +239,7 @@ def compute(
     # Detections best first (ties: in their given order, as a stable sort does).
     order = np.argsort(-scores, kind="mergesort").tolist()
     thresholds = sorted({*IOU_THRESHOLDS, round(iou, 6)})
-    matched = {t: greedy(order, by_detection, t, len(truth), len(found)) for t in thresholds}
+    matched = {t: greedy(order, by_detection, t, len(truth), len(found)) >= 0 for t in thresholds}
     labels_found = np.asarray(found.label, dtype=object)
     labels_truth = np.asarray(truth.label, dtype=object)
     names = sorted({*truth.label, *found.label})
@@ -277,14 +292,10 @@ def _confusion(
 ) -> dict[str, dict[str, int]]:
     """Rows: the reference's class (``none``: a detection that matched nothing); columns: the detection's
     (``none``: a reference nothing matched). Matching regardless of class, best score first."""
-    by_detection: dict[int, list[tuple[int, float]]] = {}
-    for d, r, value in zip(
-        detection[same_image].tolist(), reference[same_image].tolist(), ious[same_image].tolist(), strict=True
-    ):
-        by_detection.setdefault(d, []).append((r, value))
     shown_order = [d for d in order if shown[d]]
-    bound = min(iou, 1 - 1e-10)
-    taken = np.zeros(len(truth), dtype=bool)
+    match = greedy(
+        shown_order, _by_detection(detection, reference, ious, same_image), iou, len(truth), len(found)
+    )
     table: dict[str, dict[str, int]] = {}
 
     def count(row: str, column: str) -> None:
@@ -292,16 +303,9 @@ def _confusion(
         table[row][column] += 1
 
     for d in shown_order:
-        best, best_iou = -1, bound
-        for r, value in by_detection.get(d, ()):
-            if taken[r] or value < best_iou:
-                continue
-            best, best_iou = r, value
-        if best >= 0:
-            taken[best] = True
-            count(truth.label[best], found.label[d])
-        else:
-            count(NONE, found.label[d])
+        count(NONE if match[d] < 0 else truth.label[match[d]], found.label[d])
+    taken = np.zeros(len(truth), dtype=bool)
+    taken[match[match >= 0]] = True
     for r in np.flatnonzero(~taken).tolist():
         count(truth.label[r], NONE)
     return table

@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from access_control import default_registry, parse_marking
 from geo_label import workflow
 from geo_label.annotations import AnnotationInput, create_annotation
 from geo_label.db.context import Caller
@@ -21,14 +20,13 @@ from geo_label.db.engine import Database
 from geo_label.db.models import CHIPS
 from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
-from geo_label.predictions.importing import ImportOptions, import_predictions
 from geo_label.predictions.registry import add_model
 from geo_label.workflow.queue import ensure_tasks
 from tests.pg import TestDatabase
 from tests.service.conftest import token
 from tests.service.scene import OVERLAP, SIZE, Scene
 from tests.service.test_svc_access_support import audit_rows
-from tests.service.test_svc_predictions import act
+from tests.service.test_svc_predictions import act, import_as
 from tests.service.test_svc_workflow_concurrency import all_at_once
 from tests.service.test_svc_workflow_support import footprint, owner, square
 from tests.world import add_member, caller, ingest, make_project, make_user, unique
@@ -92,19 +90,7 @@ def done(test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path)
             for f in features
         )
     )
-    act(
-        test_db,
-        manager,
-        lambda s, c: import_predictions(
-            s,
-            c,
-            project_id=project,
-            model=MODEL,
-            path=path,
-            registry=default_registry(),
-            options=ImportOptions(marking=parse_marking("SECRET")),
-        ),
-    )
+    import_as(test_db, manager, project, path, "SECRET")
     return {
         "project": project,
         "manager": manager,
@@ -228,19 +214,7 @@ def test_objects_in_overlaps_are_counted_once_and_where_they_were_seen(
         json.dumps({"type": "Feature", "geometry": vehicle, "properties": {"class": "vehicle", "score": 0.9}})
         + "\n"
     )
-    act(
-        test_db,
-        manager,
-        lambda s, c: import_predictions(
-            s,
-            c,
-            project_id=project,
-            model=MODEL,
-            path=path,
-            registry=default_registry(),
-            options=ImportOptions(marking=parse_marking("U")),
-        ),
-    )
+    import_as(test_db, manager, project, path, "U")
     result = evaluate(test_db, manager, project)
     assert (result["overall"]["labels"], result["overall"]["true_positives"]) == (1, 1)
     assert result["overall"]["predictions"] == 1 and result["overall"]["ap50"] == 1.0
@@ -280,19 +254,7 @@ def ordered_world(
     path.write_text(
         "\n".join([on(sure, 0.97), on(sure, 0.03), on(unsure, 0.51), on(hidden, 0.5, marking="(S)")]) + "\n"
     )
-    act(
-        test_db,
-        manager,
-        lambda s, c: import_predictions(
-            s,
-            c,
-            project_id=project,
-            model=MODEL,
-            path=path,
-            registry=default_registry(),
-            options=ImportOptions(marking=parse_marking("U")),
-        ),
-    )
+    import_as(test_db, manager, project, path, "U")
     changes = workflow.WorkflowChanges(queue_order="uncertain", queue_model=MODEL)
     settings = act(test_db, manager, lambda s, c: workflow.update_workflow(s, c, project, changes))
     assert settings.queue_order == "uncertain" and settings.queue_threshold == 0.5

@@ -95,6 +95,25 @@ def run(
     )
 
 
+def import_as(
+    test_db: TestDatabase, user: str, project: uuid.UUID, path: Path, marking: str = "U", **options: Any
+) -> ImportReport:
+    """``path`` imported as predictions of ships@1 by ``user``, marked ``marking`` unless it says."""
+    return act(  # type: ignore[no-any-return]
+        test_db,
+        user,
+        lambda s, c: import_predictions(
+            s,
+            c,
+            project_id=project,
+            model=MODEL,
+            path=path,
+            registry=default_registry(),
+            options=ImportOptions(marking=parse_marking(marking), **options),
+        ),
+    )
+
+
 def stored(test_db: TestDatabase, project: uuid.UUID) -> list[dict[str, Any]]:
     with test_db.as_system() as session:
         rows = session.execute(
