@@ -49,7 +49,13 @@ CONFORMANCE = [
 ]
 # Parameters the items endpoint understands; anything else is a 400 (/req/core/query-param-unknown).
 # ``f`` and ``bbox-crs``/``crs`` are accepted for clients that always send them, with CRS84/JSON values only.
-ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "merged"})
+ITEM_PARAMETERS = frozenset(
+    {"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "merged", "count"}
+)
+#: Matches counted exactly on every page up to this many (issue 21): past it, a page says only that there are
+#: more (``geolabel:numberMatchedAtLeast``) unless asked for the exact number (``count=true``), which at a
+#: million annotations costs a second a page.
+COUNT_CAP = 10_000
 JSON_FORMATS = frozenset({"json", "geojson", JSON, GEOJSON})
 
 ITEMS_OPENAPI: dict[str, Any] = {
@@ -94,6 +100,14 @@ ITEMS_OPENAPI: dict[str, Any] = {
             "required": False,
             "description": "true: an object labeled on overlapping chips is one feature (with merged_from), "
             "among the features the other parameters select",
+            "schema": {"type": "boolean", "default": False},
+        },
+        {
+            "name": "count",
+            "in": "query",
+            "required": False,
+            "description": f"true: numberMatched counted exactly; otherwise counted up to {COUNT_CAP:,}, "
+            "past which the page gives geolabel:numberMatchedAtLeast instead",
             "schema": {"type": "boolean", "default": False},
         },
     ]
@@ -262,6 +276,7 @@ class ItemQuery:
     when: tuple[datetime | None, datetime | None, bool] | None  # start, end, end exclusive
     datetime_text: str | None
     merged: bool = False
+    count: bool = False
 
 
 def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
@@ -284,6 +299,7 @@ def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
         when=parse_datetime(text) if text is not None else None,
         datetime_text=text,
         merged=parse_bool(params.get("merged"), "merged"),
+        count=parse_bool(params.get("count"), "count"),
     )
 
 
@@ -367,6 +383,10 @@ def page_url(request: Request, project_id: uuid.UUID, query: ItemQuery, offset: 
         params["bbox"] = f"{b.west},{b.south},{b.east},{b.north}"
     if query.datetime_text is not None:
         params["datetime"] = query.datetime_text
+    if query.merged:
+        params["merged"] = "true"
+    if query.count:
+        params["count"] = "true"
     params["limit"] = query.limit
     params["offset"] = offset
     return f"{collection_url(request, project_id)}/items?{urlencode(params, quote_via=quote, safe=',:/')}"
@@ -456,19 +476,22 @@ def items(
         followers = [member for group in groups for member in group[1:]]
         if followers:
             statement = statement.where(ANNOTATIONS.c.id != all_(id_array(followers)))
-    matched = ctx.session.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    counted = statement if query.count else statement.limit(COUNT_CAP + 1)
+    matched = ctx.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
     rows = list(
         ctx.session.execute(
             statement.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id)
-            .limit(query.limit)
+            .limit(query.limit + 1)  # one more: whether there is a next page, without counting them all
             .offset(query.offset)
         ).mappings()
     )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
     if heads:
         rows = merged_rows(ctx.session, parts_of, rows, heads)
     audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
     links = [link(page_url(request, project["id"], query, query.offset), "self", GEOJSON, "this page")]
-    if query.offset + len(rows) < matched:
+    if more:
         links.append(
             link(page_url(request, project["id"], query, query.offset + query.limit), "next", GEOJSON, "next")
         )
@@ -476,11 +499,12 @@ def items(
         previous = max(0, query.offset - query.limit)
         links.append(link(page_url(request, project["id"], query, previous), "prev", GEOJSON, "previous"))
     links.append(link(collection_url(request, project["id"]), "collection", JSON, "the collection"))
+    exact = query.count or matched <= COUNT_CAP
     return geojson_response(
         {
             "type": "FeatureCollection",
             "marking": roll_up(marking_of(r) for r in rows).banner(),
-            "numberMatched": matched,
+            **({"numberMatched": matched} if exact else {"geolabel:numberMatchedAtLeast": matched}),
             "numberReturned": len(rows),
             "timeStamp": iso(datetime.now(UTC)),
             "links": links,

@@ -481,3 +481,22 @@ def test_gdal_oapif_without_a_token_fails(
     gdal_bearer(None)
     with pytest.raises(pyogrio.errors.DataSourceError, match="401"):
         pyogrio.list_layers(f"OAPIF:{served.url}/ogc")
+
+
+def test_pages_count_up_to_a_cap_unless_asked(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: every page counted every match (a second a page at a million). Past the cap a page says how
+    many at least, and the next links still visit every item once; count=true counts them all."""
+    from api.routes import ogc
+
+    monkeypatch.setattr(ogc, "COUNT_CAP", 3)
+    ids = visible(world, world.labeler)
+    assert len(ids) > 4
+    url = f"/ogc/collections/{world.project}/items?limit=2"
+    features, pages = all_pages(client, url, world.labeler)
+    assert sorted(f["id"] for f in features) == sorted(ids)
+    assert all("numberMatched" not in p and p["geolabel:numberMatchedAtLeast"] == 4 for p in pages[:1])
+    counted, counted_pages = all_pages(client, f"{url}&count=true", world.labeler)
+    assert len(counted) == len(ids) and {p["numberMatched"] for p in counted_pages} == {len(ids)}
+    assert client.get(f"{url}&count=maybe", headers=world.labeler).status_code == 400
