@@ -16,7 +16,10 @@ T = TypeVar("T")
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int = Field(description="Matches the caller may read (hidden items are never counted).")
+    total: int | None = Field(
+        description="Matches the caller may read (hidden items are never counted); null past a page's count "
+        "cap, with total_at_least instead (annotations: ask count=true for the exact number)"
+    )
     limit: int
     offset: int
 

@@ -58,6 +58,10 @@ def create(ctx: ContextDep, body: AnnotationIn) -> JSONResponse:
     return one(row, status.HTTP_201_CREATED)
 
 
+#: Matches a page counts exactly unless asked to count them all (issue 21; the OGC pages' cap, the same).
+COUNT_CAP = 10_000
+
+
 @router.get("", response_model=Page[AnnotationOut])
 def list_annotations(
     ctx: ContextDep,
@@ -70,6 +74,13 @@ def list_annotations(
     max_classification: Annotated[str | None, Query(description="U, C, S or TS")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[
+        bool,
+        Query(
+            description=f"true: total counted exactly; else up to {COUNT_CAP:,} (past that, total is null "
+            "and total_at_least says how many at least)"
+        ),
+    ] = False,
 ) -> JSONResponse:
     if max_classification is not None and max_classification.upper() not in LEVELS:
         raise InvalidInputError("max_classification must be U, C, S or TS")
@@ -82,13 +93,20 @@ def list_annotations(
         bbox=BBox.parse(bbox) if bbox else None,
         max_classification=LEVELS[max_classification.upper()] if max_classification else None,
     )
-    rows, total = service.list_annotations(ctx.session, ctx.caller, filters, limit=limit, offset=offset)
-    body = {
+    cap = None if count else COUNT_CAP
+    rows, total = service.list_annotations(
+        ctx.session, ctx.caller, filters, limit=limit, offset=offset, count_cap=cap
+    )
+    whole = offset == 0 and len(rows) < limit  # the page holds every match: counted exactly, whatever the cap
+    capped = cap is not None and total is not None and total > cap and not whole
+    body: dict[str, Any] = {
         "items": serialize.annotation_page(rows),
-        "total": total,
+        "total": None if capped else total,
         "limit": limit,
         "offset": offset,
     }
+    if capped:
+        body["total_at_least"] = total
     return JSONResponse(body, headers=NO_STORE)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 
@@ -43,3 +44,36 @@ def test_list_items_equal_the_single_annotation(
     assert page["total"] == 1
     assert page["items"] == [single]
     assert single["marking"] == "SECRET//REL TO USA, GBR" and single["class"] == "vehicle"
+
+
+def test_pages_count_up_to_a_cap_unless_asked(
+    client: TestClient,
+    test_db: TestDatabase,
+    utm_image: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: every page counted every match. Past the cap ``total`` is null and ``total_at_least`` says
+    how many at least; ``count=true`` counts them all."""
+    from api.routes import annotations as routes
+
+    monkeypatch.setattr(routes, "COUNT_CAP", 2)
+    project = make_project(test_db, "UNCLASSIFIED")
+    analyst = make_user(test_db, unique("cap"), "U", "USA")
+    add_member(test_db, project, analyst)
+    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
+    headers = token(client, analyst)
+    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
+    west, south, east, _ = shape(chip["geometry"]).bounds
+    step = (east - west) / 10
+    for k in range(4):
+        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
+        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square)}
+        assert client.post("/api/v1/annotations", headers=headers, json=body).status_code == 201
+    url = f"/api/v1/annotations?project={project}&limit=1"
+    capped = client.get(url, headers=headers).json()
+    assert capped["total"] is None and capped["total_at_least"] == 3 and len(capped["items"]) == 1
+    exact = client.get(f"{url}&count=true", headers=headers).json()
+    assert exact["total"] == 4 and "total_at_least" not in exact
+    small = client.get(f"/api/v1/annotations?project={project}&limit=10", headers=headers).json()
+    assert small["total"] == 4  # a page holding every match counts them without a second query
