@@ -14,6 +14,7 @@ from api.errors import NO_STORE
 from api.responses import JSONResponse
 from api.schemas import AnnotationIn, AnnotationOut, AnnotationPatch, DowngradeIn, Page
 from geo_label import annotations as service
+from geo_label.annotations import COUNT_CAP
 from geo_label.chips import BBox
 from geo_label.errors import InvalidInputError
 
@@ -56,10 +57,6 @@ def create(ctx: ContextDep, body: AnnotationIn) -> JSONResponse:
     )
     row = service.create_annotation(ctx.session, ctx.caller, data)
     return one(row, status.HTTP_201_CREATED)
-
-
-#: Matches a page counts exactly unless asked to count them all (issue 21; the OGC pages' cap, the same).
-COUNT_CAP = 10_000
 
 
 @router.get("", response_model=Page[AnnotationOut])

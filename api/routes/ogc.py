@@ -27,7 +27,7 @@ from api import serialize
 from api.deps import ContextDep
 from api.errors import NO_STORE, problem
 from api.responses import GeoJSONResponse, JSONResponse
-from geo_label.annotations import MAX_PAGE, AnnotationFilter, annotation_query, audit_read
+from geo_label.annotations import COUNT_CAP, MAX_PAGE, AnnotationFilter, annotation_query, audit_read
 from geo_label.chips import BBox
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
@@ -52,10 +52,6 @@ CONFORMANCE = [
 ITEM_PARAMETERS = frozenset(
     {"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "merged", "count"}
 )
-#: Matches counted exactly on every page up to this many (issue 21): past it, a page says only that there are
-#: more (``geolabel:numberMatchedAtLeast``) unless asked for the exact number (``count=true``), which at a
-#: million annotations costs a second a page.
-COUNT_CAP = 10_000
 JSON_FORMATS = frozenset({"json", "geojson", JSON, GEOJSON})
 
 ITEMS_OPENAPI: dict[str, Any] = {

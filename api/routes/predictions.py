@@ -24,7 +24,7 @@ from geo_label.errors import GeoLabelError, InvalidInputError
 from geo_label.markings import banner_of
 from geo_label.predictions import jobs
 from geo_label.predictions.importing import ImportOptions, import_predictions
-from geo_label.predictions.records import PredictionFormat
+from geo_label.predictions.records import PredictionFormat, parse_class_map
 from imagery import ImageryError
 
 router = APIRouter(prefix="/projects/{project_id}/predictions", tags=["predictions"])
@@ -62,7 +62,7 @@ async def spooled_upload(request: Request, state: StateDep) -> AsyncIterator[Spo
 UploadDep = Annotated[SpooledUpload, Depends(spooled_upload)]
 
 
-def job(row: Any, model: str | None = None) -> dict[str, Any]:
+def job(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "project_id": row["project_id"],
@@ -134,22 +134,9 @@ def _options(
     fmt: PredictionFormat | None,
     class_map: str | None,
 ) -> ImportOptions:
-    import orjson
-
-    mapping = None
-    if class_map is not None:
-        try:
-            mapping = orjson.loads(class_map)
-        except orjson.JSONDecodeError:
-            mapping = None
-        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
-            raise InvalidInputError(
-                'class_map must be a JSON object such as {"boat": "vessel", "3": "vessel"}'
-            )
-        mapping = {str(k): v for k, v in mapping.items()}
     return ImportOptions(
         marking=parse_marking(marking, registry) if marking else None,
-        class_map=mapping,
+        class_map=parse_class_map(class_map, "class_map") if class_map is not None else None,
         min_score=min_score,
         strict=strict,
         image_id=image,

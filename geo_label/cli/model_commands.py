@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 
 from access_control import parse_marking
@@ -17,7 +16,7 @@ from geo_label.cli.workflow_commands import AsJson, AsUser, number, print_json, 
 from geo_label.console import count_progress, stdout
 from geo_label.markings import banner_of
 from geo_label.predictions import registry
-from geo_label.predictions.records import PredictionFormat
+from geo_label.predictions.records import PredictionFormat, parse_class_map
 from geo_label.settings import load_settings
 
 models_app = typer.Typer(help="Models registered with a project, name and version.", no_args_is_help=True)
@@ -126,16 +125,12 @@ app.add_typer(predictions_app, name="predictions")
 
 
 def read_class_map(path: Path) -> dict[str, str]:
-    """A JSON object from the file's class names (or category ids) to the project's class names."""
+    """The ``--class-map`` file (see geo_label.predictions.records.parse_class_map)."""
     try:
-        value = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise CliError(f"--class-map {path}: not a readable JSON file ({exc})") from None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise CliError(
-            f'--class-map {path}: expected a JSON object such as {{"boat": "vessel", "3": "vessel"}}'
-        )
-    return {str(key): target for key, target in value.items()}
+        text = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"--class-map {path}: not readable ({exc.strerror})") from None
+    return parse_class_map(text, f"--class-map {path}")
 
 
 @predictions_app.command("import")

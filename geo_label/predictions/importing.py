@@ -7,10 +7,12 @@ file's own banner, else the record's own portion marking; a file with none is re
 record's own and with its chip's and project's markings, the floor. A marking above the caller's access or
 the accredited maximum refuses the record.
 
-Good records are COPYed into a temporary table and then inserted in one statement that skips what this model
-version already has (``record_key``: the image, class, score and shape), so importing a file again adds
-nothing. It all happens in the caller's transaction: a failure of the whole (a file that is not what it
-claims, a missing marking, ``--strict`` and a bad record) leaves nothing behind.
+Good records are COPYed, a batch at a time, into a temporary table (COPY cannot write to a table under
+row-level security) and inserted from it by a statement that skips what this model version already has
+(``record_key``: the image, class, score and shape), so importing a file again adds nothing; PostgreSQL
+inserts a batch while the next is read (:class:`_StagedInserts`). It all happens in the caller's
+transaction: a failure of the whole (a file that is not what it claims, a missing marking, ``--strict`` and
+a bad record) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -203,7 +205,6 @@ class _Markings:
     file_marking: Marking | None
     project_marking: Marking
     _own: dict[str | None, Marking | str] = field(default_factory=dict)
-    _final: dict[tuple[str | None, int], Marking | str] = field(default_factory=dict)
     _copy_texts: dict[tuple[str | None, int], str] = field(default_factory=dict)
     numbers: dict[Marking, int] = field(default_factory=dict)
     new: list[tuple[int, Marking]] = field(default_factory=list)
@@ -238,7 +239,7 @@ class _Markings:
             if isinstance(record, str):
                 found = "\0" + record
             else:
-                marking = self.final(text, record, chip_number, chip_markings[chip_number])
+                marking = self._on_chip(record, chip_markings[chip_number])
                 found = "\0" + marking if isinstance(marking, str) else str(self._number(marking))
             self._copy_texts[key] = found
         return found
@@ -255,23 +256,25 @@ class _Markings:
         new, self.new = self.new, []
         return new
 
-    def final(self, text: str | None, record: Marking, chip_number: int, chip: Marking) -> Marking | str:
-        """The record's marking (``record``, from ``text``) on a chip marked ``chip`` (the chip index's
-        marking number ``chip_number``), or the reason it cannot have it."""
-        key = (text, chip_number)
-        if key not in self._final:
-            floor = (chip, self.project_marking)
-            # As a labeler's requested marking: kept when it dominates the floor, else joined with it.
-            marking = record if all(dominates(record, f) for f in floor) else joined([record, *floor])
-            if not can_read(self.caller.access, marking):
-                self._final[key] = f"its marking {marking.banner()} is above your access"
-            else:
-                try:
-                    check_accredited(marking, self.registry)
-                    self._final[key] = marking
-                except MarkingError as exc:
-                    self._final[key] = str(exc)
-        return self._final[key]
+    def _on_chip(self, record: Marking, chip: Marking) -> Marking | str:
+        """The record's marking on a chip marked ``chip``, or the reason it cannot have it."""
+        floor = (chip, self.project_marking)
+        # As a labeler's requested marking: kept when it dominates the floor, else joined with it.
+        marking = record if all(dominates(record, f) for f in floor) else joined([record, *floor])
+        refusal = _refusal(self.caller, self.registry, marking)
+        return marking if refusal is None else f"its {refusal}"
+
+
+def _refusal(caller: Caller, registry: MarkingRegistry, marking: Marking) -> str | None:
+    """Why content so marked may not be imported by ``caller`` (above the accredited maximum, or above their
+    access), or None."""
+    try:
+        check_accredited(marking, registry)
+    except MarkingError as exc:
+        return str(exc)
+    if not can_read(caller.access, marking):
+        return f"marking {marking.banner()} is above your access"
+    return None
 
 
 def _score(raw: Any) -> tuple[float | None, str | None]:
@@ -292,14 +295,9 @@ def _file_marking(
             marking = parse_marking(own, registry)
         except MarkingError as exc:
             raise InvalidInputError(f"the file's marking {brief(own)} is not valid: {exc}") from None
-    if marking is None:
-        return None
-    try:
-        check_accredited(marking, registry)
-    except MarkingError as exc:
-        raise InvalidInputError(str(exc)) from None
-    if not can_read(caller.access, marking):
-        raise InvalidInputError(f"the file is marked {marking.banner()}, above your access")
+    refusal = None if marking is None else _refusal(caller, registry, marking)
+    if refusal is not None:
+        raise InvalidInputError(f"the file's {refusal}")
     return marking
 
 

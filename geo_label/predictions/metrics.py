@@ -165,37 +165,27 @@ def _by_detection(
     return found
 
 
-def average_precision(matched: NDArray[np.bool_], scores: NDArray[np.float64], references: int) -> float:
-    """COCO's 101-point interpolated AP of detections (``matched``, ``scores``) against ``references``."""
-    order = np.argsort(-scores, kind="mergesort")
-    hits = matched[order]
-    true_positives = np.cumsum(hits).astype(float)
-    false_positives = np.cumsum(~hits).astype(float)
-    count = len(hits)
-    recall = true_positives / references
-    precision = true_positives / np.maximum(true_positives + false_positives, np.spacing(1))
-    for i in range(count - 1, 0, -1):  # monotone from the right, as COCOeval.accumulate
-        if precision[i] > precision[i - 1]:
-            precision[i - 1] = precision[i]
-    sampled = np.zeros(len(RECALL_POINTS))
-    positions = np.searchsorted(recall, RECALL_POINTS, side="left")
-    valid = positions < count
-    sampled[valid] = precision[positions[valid]]
-    return float(np.mean(sampled))
-
-
-def _curve(matched: NDArray[np.bool_], scores: NDArray[np.float64], references: int) -> NDArray[np.float64]:
+def precision_at_recalls(
+    matched: NDArray[np.bool_], scores: NDArray[np.float64], references: int
+) -> NDArray[np.float64]:
+    """Precision at COCO's 101 recall points of detections (``matched``, ``scores``) against ``references``:
+    made monotone from the right, as COCOeval.accumulate does, and 0 past the last recall reached."""
     order = np.argsort(-scores, kind="mergesort")
     hits = matched[order]
     true_positives = np.cumsum(hits).astype(float)
     recall = true_positives / references
-    precision = true_positives / np.maximum(np.arange(1, len(hits) + 1), 1)
-    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+    precision = true_positives / np.arange(1, len(hits) + 1)  # detections so far: never 0
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
     sampled = np.zeros(len(RECALL_POINTS))
     positions = np.searchsorted(recall, RECALL_POINTS, side="left")
     valid = positions < len(hits)
     sampled[valid] = precision[positions[valid]]
     return sampled
+
+
+def average_precision(matched: NDArray[np.bool_], scores: NDArray[np.float64], references: int) -> float:
+    """COCO's 101-point interpolated AP."""
+    return float(np.mean(precision_at_recalls(matched, scores, references)))
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -253,7 +243,7 @@ def compute(
         if references:
             aps = [average_precision(matched[t][mine], scores[mine], references) for t in IOU_THRESHOLDS]
             ap50, ap50_95 = aps[0], float(np.mean(aps))
-            curves.append(_curve(matched[0.5][mine], scores[mine], references))
+            curves.append(precision_at_recalls(matched[0.5][mine], scores[mine], references))
         counted = int(np.sum(mine & shown))
         hits = int(np.sum(matched[round(iou, 6)][mine & shown]))
         precision, recall = _ratio(hits, counted), _ratio(hits, references)

@@ -51,10 +51,12 @@ class ChipIndex:
     tree: shapely.STRtree
     id_text: list[str] = field(init=False)
     image_text: list[str] = field(init=False)
+    image_numbers: dict[uuid.UUID, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.id_text = [str(chip_id) for chip_id in self.ids]
         self.image_text = [str(image_id) for image_id in self.images]
+        self.image_numbers = {image_id: n for n, image_id in enumerate(self.images)}
 
     @classmethod
     def load(
@@ -91,10 +93,7 @@ class ChipIndex:
         )
 
     def image_number(self, image_id: uuid.UUID) -> int | None:
-        try:
-            return self.images.index(image_id)
-        except ValueError:
-            return None
+        return self.image_numbers.get(image_id)
 
     def place(
         self, geometries: Sequence[Any], wanted_images: Sequence[int | None], problems: list[str | None]

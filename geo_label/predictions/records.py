@@ -72,6 +72,25 @@ class RecordBatch:
     def __len__(self) -> int:
         return len(self.index)
 
+    def add(
+        self,
+        index: int,
+        *,
+        label: Any = None,
+        score: Any = None,
+        geometry: Any = None,
+        marking: str | None = None,
+        image: str | None = None,
+        problem: str | None = None,
+    ) -> None:
+        self.index.append(index)
+        self.label.append(label)
+        self.score.append(score)
+        self.geometry.append(geometry)
+        self.marking.append(marking)
+        self.image.append(image)
+        self.problem.append(problem)
+
 
 @dataclass(frozen=True)
 class FileHeader:
@@ -79,6 +98,19 @@ class FileHeader:
 
     crs: CRS | None = None
     marking: str | None = None
+
+
+def parse_class_map(text: str | bytes, what: str) -> dict[str, str]:
+    """A class map (JSON: the file's class names or category ids to the project's class names); ``what``
+    names it in the error (``--class-map FILE``, ``class_map``)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        example = '{"boat": "vessel", "3": "vessel"}'
+        raise InvalidInputError(f"{what} must be a JSON object such as {example}")
+    return {str(key): target for key, target in value.items()}
 
 
 def detect_format(path: Path) -> PredictionFormat:
@@ -133,29 +165,28 @@ class FeatureBatcher:
     def add(self, index: int, feature: Any, text: str | bytes | None = None) -> None:
         """``feature`` decoded; ``text``, the Feature's own JSON when at hand (GEOS reads the geometry
         straight from it, saving a re-encoding)."""
-        batch = self.batch
-        batch.index.append(index)
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            self._texts.append(None)
-            for column in (batch.label, batch.score, batch.geometry, batch.marking, batch.image):
-                column.append(None)
-            batch.problem.append("not a GeoJSON Feature")
+            self.refuse(index, "not a GeoJSON Feature")
             return
         properties = feature.get("properties") or {}
         if not isinstance(properties, dict):
             properties = {}
         geometry = feature.get("geometry")
-        batch.label.append(_first(properties, CLASS_KEYS))
-        batch.score.append(_first(properties, SCORE_KEYS))
-        batch.marking.append(_text_or_none(properties.get("marking")))
-        batch.image.append(_text_or_none(properties.get("image_id")))
-        if isinstance(geometry, dict):
-            self._texts.append(text if text is not None else orjson.dumps(geometry))
-            batch.problem.append(None)
-        else:
-            self._texts.append(None)
-            batch.problem.append("the feature has no geometry")
-        batch.geometry.append(None)
+        has_geometry = isinstance(geometry, dict)
+        self._texts.append((text if text is not None else orjson.dumps(geometry)) if has_geometry else None)
+        self.batch.add(  # the geometry comes when the batch is taken, parsed all at once
+            index,
+            label=_first(properties, CLASS_KEYS),
+            score=_first(properties, SCORE_KEYS),
+            marking=_text_or_none(properties.get("marking")),
+            image=_text_or_none(properties.get("image_id")),
+            problem=None if has_geometry else "the feature has no geometry",
+        )
+
+    def refuse(self, index: int, problem: str) -> None:
+        """A record that is no Feature at all."""
+        self._texts.append(None)
+        self.batch.add(index, problem=problem)
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -184,8 +215,7 @@ def _geojson_sequence(stream: IO[bytes]) -> Iterator[RecordBatch]:
         try:
             feature = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            batcher.add(number, None)
-            batcher.batch.problem[-1] = f"not JSON: {exc.msg}"
+            batcher.refuse(number, f"not JSON: {exc.msg}")
         else:
             batcher.add(number, feature, line)
         if len(batcher) >= BATCH_SIZE:
@@ -270,11 +300,8 @@ def _coco_results(stream: IO[bytes]) -> Iterator[RecordBatch]:
     images: set[Any] = set()
     try:
         for index, result in enumerate(ijson.items(stream, "item", use_float=True)):
-            batch.index.append(index)
             if not isinstance(result, dict):
-                for column in (batch.label, batch.score, batch.geometry, batch.marking, batch.image):
-                    column.append(None)
-                batch.problem.append("not a COCO result object")
+                batch.add(index, problem="not a COCO result object")
             else:
                 images.add(result.get("image_id"))
                 if len(images) > 1:
@@ -284,12 +311,14 @@ def _coco_results(stream: IO[bytes]) -> Iterator[RecordBatch]:
                         "results at a time, with --image"
                     )
                 geometry = _coco_geometry(result)
-                batch.label.append(result.get("category_id"))
-                batch.score.append(result.get("score"))
-                batch.geometry.append(geometry)
-                batch.marking.append(_text_or_none(result.get("marking")))
-                batch.image.append(None)
-                batch.problem.append(None if geometry is not None else "no usable bbox or segmentation")
+                batch.add(
+                    index,
+                    label=result.get("category_id"),
+                    score=result.get("score"),
+                    geometry=geometry,
+                    marking=_text_or_none(result.get("marking")),
+                    problem=None if geometry is not None else "no usable bbox or segmentation",
+                )
             if len(batch) >= BATCH_SIZE:
                 yield batch
                 batch = RecordBatch()
@@ -367,13 +396,7 @@ def _label_studio(stream: IO[bytes]) -> Iterator[RecordBatch]:
                 for region in prediction.get("result") or []:
                     label, geometry, problem = _region_geometry(region if isinstance(region, dict) else {})
                     score = region.get("score", prediction.get("score")) if isinstance(region, dict) else None
-                    batch.index.append(index)
-                    batch.label.append(label)
-                    batch.score.append(score)
-                    batch.geometry.append(geometry)
-                    batch.marking.append(None)
-                    batch.image.append(None)
-                    batch.problem.append(problem)
+                    batch.add(index, label=label, score=score, geometry=geometry, problem=problem)
                     index += 1
                     if len(batch) >= BATCH_SIZE:
                         yield batch

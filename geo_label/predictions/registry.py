@@ -21,12 +21,11 @@ from geo_label.db.context import Caller
 from geo_label.db.models import MODELS
 from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, brief
 from geo_label.markings import marking_columns, marking_of
-from geo_label.projects import get_project, require_project_role
+from geo_label.projects import MEMBER_ROLES, get_project, require_project_role
 
 #: Names and versions: letters, digits and ``. _ + -``, at most 100 characters (the migration's check).
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 MANAGER_ROLES = ("manager",)
-MEMBER_ROLES = ("labeler", "reviewer", "manager")
 
 
 @dataclass(frozen=True)

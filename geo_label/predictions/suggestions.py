@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -201,7 +202,5 @@ def accept_all(
 
 
 def _geojson(text: str) -> dict[str, Any]:
-    import orjson
-
     value: dict[str, Any] = orjson.loads(text)
     return value
