@@ -214,6 +214,15 @@ class AnnotationOut(BaseModel):
     )
 
 
+class AnnotationPage(Page[AnnotationOut]):
+    total_at_least: int | None = Field(
+        default=None, description="Given instead of total past the count cap: at least this many match"
+    )
+    next_cursor: str | None = Field(
+        description="Pass as cursor for the next page (opaque; valid for you and this query); null at the end"
+    )
+
+
 class AcceptanceIn(BaseModel):
     """Changes made while accepting a suggestion (none: accepted unchanged)."""
 

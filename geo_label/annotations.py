@@ -34,6 +34,7 @@ from geo_label.errors import (
 )
 from geo_label.geometry import check_within_chip, parse_geometry, stored_form
 from geo_label.markings import banner_of, joined, marking_columns, marking_of
+from geo_label.paging import Position, beyond, page_order
 from geo_label.projects import get_project, require_project_role
 
 STATUSES = ("draft", "submitted", "accepted", "rejected")
@@ -200,6 +201,10 @@ class AnnotationFilter:
     bbox: BBox | None = None
     max_classification: int | None = None
 
+    def key(self) -> str:
+        """The filter as text, which a paging cursor is bound to."""
+        return f"annotations:{self!r}"
+
     def conditions(self) -> list[ColumnElement[bool]]:
         c = ANNOTATIONS.c
         pairs = [
@@ -254,12 +259,18 @@ def annotation_query(caller: Caller, filters: AnnotationFilter) -> Any:
     return select(ANNOTATIONS).where(readable(ANNOTATIONS, caller), *filters.conditions())
 
 
-def page_statement(caller: Caller, filters: AnnotationFilter, *, limit: int, offset: int) -> Any:
-    """One page of readable annotations in a stable order (oldest first)."""
+def page_statement(
+    caller: Caller, filters: AnnotationFilter, *, limit: int, offset: int = 0, start: Position | None = None
+) -> Any:
+    """One page of readable annotations in a stable order (oldest first), from ``start`` (a keyset cursor's
+    position: the index finds it, see :mod:`geo_label.paging`) or after skipping ``offset`` rows."""
+    conditions = filters.conditions()
+    if start is not None:
+        conditions.append(beyond(ANNOTATIONS, start))
     return (
         select(*PAGE_COLUMNS)
-        .where(readable(ANNOTATIONS, caller), *filters.conditions())
-        .order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id)
+        .where(readable(ANNOTATIONS, caller), *conditions)
+        .order_by(*page_order(ANNOTATIONS, start))
         .limit(limit)
         .offset(offset)
     )
@@ -274,29 +285,47 @@ def count_statement(caller: Caller, filters: AnnotationFilter, *, cap: int | Non
     return select(func.count()).select_from(query.subquery())
 
 
+@dataclass(frozen=True)
+class AnnotationPage:
+    rows: list[Any]
+    #: Readable matches (counted no further than the cap + 1 when one was given); None when not counted.
+    total: int | None
+    #: Where the next page starts; None on the last page.
+    next_position: Position | None
+
+
 def list_annotations(
     session: Session,
     caller: Caller,
     filters: AnnotationFilter,
     *,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    start: Position | None = None,
     count: bool = True,
     count_cap: int | None = None,
-) -> tuple[list[Any], int | None]:
-    """A page of readable annotations (plain rows of PAGE_COLUMNS) and the number of readable matches (the
-    same filter for both); with ``count_cap``, counted no further than ``count_cap`` + 1 (issue 21: at a
-    million annotations counting every match cost a second a page)."""
+) -> AnnotationPage:
+    """A page of readable annotations (plain rows of PAGE_COLUMNS), where the next one starts, and the number
+    of readable matches (the same filter for both); with ``count_cap``, counted no further than
+    ``count_cap`` + 1 (issue 21: at a million annotations counting every match cost a second a page)."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
-    rows = list(session.execute(page_statement(caller, filters, limit=limit, offset=offset)).all())
+    if start is not None and offset:
+        raise InvalidInputError("give a cursor or an offset, not both")
+    if start is not None and start.backward:
+        raise InvalidInputError("annotation pages are read forward: use next_cursor")
+    statement = page_statement(caller, filters, limit=limit + 1, offset=offset, start=start)
+    rows = list(session.execute(statement).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
     total: int | None = None
-    if count and offset == 0 and len(rows) < limit:
+    if count and offset == 0 and start is None and not more:
         total = len(rows)  # a first page that is not full holds every match: no second query
     elif count:
         total = session.execute(count_statement(caller, filters, cap=count_cap)).scalar_one()
     audit_read(session, caller, "annotation", rows)
-    return rows, total
+    last = rows[-1] if more else None
+    return AnnotationPage(rows, total, Position(last.created_at, last.id) if last is not None else None)
 
 
 def _require_version(if_match: int | None) -> int:

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from access_control import parse_marking
 from api import serialize
-from api.deps import ContextDep
+from api.deps import ContextDep, StateDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
-from api.schemas import AnnotationIn, AnnotationOut, AnnotationPatch, DowngradeIn, Page
+from api.schemas import AnnotationIn, AnnotationOut, AnnotationPage, AnnotationPatch, DowngradeIn
 from geo_label import annotations as service
 from geo_label.annotations import COUNT_CAP
 from geo_label.chips import BBox
 from geo_label.errors import InvalidInputError
+from geo_label.paging import CursorSeal
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 
@@ -59,9 +60,10 @@ def create(ctx: ContextDep, body: AnnotationIn) -> JSONResponse:
     return one(row, status.HTTP_201_CREATED)
 
 
-@router.get("", response_model=Page[AnnotationOut])
+@router.get("", response_model=AnnotationPage)
 def list_annotations(
     ctx: ContextDep,
+    state: StateDep,
     project: uuid.UUID | None = None,
     chip: uuid.UUID | None = None,
     image: uuid.UUID | None = None,
@@ -70,7 +72,11 @@ def list_annotations(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (EPSG:4326)")] = None,
     max_classification: Annotated[str | None, Query(description="U, C, S or TS")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, description="rows to skip; prefer cursor, which costs nothing")] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(description="next_cursor of the page before: the next page, at any depth as fast as the first"),
+    ] = None,
     count: Annotated[
         bool,
         Query(
@@ -90,20 +96,24 @@ def list_annotations(
         bbox=BBox.parse(bbox) if bbox else None,
         max_classification=LEVELS[max_classification.upper()] if max_classification else None,
     )
+    seal = CursorSeal.derive(state.signing_key, ctx.caller.user_id, filters.key())
+    start = seal.decode(cursor) if cursor is not None else None
     cap = None if count else COUNT_CAP
-    rows, total = service.list_annotations(
-        ctx.session, ctx.caller, filters, limit=limit, offset=offset, count_cap=cap
+    page = service.list_annotations(
+        ctx.session, ctx.caller, filters, limit=limit, offset=offset, start=start, count_cap=cap
     )
-    whole = offset == 0 and len(rows) < limit  # the page holds every match: counted exactly, whatever the cap
-    capped = cap is not None and total is not None and total > cap and not whole
+    # A page holding every match was counted exactly, whatever the cap.
+    whole = offset == 0 and start is None and page.next_position is None
+    capped = cap is not None and page.total is not None and page.total > cap and not whole
     body: dict[str, Any] = {
-        "items": serialize.annotation_page(rows),
-        "total": None if capped else total,
+        "items": serialize.annotation_page(page.rows),
+        "total": None if capped else page.total,
         "limit": limit,
         "offset": offset,
+        "next_cursor": seal.encode(page.next_position) if page.next_position is not None else None,
     }
     if capped:
-        body["total_at_least"] = total
+        body["total_at_least"] = page.total
     return JSONResponse(body, headers=NO_STORE)
 
 

@@ -34,6 +34,7 @@ from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
 from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array, merge_object
 from geo_label.markings import banner_of, marking_columns, marking_of
+from geo_label.paging import CursorError, CursorSeal, Position, beyond, page_order
 from geo_label.projects import get_project, list_projects
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -50,7 +51,7 @@ CONFORMANCE = [
 # Parameters the items endpoint understands; anything else is a 400 (/req/core/query-param-unknown).
 # ``f`` and ``bbox-crs``/``crs`` are accepted for clients that always send them, with CRS84/JSON values only.
 ITEM_PARAMETERS = frozenset(
-    {"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "merged", "count"}
+    {"bbox", "limit", "offset", "cursor", "datetime", "f", "bbox-crs", "crs", "merged", "count"}
 )
 JSON_FORMATS = frozenset({"json", "geojson", JSON, GEOJSON})
 
@@ -78,8 +79,16 @@ ITEMS_OPENAPI: dict[str, Any] = {
             "name": "offset",
             "in": "query",
             "required": False,
-            "description": "features to skip (the next link pages with it)",
+            "description": "features to skip (next links page with a cursor instead, which costs nothing)",
             "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "required": False,
+            "description": "where the page starts: set by the next link (opaque; valid for its caller and "
+            "query only)",
+            "schema": {"type": "string"},
         },
         {
             "name": "datetime",
@@ -273,6 +282,11 @@ class ItemQuery:
     datetime_text: str | None
     merged: bool = False
     count: bool = False
+    cursor: str | None = None
+
+    def key(self, project_id: uuid.UUID) -> str:
+        """What a paging cursor is bound to: the collection and every parameter that selects features."""
+        return f"ogc:{project_id}:{self.bbox!r}:{self.datetime_text!r}:{self.merged}"
 
 
 def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
@@ -287,6 +301,8 @@ def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
     for name in ("bbox-crs", "crs"):
         if params.get(name) is not None and params[name] != CRS84:
             raise BadParameter(f"{name} must be {CRS84}")
+    if params.get("cursor") is not None and params.get("offset") not in (None, "0"):
+        raise BadParameter("give cursor or offset, not both")
     text = params.get("datetime")
     return ItemQuery(
         bbox=parse_bbox(params["bbox"]) if params.get("bbox") is not None else None,
@@ -296,6 +312,7 @@ def parse_items_query(params: Mapping[str, str], keys: list[str]) -> ItemQuery:
         datetime_text=text,
         merged=parse_bool(params.get("merged"), "merged"),
         count=parse_bool(params.get("count"), "count"),
+        cursor=params.get("cursor"),
     )
 
 
@@ -372,7 +389,9 @@ def time_filter(when: tuple[datetime | None, datetime | None, bool]) -> ColumnEl
     return and_(*parts)
 
 
-def page_url(request: Request, project_id: uuid.UUID, query: ItemQuery, offset: int) -> str:
+def page_url(
+    request: Request, project_id: uuid.UUID, query: ItemQuery, *, offset: int = 0, cursor: str | None = None
+) -> str:
     params: dict[str, str | int] = {}
     if query.bbox is not None:
         b = query.bbox
@@ -384,7 +403,10 @@ def page_url(request: Request, project_id: uuid.UUID, query: ItemQuery, offset: 
     if query.count:
         params["count"] = "true"
     params["limit"] = query.limit
-    params["offset"] = offset
+    if cursor is not None:
+        params["cursor"] = cursor
+    else:
+        params["offset"] = offset
     return f"{collection_url(request, project_id)}/items?{urlencode(params, quote_via=quote, safe=',:/')}"
 
 
@@ -449,7 +471,7 @@ def one_collection(
 
 @router.get(
     "/collections/{collectionId}/items",
-    summary="The collection's features (GeoJSON), paged with limit and offset",
+    summary="The collection's features (GeoJSON), a page at a time (limit; next and prev links)",
     openapi_extra=ITEMS_OPENAPI,
 )
 def items(
@@ -474,27 +496,29 @@ def items(
             statement = statement.where(ANNOTATIONS.c.id != all_(id_array(followers)))
     counted = statement if query.count else statement.limit(COUNT_CAP + 1)
     matched = ctx.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+    seal = CursorSeal.derive(
+        request.app.state.geo_label.signing_key, ctx.caller.user_id, query.key(project["id"])
+    )
+    try:
+        start = seal.decode(query.cursor) if query.cursor is not None else None
+    except CursorError as exc:
+        return bad_request(BadParameter(exc.detail))
+    paged = statement.offset(query.offset) if start is None else statement.where(beyond(ANNOTATIONS, start))
     rows = list(
         ctx.session.execute(
-            statement.order_by(ANNOTATIONS.c.created_at, ANNOTATIONS.c.id)
-            .limit(query.limit + 1)  # one more: whether there is a next page, without counting them all
-            .offset(query.offset)
+            paged.order_by(*page_order(ANNOTATIONS, start)).limit(
+                query.limit + 1  # one more: whether the walk goes on, without counting every match
+            )
         ).mappings()
     )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
+    backward = start is not None and start.backward
+    if backward:
+        rows.reverse()
     if heads:
         rows = merged_rows(ctx.session, parts_of, rows, heads)
     audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
-    links = [link(page_url(request, project["id"], query, query.offset), "self", GEOJSON, "this page")]
-    if more:
-        links.append(
-            link(page_url(request, project["id"], query, query.offset + query.limit), "next", GEOJSON, "next")
-        )
-    if query.offset > 0:
-        previous = max(0, query.offset - query.limit)
-        links.append(link(page_url(request, project["id"], query, previous), "prev", GEOJSON, "previous"))
-    links.append(link(collection_url(request, project["id"]), "collection", JSON, "the collection"))
     exact = query.count or matched <= COUNT_CAP
     return geojson_response(
         {
@@ -503,10 +527,46 @@ def items(
             **({"numberMatched": matched} if exact else {"geolabel:numberMatchedAtLeast": matched}),
             "numberReturned": len(rows),
             "timeStamp": iso(datetime.now(UTC)),
-            "links": links,
+            "links": page_links(
+                request,
+                project["id"],
+                query,
+                seal,
+                rows,
+                has_next=(more and not backward) or (start is not None and backward),
+                has_prev=(more and backward) or (start is not None and not backward) or query.offset > 0,
+            ),
             "features": [feature(request, r) for r in rows],
         }
     )
+
+
+def page_links(
+    request: Request,
+    project_id: uuid.UUID,
+    query: ItemQuery,
+    seal: CursorSeal,
+    rows: list[Any],
+    *,
+    has_next: bool,
+    has_prev: bool,
+) -> list[dict[str, str]]:
+    """self, next and prev (keyset cursors from the page's last and first rows), and the collection."""
+    here = page_url(request, project_id, query, offset=query.offset, cursor=query.cursor)
+    links = [link(here, "self", GEOJSON, "this page")]
+    if rows and has_next:
+        last = Position(rows[-1]["created_at"], rows[-1]["id"])
+        following = page_url(request, project_id, query, cursor=seal.encode(last))
+        links.append(link(following, "next", GEOJSON, "next"))
+    if has_prev:
+        if rows and query.cursor is not None:
+            first = Position(rows[0]["created_at"], rows[0]["id"], backward=True)
+            previous = page_url(request, project_id, query, cursor=seal.encode(first))
+        else:  # an offset page (or an empty one): the previous page by offset
+            previous = page_url(request, project_id, query, offset=max(0, query.offset - query.limit))
+        links.append(link(previous, "prev", GEOJSON, "previous"))
+    links.append(link(collection_url(request, project_id), "collection", JSON, "the collection"))
+    return links
 
 
 def merged_rows(

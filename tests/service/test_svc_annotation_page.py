@@ -77,3 +77,47 @@ def test_pages_count_up_to_a_cap_unless_asked(
     assert exact["total"] == 4 and "total_at_least" not in exact
     small = client.get(f"/api/v1/annotations?project={project}&limit=10", headers=headers).json()
     assert small["total"] == 4  # a page holding every match counts them without a second query
+
+
+def test_cursors_walk_every_annotation_once_and_only_for_their_caller(
+    client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path
+) -> None:
+    """Issue 21: pages after the first start at a keyset cursor (next_cursor), which is bound to the caller
+    and the filter it was issued for."""
+    project = make_project(test_db, "UNCLASSIFIED")
+    analyst = make_user(test_db, unique("walk"), "U", "USA")
+    other = make_user(test_db, unique("walk"), "U", "USA")
+    for user in (analyst, other):
+        add_member(test_db, project, user)
+    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
+    headers = token(client, analyst)
+    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
+    west, south, east, _ = shape(chip["geometry"]).bounds
+    step = (east - west) / 10
+    created = []
+    for k in range(7):
+        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
+        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square)}
+        response = client.post("/api/v1/annotations", headers=headers, json=body)
+        assert response.status_code == 201
+        created.append(response.json()["id"])
+
+    url = f"/api/v1/annotations?project={project}&limit=3"
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=headers).json()
+        seen += [item["id"] for item in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == created and pages == 3  # oldest first, each once
+
+    first = client.get(url, headers=headers).json()
+    cursor = first["next_cursor"]
+    others = client.get(url + f"&cursor={cursor}", headers=token(client, other))
+    other_filter = client.get(url + f"&cursor={cursor}&class=vehicle", headers=headers)
+    both = client.get(url + f"&cursor={cursor}&offset=3", headers=headers)
+    forged = client.get(url + f"&cursor={cursor[:-3]}xyz", headers=headers)
+    assert [r.status_code for r in (others, other_filter, both, forged)] == [422] * 4
+    assert "cursor" in others.json()["detail"]

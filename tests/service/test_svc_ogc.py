@@ -258,9 +258,14 @@ def test_next_links_visit_every_item_once(client: TestClient, world: World, who:
     assert len(ids) == len(set(ids)) and set(ids) == visible(world, headers)
     assert {p["numberMatched"] for p in pages} == {len(ids)}
     assert len(pages) == -(-len(ids) // 3)
-    second = pages[1]
-    prev = [link["href"] for link in second["links"] if link["rel"] == "prev"]
-    assert prev and "offset=0" in prev[0]
+    assert not [link for link in pages[0]["links"] if link["rel"] == "prev"]
+    back: list[list[str]] = []  # prev links, followed from the last page, give the same pages in reverse
+    page = pages[-1]
+    while prevs := [link["href"] for link in page["links"] if link["rel"] == "prev"]:
+        page = client.get(prevs[0], headers=headers).json()
+        back.append([f["id"] for f in page["features"]])
+        assert len(back) < 50, "walking back does not end"
+    assert back == [[f["id"] for f in p["features"]] for p in reversed(pages[:-1])]
     for page in pages:
         assert (
             page["marking"]
@@ -468,7 +473,7 @@ def test_gdal_oapif_reads_the_features(
     assert frame.crs is not None and frame.crs.to_epsg() == 4326
     pages = [r for r in served.requests if r.startswith(f"/ogc/collections/{world.project}/items?")]
     assert len(pages) >= -(-len(expected) // 3), served.requests
-    assert any("offset=3" in r for r in pages), pages  # GDAL followed a next link
+    assert any("cursor=" in r for r in pages), pages  # GDAL followed a next link
 
     info = pyogrio.read_info(source, layer=str(world.project))  # GDAL takes the count from numberMatched
     assert info["features"] == len(expected)
@@ -500,3 +505,25 @@ def test_pages_count_up_to_a_cap_unless_asked(
     counted, counted_pages = all_pages(client, f"{url}&count=true", world.labeler)
     assert len(counted) == len(ids) and {p["numberMatched"] for p in counted_pages} == {len(ids)}
     assert client.get(f"{url}&count=maybe", headers=world.labeler).status_code == 400
+
+
+def test_cursors_are_bound_to_the_caller_and_the_query(client: TestClient, world: World) -> None:
+    url = f"/ogc/collections/{world.project}/items"
+    first = client.get(url, params={"limit": 2}, headers=world.reader).json()
+    following = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    cursor = following.split("cursor=")[1]
+    assert client.get(following, headers=world.reader).status_code == 200
+
+    body, _, mac = cursor.partition(".")
+    tampered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
+    refused = [
+        client.get(url, params={"limit": 2, "cursor": tampered}, headers=world.reader),  # altered
+        client.get(url, params={"limit": 2, "cursor": cursor}, headers=world.labeler),  # someone else's
+        client.get(url, params={"limit": 2, "cursor": cursor, "bbox": "-180,-90,0,90"}, headers=world.reader),
+        client.get(url, params={"limit": 2, "cursor": "not-a-cursor"}, headers=world.reader),
+        client.get(url, params={"limit": 2, "cursor": cursor, "offset": 2}, headers=world.reader),
+    ]
+    assert [r.status_code for r in refused] == [400] * 5
+    assert all(r.json()["code"] == "invalid_parameter" for r in refused)
+    # another page size is the same walk
+    assert client.get(url, params={"limit": 5, "cursor": cursor}, headers=world.reader).status_code == 200
