@@ -28,7 +28,8 @@ class AppState:
     #: Password checks under way at once (api.routes.auth); a sign-in finding none free is answered 429.
     password_slots: anyio.CapacityLimiter = field(init=False)
     throttle: SourceThrottle = field(default_factory=SourceThrottle)
-    #: Background prediction imports take turns (api.routes.predictions), on connections of their own.
+    #: Background prediction imports take turns (api.routes.predictions), on connections of their own: in
+    #: this process here, across processes and hosts by an advisory lock (geo_label.predictions.jobs).
     import_turn: threading.Lock = field(default_factory=threading.Lock)
     _jobs_database: Database | None = field(default=None, init=False)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock, init=False)

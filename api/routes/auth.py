@@ -38,7 +38,6 @@ from geo_label.errors import (
     PermissionDeniedError,
     TooManyRequestsError,
 )
-from geo_label.security.throttle import Summary
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -103,16 +102,19 @@ def _look_up(app: AppState, username: str, now: datetime) -> SignInAttempt:
         return look_up(session, username, now=now)
 
 
-def _record(
-    app: AppState,
-    attempt: SignInAttempt,
-    ok: bool,
-    now: datetime,
-    source: str,
-    audited: bool,
-    summary: Summary | None,
-) -> LoginResult:
+def _retry_after(app: AppState, source: str, username: str, now: datetime) -> float:
     with app.database.sessions() as session, session.begin():
+        return app.throttle.retry_after(session, source, username, now)
+
+
+def _record(app: AppState, attempt: SignInAttempt, ok: bool, now: datetime, source: str) -> LoginResult:
+    """The outcome, and the source's throttle counts, in one transaction (shared by every process)."""
+    with app.database.sessions() as session, session.begin():
+        audited, summary = True, None
+        if ok:
+            app.throttle.succeeded(session, source, attempt.username)
+        else:
+            audited, summary = app.throttle.failed(session, source, attempt.username, now)
         if summary is not None:
             audit.record(
                 session,
@@ -147,7 +149,8 @@ async def token(request: Request, state: StateDep) -> TokenOut:
     check_same_origin(request)
     given = await credentials(request)
     source, now = source_of(request), datetime.now(UTC)
-    wait = state.throttle.retry_after(source, given.username, now)
+    async with state.db_slots:
+        wait = await run_in_threadpool(_retry_after, state, source, given.username, now)
     if wait > 0:
         await anyio.sleep(min(wait, TARPIT_SECONDS))
         retry = math.ceil(max(1.0, wait - TARPIT_SECONDS))
@@ -163,15 +166,11 @@ async def token(request: Request, state: StateDep) -> TokenOut:
         ok = await anyio.to_thread.run_sync(check_password, attempt, given.password, state.settings)
     finally:
         state.password_slots.release()
-    audited, summary = (True, None)
-    if not ok:
-        audited, summary = state.throttle.failed(source, given.username, now)
     async with state.db_slots:
-        result = await run_in_threadpool(_record, state, attempt, ok, now, source, audited, summary)
+        result = await run_in_threadpool(_record, state, attempt, ok, now, source)
     # The failure (and a lock-out) is committed above before it is reported.
     if result.caller is None or result.token is None or result.session is None or result.expires_at is None:
         raise AuthenticationError(INVALID_LOGIN)
-    state.throttle.succeeded(source, given.username)
     return token_out(
         result.token, result.expires_at, result.session, now, must_change_password=result.must_change_password
     )

@@ -100,6 +100,8 @@ def run_import(
 
     try:
         with state.import_turn, database.transaction(caller) as session:
+            if not jobs.hold_import(session, job_id):
+                return
             report = import_predictions(
                 session,
                 caller,

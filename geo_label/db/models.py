@@ -270,6 +270,20 @@ class SignInSession(Base):
     source: Mapped[str | None] = mapped_column(String(64))
 
 
+class SignInThrottle(Base):
+    """Failed sign-ins by source, and by source and account name (migration 0011), shared by every process."""
+
+    __tablename__ = "signin_throttle"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    interval_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed_names: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -284,6 +298,7 @@ ANNOTATION_VERSIONS = table_of(AnnotationVersion)
 AUDIT_LOG = table_of(AuditRecord)
 AUDIT_SEALS = table_of(AuditSeal)
 SESSIONS = table_of(SignInSession)
+SIGNIN_THROTTLE = table_of(SignInThrottle)
 
 
 # --- Labeling workflow (migration 0002) -------------------------------------------------------------------

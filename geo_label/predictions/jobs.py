@@ -5,7 +5,10 @@ imported in the background in one transaction of its own; the import's row says 
 read, written in short transactions of their own, so they are visible while the import runs), and then its
 report or why it failed. The row turns ``done`` in the import's own transaction, so a reader sees ``done``
 exactly when the predictions are there. An import cut short by a stop of the service is marked ``failed``
-when the service starts again (its transaction never committed: nothing of it is there).
+when a service starts again (its transaction never committed: nothing of it is there). Every process and
+host serving from the database may start and import: an import holds an advisory lock of its own for its
+whole transaction, so a service starting elsewhere tells a running import (locked) from an interrupted one
+(no holder), and imports take turns over all of them.
 
 Only the requester and the project's managers see an import; its marking is the project's.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Text, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from geo_label.db.access import readable
@@ -28,6 +31,26 @@ from geo_label.predictions.registry import find_model
 from geo_label.projects import get_project, require_project_role
 
 INTERRUPTED = "the service stopped during the import; nothing of it was imported"
+
+#: Advisory lock classes (``pg_advisory_xact_lock(class, key)``): each running import's own lock (its key is
+#: a hash of its id), and the one turn imports take one at a time.
+RUNNING_IMPORT_LOCK = 0x474C_0001
+IMPORT_TURN_LOCK = 0x474C_0002
+
+
+def hold_import(session: Session, job_id: uuid.UUID) -> bool:
+    """Taken first in the import's transaction: marks the import as running (see :func:`abandon_running`),
+    then waits for its turn. False when the import was meanwhile marked failed (a service starting
+    elsewhere found it before its lock was taken): it must not run."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:lock, hashtext(:job))"),
+        {"lock": RUNNING_IMPORT_LOCK, "job": str(job_id)},
+    )
+    session.execute(text("SELECT pg_advisory_xact_lock(:lock, 0)"), {"lock": IMPORT_TURN_LOCK})
+    state = session.execute(
+        select(PREDICTION_IMPORTS.c.state).where(PREDICTION_IMPORTS.c.id == job_id)
+    ).scalar_one_or_none()
+    return state == "running"
 
 
 def start_import(
@@ -93,10 +116,14 @@ def fail_import(session: Session, job_id: uuid.UUID, reason: str) -> None:
 
 
 def abandon_running(session: Session) -> int:
-    """At service start (as the operator): imports left ``running`` by a stop are ``failed``."""
+    """At service start (as the operator): imports left ``running`` by a stop are ``failed``; those another
+    process is running (it holds their lock) are left alone."""
+    unheld = func.pg_try_advisory_xact_lock(
+        RUNNING_IMPORT_LOCK, func.hashtext(cast(PREDICTION_IMPORTS.c.id, Text))
+    )
     result = session.execute(
         update(PREDICTION_IMPORTS)
-        .where(PREDICTION_IMPORTS.c.state == "running")
+        .where(PREDICTION_IMPORTS.c.state == "running", unheld)
         .values(state="failed", error=INTERRUPTED, updated_at=func.now(), finished_at=func.now())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -10,16 +10,24 @@ It also keeps the audit readable under a flood: the first ``recorded_per_interva
 each interval are audited one by one; the rest are counted and audited as one summary when the source's next
 interval begins. Lock-outs are always audited at once.
 
-State lives in this process's memory, bounded to ``max_sources`` entries (the oldest are forgotten first):
-GeoLabel serves from one process; a restart forgets the delays, not the lock-outs, which are in the database.
+The counts are rows of ``signin_throttle`` (migration 0011), so every process and every host serving from
+the database sees the same ones (issue 21); a failure is counted under a row lock in the transaction that
+records it. Rows of sources quiet for longer than the window are removed as failures come in.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from geo_label.db.models import SIGNIN_THROTTLE as THROTTLE
+
+#: Account names a summary lists at most.
+SUMMARY_NAMES = 20
 
 
 @dataclass
@@ -42,38 +50,22 @@ class Summary:
     since: datetime
 
 
+def _pair(source: str, username: str) -> str:
+    """The key of a source with an account name (a source address has no space: the first one splits)."""
+    return f"{source} {username}"
+
+
+@dataclass(frozen=True)
 class SourceThrottle:
-    def __init__(
-        self,
-        *,
-        free_failures: int = 10,
-        window: timedelta = timedelta(minutes=15),
-        max_delay: float = 300.0,
-        recorded_per_interval: int = 3,
-        interval: timedelta = timedelta(minutes=1),
-        max_sources: int = 10_000,
-    ) -> None:
-        self.free_failures = free_failures
-        self.window = window
-        self.max_delay = max_delay
-        self.recorded_per_interval = recorded_per_interval
-        self.interval = interval
-        self.max_sources = max_sources
-        self._records: OrderedDict[str, _Record] = OrderedDict()
-        self._lock = threading.Lock()
+    """The rules; the counts are in the database (every method takes the caller's session)."""
 
-    def _record(self, key: str, now: datetime) -> _Record:
-        record = self._records.get(key)
-        if record is None or (record.last_failure is not None and now - record.last_failure > self.window):
-            record = _Record()
-        self._records[key] = record
-        self._records.move_to_end(key)
-        while len(self._records) > self.max_sources:
-            self._records.popitem(last=False)
-        return record
+    free_failures: int = 10
+    window: timedelta = timedelta(minutes=15)
+    max_delay: float = 300.0
+    recorded_per_interval: int = 3
+    interval: timedelta = timedelta(minutes=1)
 
-    def _wait(self, key: str, now: datetime) -> float:
-        record = self._records.get(key)
+    def _wait(self, record: _Record | None, now: datetime) -> float:
         if record is None or record.last_failure is None or record.failures < self.free_failures:
             return 0.0
         if now - record.last_failure > self.window:
@@ -81,39 +73,77 @@ class SourceThrottle:
         delay = min(self.max_delay, 2.0 ** (record.failures - self.free_failures))
         return max(0.0, delay - (now - record.last_failure).total_seconds())
 
-    def retry_after(self, source: str, username: str, now: datetime) -> float:
+    def retry_after(self, session: Session, source: str, username: str, now: datetime) -> float:
         """Seconds the source (or the source with this account name) must still wait; 0 when it may try."""
-        with self._lock:
-            return max(self._wait(source, now), self._wait(f"{source}\x00{username}", now))
+        records = _load(session, [source, _pair(source, username)], lock=False)
+        return max((self._wait(record, now) for record in records.values()), default=0.0)
 
-    def failed(self, source: str, username: str, now: datetime) -> tuple[bool, Summary | None]:
-        """Count a failure. Whether to audit it one by one, and the summary of the source's previous interval
-        when one is due."""
-        with self._lock:
-            for key in (source, f"{source}\x00{username}"):
-                record = self._record(key, now)
-                record.failures += 1
-                record.last_failure = now
-            record = self._records[source]
-            summary = None
-            if record.interval_start is None or now - record.interval_start >= self.interval:
-                if record.suppressed and record.interval_start is not None:
-                    summary = Summary(
-                        source,
-                        record.suppressed,
-                        tuple(sorted(record.suppressed_names)),
-                        record.interval_start,
-                    )
-                record.interval_start, record.recorded, record.suppressed = now, 0, 0
-                record.suppressed_names = set()
-            if record.recorded < self.recorded_per_interval:
-                record.recorded += 1
-                return True, summary
+    def failed(
+        self, session: Session, source: str, username: str, now: datetime
+    ) -> tuple[bool, Summary | None]:
+        """Count a failure (under row locks, in the session's transaction). Whether to audit it one by one,
+        and the summary of the source's previous interval when one is due."""
+        session.execute(delete(THROTTLE).where(THROTTLE.c.last_failure < now - self.window))
+        keys = sorted([source, _pair(source, username)])  # one lock order for every process
+        session.execute(insert(THROTTLE).values([{"key": key} for key in keys]).on_conflict_do_nothing())
+        records = _load(session, keys, lock=True)
+        for key in keys:
+            record = records[key]
+            if record.last_failure is not None and now - record.last_failure > self.window:
+                record = records[key] = _Record()
+            record.failures += 1
+            record.last_failure = now
+        record = records[source]
+        summary = None
+        if record.interval_start is None or now - record.interval_start >= self.interval:
+            if record.suppressed and record.interval_start is not None:
+                names = tuple(sorted(record.suppressed_names))
+                summary = Summary(source, record.suppressed, names, record.interval_start)
+            record.interval_start, record.recorded, record.suppressed = now, 0, 0
+            record.suppressed_names = set()
+        one_by_one = record.recorded < self.recorded_per_interval
+        if one_by_one:
+            record.recorded += 1
+        else:
             record.suppressed += 1
-            if len(record.suppressed_names) < 20:
+            if len(record.suppressed_names) < SUMMARY_NAMES:
                 record.suppressed_names.add(username)
-            return False, summary
+        _store(session, records)
+        return one_by_one, summary
 
-    def succeeded(self, source: str, username: str) -> None:
-        with self._lock:
-            self._records.pop(f"{source}\x00{username}", None)
+    def succeeded(self, session: Session, source: str, username: str) -> None:
+        """A sign-in from the source with this account name succeeded: forget that pair (not the source)."""
+        session.execute(delete(THROTTLE).where(THROTTLE.c.key == _pair(source, username)))
+
+
+def _load(session: Session, keys: list[str], *, lock: bool) -> dict[str, _Record]:
+    query = select(THROTTLE).where(THROTTLE.c.key.in_(keys))
+    if lock:
+        query = query.with_for_update()
+    return {
+        row.key: _Record(
+            row.failures,
+            row.last_failure,
+            row.interval_start,
+            row.recorded,
+            row.suppressed,
+            set(row.suppressed_names),
+        )
+        for row in session.execute(query)
+    }
+
+
+def _store(session: Session, records: dict[str, _Record]) -> None:
+    for key, record in records.items():
+        session.execute(
+            THROTTLE.update()
+            .where(THROTTLE.c.key == key)
+            .values(
+                failures=record.failures,
+                last_failure=record.last_failure,
+                interval_start=record.interval_start,
+                recorded=record.recorded,
+                suppressed=record.suppressed,
+                suppressed_names=sorted(record.suppressed_names),
+            )
+        )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from api.app import build_state, create_app
 from geo_label.settings import PasswordScheme, Settings
@@ -46,10 +47,9 @@ def token(client: TestClient, username: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def fresh_sign_in_throttle(request: pytest.FixtureRequest) -> None:
-    """Every test signs in from the same test client address: each starts with a clean per-source throttle
-    (process memory, like a cache), as a new source would."""
+    """Every test signs in from the same test client address: each starts with no failures counted against
+    it, as a new source would (the counts are rows every process shares)."""
     if "client" in request.fixturenames:
-        from geo_label.security.throttle import SourceThrottle
-
-        client: TestClient = request.getfixturevalue("client")
-        client.app.state.geo_label.throttle = SourceThrottle()  # type: ignore[attr-defined]
+        test_db: TestDatabase = request.getfixturevalue("test_db")
+        with test_db.database.sessions() as session, session.begin():
+            session.execute(text("DELETE FROM signin_throttle"))

@@ -474,7 +474,7 @@ def test_an_upload_is_imported_in_the_background_and_followed(
     assert leftovers == []
 
 
-def test_an_import_cut_short_by_a_stop_is_marked_failed_at_the_next_start(
+def test_an_import_cut_short_by_a_stop_is_marked_failed_at_the_next_start_and_a_running_one_is_not(
     test_db: TestDatabase, place: dict[str, Any]
 ) -> None:
     from geo_label.predictions import jobs
@@ -487,10 +487,26 @@ def test_an_import_cut_short_by_a_stop_is_marked_failed_at_the_next_start(
             s, c, project_id=project, model=MODEL, file_name="p.geojsonl", file_bytes=10, options={}
         ),
     )
-    with test_db.as_system() as session:
-        assert jobs.abandon_running(session) >= 1
+    running = act(
+        test_db,
+        place["manager"],
+        lambda s, c: jobs.start_import(
+            s, c, project_id=project, model=MODEL, file_name="q.geojsonl", file_bytes=10, options={}
+        ),
+    )
+    # Another process is running the second import: it holds the import's lock in its transaction.
+    with test_db.as_system() as importing:
+        assert jobs.hold_import(importing, running["id"])
+        with test_db.as_system() as session:
+            assert jobs.abandon_running(session) >= 1
+        still = act(test_db, place["manager"], lambda s, c: jobs.get_import(s, c, project, running["id"]))
+        assert still["state"] == "running"
     ended = act(test_db, place["manager"], lambda s, c: jobs.get_import(s, c, project, row["id"]))
     assert (ended["state"], ended["error"]) == ("failed", jobs.INTERRUPTED)
+    # A service starting before the import took its lock marked it failed: the import does not run.
+    with test_db.as_system() as session:
+        assert jobs.abandon_running(session) == 1
+        assert not jobs.hold_import(session, running["id"])
 
 
 def test_suggestions_are_accepted_edited_or_rejected_and_nothing_is_lost(
