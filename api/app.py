@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -26,11 +27,11 @@ from api.routes import tasks as task_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
 from geo_label.db.engine import Database
-from geo_label.db.runtime import system_session
+from geo_label.db.runtime import open_database, system_session
 from geo_label.predictions.jobs import abandon_running
 from geo_label.security.oidc import oidc_verifier_from_settings
 from geo_label.security.tokens import load_or_create_signing_key
-from geo_label.settings import Settings
+from geo_label.settings import Settings, load_settings
 
 API_PREFIX = "/api/v1"
 #: The largest annotation body: a geometry of MAX_VERTICES (10,000) vertices at full precision is ~450 KB.
@@ -55,6 +56,22 @@ def build_state(settings: Settings, database: Database) -> AppState:
         signing_key=load_or_create_signing_key(settings),
         oidc=oidc_verifier_from_settings(settings),
     )
+
+
+def served_app() -> FastAPI:
+    """The app as each process of `geo-label serve` runs it (uvicorn's factory): settings from the environment
+    (the command passes its own through it), the database opened here and closed when the app stops. Every
+    process gets its share of the service's database connections and password checks."""
+    settings = load_settings()
+    processes = settings.workers or os.cpu_count() or 1
+    connections = max(2, settings.database_connections // processes)
+    checks = max(1, -(-settings.password_checks // processes))
+    settings = settings.model_copy(update={"password_checks": checks})
+    with ExitStack() as stack:
+        database = stack.enter_context(open_database(settings, pool_size=connections // 2))
+        state = build_state(settings, database)
+        state.closers.append(stack.pop_all().close)
+    return create_app(state)
 
 
 def abandon_interrupted_imports(state: AppState) -> None:

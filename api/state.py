@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -31,6 +32,8 @@ class AppState:
     #: Background prediction imports take turns (api.routes.predictions), on connections of their own: in
     #: this process here, across processes and hosts by an advisory lock (geo_label.predictions.jobs).
     import_turn: threading.Lock = field(default_factory=threading.Lock)
+    #: Called when the app stops, last first (what the app itself opened, e.g. its database: served_app).
+    closers: list[Callable[[], object]] = field(default_factory=list)
     _jobs_database: Database | None = field(default=None, init=False)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -45,6 +48,8 @@ class AppState:
     def close(self) -> None:
         if self._jobs_database is not None:
             self._jobs_database.dispose()
+        while self.closers:
+            self.closers.pop()()
 
     def __post_init__(self) -> None:
         self.db_slots = anyio.Semaphore(self.database.connections)

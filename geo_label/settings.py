@@ -75,6 +75,19 @@ class Settings(BaseSettings):
         description="Password checks run at once (each argon2id check is a core for ~0.1 s), one core left "
         "for everything else; a sign-in that finds none free within a second is answered 429.",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes `geo-label serve` runs (default: the core count). They share everything "
+        "through the database, as several hosts behind one proxy do.",
+    )
+    database_connections: int = Field(
+        default=40,
+        ge=2,
+        description="Database connections the service opens at most, over all its processes (each gets an "
+        "equal share, at least 2). Keep it below the server's max_connections (100 by default) less what "
+        "other hosts and tools use.",
+    )
     oidc_jwks_file: Path | None = Field(default=None, description="JWKS of the on-premises OIDC provider.")
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -88,6 +101,11 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names accepted besides the public URL's and localhost (JSON list).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses (or networks) of reverse proxies whose X-Forwarded-For names the client (JSON "
+        "list): sign-in throttling counts failures by the client's address.",
     )
     service_group: str | None = Field(
         default=None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import sys
@@ -367,21 +368,44 @@ def audit_verify() -> None:
 def serve(
     host: Annotated[str, typer.Option(envvar="GEO_LABEL_HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="GEO_LABEL_PORT", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="GEO_LABEL_WORKERS", min=1, help="Processes to serve with (default: the core count)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the labeling UI. Ctrl-C or SIGTERM stops the service (and the embedded database if
     no other GeoLabel process uses it)."""
     import uvicorn
 
-    from api.app import build_state, create_app
-
     settings = load_settings()
+    processes = workers or settings.workers or os.cpu_count() or 1
     if settings.public_url is None:  # links and accepted hosts from the bind address
         bound = f"[{host}]" if ":" in host else host
         settings = settings.model_copy(update={"public_url": f"http://{bound}:{port}"})
-    with stop_on_sigterm(), open_database(settings) as database:
-        app_ = create_app(build_state(settings, database))
-        stdout.print(f"GeoLabel on {settings.public_url} (API docs at /docs); Ctrl-C to stop")
-        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    # The processes read their settings from the environment (api.app.served_app).
+    os.environ["GEO_LABEL_PUBLIC_URL"] = str(settings.public_url)
+    os.environ["GEO_LABEL_WORKERS"] = str(processes)
+    # The database runs and the keys exist before any process starts, so they never race to create them.
+    with stop_on_sigterm(), owner_url(settings):
+        load_or_create_signing_key(settings)
+        load_or_create_audit_key(settings)
+        stdout.print(
+            f"GeoLabel on {settings.public_url} (API docs at /docs), {processes} "
+            f"{'process' if processes == 1 else 'processes'}; Ctrl-C to stop"
+        )
+        uvicorn.run(
+            "api.app:served_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            log_level="warning",
+            access_log=False,
+        )
     stdout.print("stopped")
 
 
