@@ -81,12 +81,13 @@ class Settings(BaseSettings):
         description="Processes `geo-label serve` runs (default: the core count). They share everything "
         "through the database, as several hosts behind one proxy do.",
     )
-    database_connections: int = Field(
-        default=40,
+    database_connections: int | None = Field(
+        default=None,
         ge=2,
-        description="Database connections the service opens at most, over all its processes (each gets an "
-        "equal share, at least 2). Keep it below the server's max_connections (100 by default) less what "
-        "other hosts and tools use.",
+        description="Database connections the service's requests use at once, over all its processes (each "
+        "gets an equal share, at least 2; prediction imports and exports use 2 more per process). Unset: 4 "
+        "per process: with more, requests wait on each other (the GIL, locks) and fewer are served a second "
+        "(benchmarks/scale.py).",
     )
     oidc_jwks_file: Path | None = Field(default=None, description="JWKS of the on-premises OIDC provider.")
     oidc_issuer: str | None = None

@@ -97,6 +97,10 @@ class Project(MarkedMixin, Base):
     lease_minutes: Mapped[int] = mapped_column(Integer, default=120)
     consensus_k: Mapped[int] = mapped_column(SmallInteger, default=1)
     agreement_threshold: Mapped[float] = mapped_column(Float, default=0.7)
+    # The labeling queue's order (migration 0009; the foreign key to models is the database's).
+    queue_order: Mapped[str] = mapped_column(String(16), server_default="default")
+    queue_model_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    queue_threshold: Mapped[float] = mapped_column(Float, server_default="0.5")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -7,31 +7,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, SmallInteger, String, Table, select, update
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from access_control import Marking
 from geo_label import audit
 from geo_label.db.context import Caller
+from geo_label.db.models import PROJECTS
 from geo_label.errors import InvalidInputError
 from geo_label.markings import marking_of
 from geo_label.projects import get_project, require_project_role
-
-#: The workflow columns migration 0002 added to ``projects`` (the ``Project`` mapping predates them). Its own
-#: MetaData: this is a narrow view of the same table, not a second mapping of it.
-PROJECT_WORKFLOW = Table(
-    "projects",
-    MetaData(),
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("review_required", Boolean),
-    Column("lease_minutes", Integer),
-    Column("consensus_k", SmallInteger),
-    Column("agreement_threshold", Float),
-    Column("queue_order", String(16)),
-    Column("queue_model_id", UUID(as_uuid=True)),
-    Column("queue_threshold", Float),
-)
 
 MAX_LEASE_MINUTES = 7 * 24 * 60
 MAX_CONSENSUS = 10
@@ -96,17 +81,14 @@ class WorkflowChanges:
 
 def load_workflow(session: Session, caller: Caller, project_id: uuid.UUID) -> Workflow:
     """The settings of a project the caller may see (a hidden project is missing: NotFoundError)."""
-    project = get_project(session, caller, project_id)
-    row = (
-        session.execute(select(PROJECT_WORKFLOW).where(PROJECT_WORKFLOW.c.id == project_id)).mappings().one()
-    )
+    row = get_project(session, caller, project_id)
     return Workflow(
         project_id=project_id,
         review_required=bool(row["review_required"]),
         lease_minutes=int(row["lease_minutes"]),
         consensus_k=int(row["consensus_k"]),
         agreement_threshold=float(row["agreement_threshold"]),
-        marking=marking_of(project),
+        marking=marking_of(row),
         queue_order=str(row["queue_order"]),
         queue_model_id=row["queue_model_id"],
         queue_threshold=float(row["queue_threshold"]),
@@ -131,7 +113,7 @@ def update_workflow(
     if order != "default" and values.get("queue_model_id", before.queue_model_id) is None:
         raise InvalidInputError(f"the {order} queue order needs a model: give its NAME@VERSION")
     if values:
-        session.execute(update(PROJECT_WORKFLOW).where(PROJECT_WORKFLOW.c.id == project_id).values(**values))
+        session.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
         audit.record(
             session,
             caller,
