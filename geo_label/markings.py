@@ -64,6 +64,11 @@ def banner_of(row: Mapping[str, Any] | Any) -> str:
     return _banner(*_key(*_columns(row)))
 
 
+def portion_of(row: Mapping[str, Any] | Any) -> str:
+    """The portion form of a row's marking, formatted once per marking."""
+    return _portion(*_key(*_columns(row)))
+
+
 @lru_cache(maxsize=4096)
 def _marking(
     level: int, sci: tuple[str, ...], dissemination: tuple[str, ...], rel_to: tuple[str, ...]
@@ -80,3 +85,10 @@ def _marking(
 @lru_cache(maxsize=4096)
 def _banner(level: int, sci: tuple[str, ...], dissemination: tuple[str, ...], rel_to: tuple[str, ...]) -> str:
     return _marking(level, sci, dissemination, rel_to).banner()
+
+
+@lru_cache(maxsize=4096)
+def _portion(
+    level: int, sci: tuple[str, ...], dissemination: tuple[str, ...], rel_to: tuple[str, ...]
+) -> str:
+    return _marking(level, sci, dissemination, rel_to).portion()

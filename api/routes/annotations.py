@@ -99,8 +99,15 @@ def list_annotations(
     seal = CursorSeal.derive(state.signing_key, ctx.caller.user_id, filters.key())
     start = seal.decode(cursor) if cursor is not None else None
     cap = None if count else COUNT_CAP
-    page = service.list_annotations(
-        ctx.session, ctx.caller, filters, limit=limit, offset=offset, start=start, count_cap=cap
+    page = service.list_annotations(  # a page reached by a cursor counts only when asked
+        ctx.session,
+        ctx.caller,
+        filters,
+        limit=limit,
+        offset=offset,
+        start=start,
+        count=count or start is None,
+        count_cap=cap,
     )
     # A page holding every match was counted exactly, whatever the cap.
     whole = offset == 0 and start is None and page.next_position is None

@@ -27,13 +27,21 @@ from api import serialize
 from api.deps import ContextDep
 from api.errors import NO_STORE, problem
 from api.responses import GeoJSONResponse, JSONResponse
-from geo_label.annotations import COUNT_CAP, MAX_PAGE, AnnotationFilter, annotation_query, audit_read
+from geo_label.annotations import (
+    COUNT_CAP,
+    GEOMETRY_GEOJSON,
+    MAX_PAGE,
+    PAGE_COLUMNS,
+    AnnotationFilter,
+    annotation_query,
+    audit_read,
+)
 from geo_label.chips import BBox
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
 from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array, merge_object
-from geo_label.markings import banner_of, marking_columns, marking_of
+from geo_label.markings import banner_of, marking_columns, marking_of, portion_of
 from geo_label.paging import CursorError, CursorSeal, Position, beyond, page_order
 from geo_label.projects import get_project, list_projects
 
@@ -111,8 +119,9 @@ ITEMS_OPENAPI: dict[str, Any] = {
             "name": "count",
             "in": "query",
             "required": False,
-            "description": f"true: numberMatched counted exactly; otherwise counted up to {COUNT_CAP:,}, "
-            "past which the page gives geolabel:numberMatchedAtLeast instead",
+            "description": f"true: numberMatched counted exactly; otherwise a walk's first page counts up "
+            f"to {COUNT_CAP:,} (past which it gives geolabel:numberMatchedAtLeast instead) and the pages its "
+            "next links lead to do not count",
             "schema": {"type": "boolean", "default": False},
         },
     ]
@@ -242,20 +251,21 @@ def find_project(ctx: ContextDep, collection_id: str) -> Any:
 
 
 def feature(request: Request, row: Any) -> dict[str, Any]:
-    marking = marking_of(row)
+    """A row as a Feature: its geometry as PostGIS's GeoJSON text when the query selected it (embedded as it
+    is), its marking formatted once per marking (a page repeats a few markings a hundred times)."""
     url = collection_url(request, row["project_id"])
     return {
         "type": "Feature",
         "id": str(row["id"]),
-        "geometry": serialize.geojson(row["geometry"]),
+        "geometry": serialize.geometry_of(row),
         "properties": {
             "class": row["label_class"],
-            "attributes": row["attributes"],
+            "attributes": serialize.attributes_of(row),
             "status": row["status"],
             "source": row["source"],
             "confidence": row["confidence"],
-            "marking": marking.portion(),
-            "marking_banner": marking.banner(),
+            "marking": portion_of(row),
+            "marking_banner": banner_of(row),
             "chip_id": str(row["chip_id"]),
             "image_id": str(row["image_id"]),
             "version": row["version"],
@@ -494,8 +504,11 @@ def items(
         followers = [member for group in groups for member in group[1:]]
         if followers:
             statement = statement.where(ANNOTATIONS.c.id != all_(id_array(followers)))
-    counted = statement if query.count else statement.limit(COUNT_CAP + 1)
-    matched = ctx.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+    # Counted when asked, and on a walk's first page (up to the cap): a client following next links has it.
+    matched: int | None = None
+    if query.count or query.cursor is None:
+        counted = statement if query.count else statement.limit(COUNT_CAP + 1)
+        matched = ctx.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
     seal = CursorSeal.derive(
         request.app.state.geo_label.signing_key, ctx.caller.user_id, query.key(project["id"])
     )
@@ -506,9 +519,9 @@ def items(
     paged = statement.offset(query.offset) if start is None else statement.where(beyond(ANNOTATIONS, start))
     rows = list(
         ctx.session.execute(
-            paged.order_by(*page_order(ANNOTATIONS, start)).limit(
-                query.limit + 1  # one more: whether the walk goes on, without counting every match
-            )
+            paged.with_only_columns(*PAGE_COLUMNS)  # geometry and attributes as JSON text, embedded as is
+            .order_by(*page_order(ANNOTATIONS, start))
+            .limit(query.limit + 1)  # one more: whether the walk goes on, without counting every match
         ).mappings()
     )
     more = len(rows) > query.limit
@@ -519,12 +532,17 @@ def items(
     if heads:
         rows = merged_rows(ctx.session, parts_of, rows, heads)
     audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
-    exact = query.count or matched <= COUNT_CAP
+    if matched is None:
+        count: dict[str, int] = {}
+    elif query.count or matched <= COUNT_CAP:
+        count = {"numberMatched": matched}
+    else:
+        count = {"geolabel:numberMatchedAtLeast": matched}
     return geojson_response(
         {
             "type": "FeatureCollection",
             "marking": roll_up(marking_of(r) for r in rows).banner(),
-            **({"numberMatched": matched} if exact else {"geolabel:numberMatchedAtLeast": matched}),
+            **count,
             "numberReturned": len(rows),
             "timeStamp": iso(datetime.now(UTC)),
             "links": page_links(
@@ -592,6 +610,7 @@ def merged_rows(
                 **row,
                 **marking_columns(merged.marking),
                 "geometry": from_shape(merged.geometry, srid=4326),
+                "geometry_geojson": None,  # the part's own shape no longer: the union's, from WKB
                 "status": merged.status,
                 "merged_from": merged.merged_from,
             }
@@ -612,7 +631,8 @@ def one_feature(
     except ValueError:
         raise NotFoundError("annotation") from None
     statement = annotation_query(ctx.caller, AnnotationFilter(project_id=project["id"]))
-    row = ctx.session.execute(statement.where(ANNOTATIONS.c.id == annotation_id)).mappings().one_or_none()
+    found = statement.add_columns(GEOMETRY_GEOJSON).where(ANNOTATIONS.c.id == annotation_id)
+    row = ctx.session.execute(found).mappings().one_or_none()
     if row is None:
         raise NotFoundError("annotation")  # hidden or missing: the same answer
     audit_read(ctx.session, ctx.caller, "annotation", [row], via="ogc")

@@ -112,6 +112,11 @@ def test_cursors_walk_every_annotation_once_and_only_for_their_caller(
         if cursor is None:
             break
     assert seen == created and pages == 3  # oldest first, each once
+    first = client.get(url, headers=headers).json()
+    after = client.get(url + f"&cursor={first['next_cursor']}", headers=headers).json()
+    counted = client.get(url + f"&cursor={first['next_cursor']}&count=true", headers=headers).json()
+    assert first["total"] == 7 and after["total"] is None and "total_at_least" not in after
+    assert counted["total"] == 7  # a page a cursor leads to counts only when asked
 
     first = client.get(url, headers=headers).json()
     cursor = first["next_cursor"]

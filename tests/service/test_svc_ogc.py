@@ -256,7 +256,8 @@ def test_next_links_visit_every_item_once(client: TestClient, world: World, who:
     features, pages = all_pages(client, url, headers)
     ids = [f["id"] for f in features]
     assert len(ids) == len(set(ids)) and set(ids) == visible(world, headers)
-    assert {p["numberMatched"] for p in pages} == {len(ids)}
+    assert pages[0]["numberMatched"] == len(ids)
+    assert all("numberMatched" not in p for p in pages[1:])  # pages a cursor leads to count only if asked
     assert len(pages) == -(-len(ids) // 3)
     assert not [link for link in pages[0]["links"] if link["rel"] == "prev"]
     back: list[list[str]] = []  # prev links, followed from the last page, give the same pages in reverse
@@ -501,7 +502,7 @@ def test_pages_count_up_to_a_cap_unless_asked(
     url = f"/ogc/collections/{world.project}/items?limit=2"
     features, pages = all_pages(client, url, world.labeler)
     assert sorted(f["id"] for f in features) == sorted(ids)
-    assert all("numberMatched" not in p and p["geolabel:numberMatchedAtLeast"] == 4 for p in pages[:1])
+    assert "numberMatched" not in pages[0] and pages[0]["geolabel:numberMatchedAtLeast"] == 4
     counted, counted_pages = all_pages(client, f"{url}&count=true", world.labeler)
     assert len(counted) == len(ids) and {p["numberMatched"] for p in counted_pages} == {len(ids)}
     assert client.get(f"{url}&count=maybe", headers=world.labeler).status_code == 400
