@@ -103,7 +103,7 @@ from geo_label.annotations import AnnotationFilter, page_statement  # noqa: E402
 from geo_label.callers import load_caller  # noqa: E402
 from geo_label.chips import BBox  # noqa: E402
 from geo_label.db.context import Caller, system_caller  # noqa: E402
-from geo_label.db.engine import Database, service_url  # noqa: E402
+from geo_label.db.engine import SESSION_SETTINGS, Database, service_url  # noqa: E402
 
 PAGE = 100
 WALK_PAGE = 1000
@@ -231,7 +231,8 @@ def bbox_ratio(
     )
     done = statement.compile(dialect=PSYCOPG, compile_kwargs={"render_postcompile": True})
     sql, params = str(done), dict(done.params)
-    with psycopg.connect(libpq(service_url(bench.owner_url))) as conn:
+    # The service's own session settings (JIT off): the same SQL, run as the service runs it.
+    with psycopg.connect(libpq(service_url(bench.owner_url)), **SESSION_SETTINGS) as conn:
 
         def raw() -> float:
             started = time.perf_counter()
@@ -344,7 +345,8 @@ def raw_rounds(bench: BenchDatabase, queues: Queues, labelers: int, rounds: int)
     with ExitStack() as stack:
         pool: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
         for _ in range(labelers):
-            pool.put(stack.enter_context(psycopg.connect(libpq(service_url(bench.owner_url)))))
+            url = libpq(service_url(bench.owner_url))
+            pool.put(stack.enter_context(psycopg.connect(url, **SESSION_SETTINGS)))
 
         def ask(index: int) -> uuid.UUID | None:
             conn = pool.get()

@@ -11,13 +11,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, any_, false, func, literal, not_, or_, true
+from sqlalchemy import ColumnElement, Table, and_, any_, false, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
 from geo_label.db.context import Caller
 
 CONTROLLED_UNCLASSIFIED = ("CUI", "FOUO")
+# "No REL TO list" is ``rel_to = '{}'``, not ``cardinality(rel_to) = 0``: the planner estimates the first
+# from the column's statistics and the second not at all (issue 21, migration 0012).
 
 
 def _text_array(values: frozenset[str]) -> Any:
@@ -41,7 +43,7 @@ def marking_readable(table: Table, caller: Caller, *, now: datetime | None = Non
         rules += [
             not_(literal("NOFORN") == any_(c.dissemination)),
             or_(c.classification == 0, literal("REL") == any_(c.dissemination)),
-            or_(func.cardinality(c.rel_to) == 0, literal(access.citizenship) == any_(c.rel_to)),
+            or_(c.rel_to == _text_array(frozenset()), literal(access.citizenship) == any_(c.rel_to)),
         ]
     return and_(*rules)
 
@@ -74,7 +76,7 @@ def releasable_filter(table: Table, country: str) -> ColumnElement[bool]:
     return and_(
         not_(literal("NOFORN") == any_(c.dissemination)),
         or_(c.classification == 0, literal("REL") == any_(c.dissemination)),
-        or_(func.cardinality(c.rel_to) == 0, literal(country) == any_(c.rel_to)),
+        or_(c.rel_to == _text_array(frozenset()), literal(country) == any_(c.rel_to)),
     )
 
 
