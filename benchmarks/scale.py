@@ -7,7 +7,8 @@ API is the real server (``geo-label serve``, its default processes) over HTTP. M
 
 - ``ogc_page_ms``: an OGC API items page (limit 100) at 10k and at 1M annotations, median of ``--samples``
   requests: ``first`` the first page, ``deep`` a page reached by following ``next`` links (1,000 a page) to
-  past 40% of the readable rows. Goal: under 20 ms and within 2x the 10k figure, first and deep.
+  past 40% of the readable rows. Goal: under 20 ms and within 2x the 10k figure, first and deep. Also
+  ``collection``: the collection document (its extent).
 - ``bbox10_api_over_raw``: ``GET /api/v1/annotations?bbox=`` over 10% of the region (a page of 100) against
   the service's own page SQL run through psycopg as the service role under row-level security. Goal <= 1.3.
 - ``claim_ms``: one labeler's ``workflow.next_task`` in-process, at 2,000 and 20,000 open tasks, median.
@@ -198,7 +199,8 @@ def ogc_pages(client: httpx.Client, project: uuid.UUID, readable: int, samples: 
         url = following
     deep_url = url.replace(f"limit={WALK_PAGE}", f"limit={PAGE}")
     out = {}
-    for name, page_url in (("first", first_url), ("deep", deep_url)):
+    collection_url = f"/ogc/collections/{project}"
+    for name, page_url in (("first", first_url), ("deep", deep_url), ("collection", collection_url)):
         for _ in range(2):
             timed_get(client, page_url)
         times = [timed_get(client, page_url)[0] for _ in range(samples)]

@@ -41,6 +41,7 @@ from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
 from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array, merge_object
+from geo_label.extents import Extent, project_extents
 from geo_label.markings import banner_of, marking_columns, marking_of, portion_of
 from geo_label.paging import CursorError, CursorSeal, Position, beyond, page_order
 from geo_label.projects import get_project, list_projects
@@ -168,39 +169,6 @@ def json_response(body: Any) -> JSONResponse:
 
 def geojson_response(body: Any) -> GeoJSONResponse:
     return GeoJSONResponse(body, headers=NO_STORE)
-
-
-@dataclass(frozen=True)
-class Extent:
-    bbox: list[float]
-    first: datetime | None = None
-    last: datetime | None = None
-
-
-def extents(session: Session, caller: Caller, project_ids: list[uuid.UUID]) -> dict[uuid.UUID, Extent]:
-    """Per project, the bounding box and time span of the annotations the caller may read (only those)."""
-    if not project_ids:
-        return {}
-    readable = annotation_query(caller, AnnotationFilter()).subquery()
-    box = func.ST_Extent(readable.c.geometry)
-    query = (
-        select(
-            readable.c.project_id,
-            func.ST_XMin(box),
-            func.ST_YMin(box),
-            func.ST_XMax(box),
-            func.ST_YMax(box),
-            func.min(readable.c.updated_at),
-            func.max(readable.c.updated_at),
-        )
-        .where(readable.c.project_id.in_(project_ids))
-        .group_by(readable.c.project_id)
-    )
-    out: dict[uuid.UUID, Extent] = {}
-    for project_id, west, south, east, north, first, last in session.execute(query):
-        if west is not None:
-            out[project_id] = Extent([float(west), float(south), float(east), float(north)], first, last)
-    return out
 
 
 def collection(request: Request, project: Mapping[str, Any], extent: Extent | None) -> dict[str, Any]:
@@ -459,7 +427,7 @@ def conformance(ctx: ContextDep) -> JSONResponse:
 def collections(request: Request, ctx: ContextDep) -> JSONResponse:
     projects = list(visible_projects(ctx.session, ctx.caller))
     audit_read(ctx.session, ctx.caller, "project", projects, via="ogc")
-    spans = extents(ctx.session, ctx.caller, [p["id"] for p in projects])
+    spans = project_extents(ctx.session, ctx.caller, [p["id"] for p in projects])
     url = f"{base(request)}/collections"
     return json_response(
         {
@@ -475,7 +443,7 @@ def one_collection(
 ) -> JSONResponse:
     project = find_project(ctx, collection_id)
     audit_read(ctx.session, ctx.caller, "project", [project], via="ogc")
-    spans = extents(ctx.session, ctx.caller, [project["id"]])
+    spans = project_extents(ctx.session, ctx.caller, [project["id"]])
     return json_response(collection(request, project, spans.get(project["id"])))
 
 

@@ -288,6 +288,23 @@ class SignInThrottle(Base):
     suppressed_names: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
 
 
+class AnnotationExtent(Base):
+    """The box and first update of a project's annotations of one marking (migration 0013): only grows."""
+
+    __tablename__ = "annotation_extents"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    classification: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    sci_controls: Mapped[list[str]] = mapped_column(ARRAY(Text), primary_key=True)
+    dissemination: Mapped[list[str]] = mapped_column(ARRAY(Text), primary_key=True)
+    rel_to: Mapped[list[str]] = mapped_column(ARRAY(Text), primary_key=True)
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -303,6 +320,7 @@ AUDIT_LOG = table_of(AuditRecord)
 AUDIT_SEALS = table_of(AuditSeal)
 SESSIONS = table_of(SignInSession)
 SIGNIN_THROTTLE = table_of(SignInThrottle)
+ANNOTATION_EXTENTS = table_of(AnnotationExtent)
 
 
 # --- Labeling workflow (migration 0002) -------------------------------------------------------------------

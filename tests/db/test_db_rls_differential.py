@@ -32,8 +32,16 @@ from access_control import Classification, Marking, MarkingError, UserAccess, ca
 from geo_label import audit, projects
 from geo_label.db.access import marking_readable, project_visible, readable
 from geo_label.db.context import Caller, set_caller_context
-from geo_label.db.models import ANNOTATION_VERSIONS, ANNOTATIONS, AUDIT_LOG, CHIPS, IMAGES, PROJECTS
-from geo_label.markings import marking_columns
+from geo_label.db.models import (
+    ANNOTATION_EXTENTS,
+    ANNOTATION_VERSIONS,
+    ANNOTATIONS,
+    AUDIT_LOG,
+    CHIPS,
+    IMAGES,
+    PROJECTS,
+)
+from geo_label.markings import marking_columns, marking_of
 from tests import pg
 from tests.rasters import utm_uint16
 from tests.world import caller as load_caller
@@ -346,6 +354,64 @@ def test_can_read_equals_rls_equals_the_service_filter(
     # The examples were not all trivial (nothing visible, or everything).
     for table in TABLES:
         assert seen_partial[table] >= 10, (table, seen_some[table], seen_partial[table])
+
+
+def test_collection_extents_show_exactly_the_readable_markings(
+    test_db: pg.TestDatabase, pool: Pool, owner_engine: Engine
+) -> None:
+    """Issue 21: ``annotation_extents`` (kept by a trigger on annotations, per project and marking) shows a
+    reader the rows of the markings they may read, through RLS, the service filter, and ``can_read``."""
+    content = [p for p in pool.projects if any(p == q for _, q in pool.rows["annotations"].values())]
+    keys = {
+        (project, tuple(sorted(marking_columns(m)["sci_controls"])), m.banner()): m
+        for m, project in pool.rows["annotations"].values()
+    }
+    columns = (
+        "project_id, classification, sci_controls, dissemination, rel_to FROM annotation_extents "
+        "WHERE project_id = ANY(:projects)"
+    )
+
+    def as_keys(rows: Any) -> set[tuple[Any, ...]]:
+        out = set()
+        for project, level, sci, dissemination, rel_to in rows:
+            marking = marking_of(
+                {
+                    "classification": level,
+                    "sci_controls": sci,
+                    "dissemination": dissemination,
+                    "rel_to": rel_to,
+                }
+            )
+            out.add((project, tuple(sorted(sci)), marking.banner()))
+        return out
+
+    with Session(owner_engine) as session:
+        everything = as_keys(session.execute(text(f"SELECT {columns}"), {"projects": content}))
+    assert everything == set(keys)  # one row per project and marking the pool's annotations have
+
+    @settings(max_examples=100, deadline=None)
+    @given(caller=callers(pool))
+    def check(caller: Caller) -> None:
+        now = datetime.now(UTC)
+        python = {
+            key
+            for key, marking in keys.items()
+            if can_read(caller.access, marking, project_id=str(key[0]), now=now)
+        }
+        with test_db.as_caller(caller) as session:
+            through_rls = as_keys(session.execute(text(f"SELECT {columns}"), {"projects": content}))
+        with Session(owner_engine) as session:
+            filtered = select(
+                ANNOTATION_EXTENTS.c.project_id,
+                ANNOTATION_EXTENTS.c.classification,
+                ANNOTATION_EXTENTS.c.sci_controls,
+                ANNOTATION_EXTENTS.c.dissemination,
+                ANNOTATION_EXTENTS.c.rel_to,
+            ).where(ANNOTATION_EXTENTS.c.project_id.in_(content), readable(ANNOTATION_EXTENTS, caller))
+            filter_alone = as_keys(session.execute(filtered))
+        assert through_rls == python == filter_alone, caller.access
+
+    check()
 
 
 def test_the_sql_rule_function_equals_can_read_on_generated_markings(test_db: pg.TestDatabase) -> None:
