@@ -15,6 +15,9 @@ from geo_label.security.throttle import SourceThrottle
 from geo_label.settings import Settings
 
 JOB_CONNECTIONS = 2
+#: Streamed exports at once in a process, and how long a further one waits for a turn before a 429.
+EXPORT_CONNECTIONS = 2
+EXPORT_WAIT_S = 2.0
 
 
 @dataclass
@@ -35,6 +38,7 @@ class AppState:
     #: Called when the app stops, last first (what the app itself opened, e.g. its database: served_app).
     closers: list[Callable[[], object]] = field(default_factory=list)
     _jobs_database: Database | None = field(default=None, init=False)
+    _exports_database: Database | None = field(default=None, init=False)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def jobs_database(self) -> Database:
@@ -45,9 +49,19 @@ class AppState:
                 self._jobs_database = self.database.with_pool(JOB_CONNECTIONS)
             return self._jobs_database
 
+    def exports_database(self) -> Database:
+        """The database through a pool of its own for streamed exports (:data:`EXPORT_CONNECTIONS`): an export
+        reads for as long as its download takes, on a connection no request was admitted for."""
+        with self._jobs_lock:
+            if self._exports_database is None:
+                self._exports_database = self.database.with_pool(EXPORT_CONNECTIONS, wait_s=EXPORT_WAIT_S)
+            return self._exports_database
+
     def close(self) -> None:
         if self._jobs_database is not None:
             self._jobs_database.dispose()
+        if self._exports_database is not None:
+            self._exports_database.dispose()
         while self.closers:
             self.closers.pop()()
 

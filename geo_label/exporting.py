@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import all_, and_, case, false, literal, select, text, true
+from sqlalchemy import ColumnElement, all_, and_, case, false, literal, select, text, true
 from sqlalchemy.orm import Session, aliased
 
-from access_control import MarkingRegistry
+from access_control import Marking, MarkingRegistry, roll_up
 from geo_label import audit
 from geo_label.annotations import STATUSES
 from geo_label.db.access import readable, readable_for
@@ -26,12 +26,13 @@ from geo_label.export.geojson import (
     ExportFormat,
     ExportHeader,
     ExportSummary,
+    StreamedExport,
     write_export,
 )
 from geo_label.export.held import HeldLines, chip_cores, merge_held, with_held
 from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
 from geo_label.export.postgis import LineDecoder, copy_lines, lines_statement
-from geo_label.markings import MARKING_COLUMNS
+from geo_label.markings import MARKING_COLUMNS, marking_of_values
 from geo_label.projects import get_project
 
 BATCH = 2000
@@ -90,12 +91,21 @@ def export_rows(
         .outerjoin(reviewer, reviewer.c.id == a.c.reviewed_by)
         .outerjoin(p, suggested)
         .outerjoin(MODELS, MODELS.c.id == p.c.model_id)
-        .where(a.c.project_id == project_id, readable_for(a, caller, recipient), readable(IMAGES, caller))
+        .where(*exported(caller, project_id, recipient, statuses))
         .order_by(a.c.id)
     )
-    if statuses:
-        rows = rows.where(a.c.status.in_(statuses))
     return rows
+
+
+def exported(
+    caller: Caller, project_id: uuid.UUID, recipient: str | None, statuses: tuple[str, ...]
+) -> list[ColumnElement[bool]]:
+    """Which annotations an export holds (with ``IMAGES`` joined on the annotation's image)."""
+    a = ANNOTATIONS
+    where = [a.c.project_id == project_id, readable_for(a, caller, recipient), readable(IMAGES, caller)]
+    if statuses:
+        where.append(a.c.status.in_(statuses))
+    return where
 
 
 def features(
@@ -182,6 +192,93 @@ def geoparquet_export(
     return write_geoparquet(streamed, merged, header, out, registry=registry), len(groups)
 
 
+def export_header(
+    session: Session,
+    caller: Caller,
+    project_id: uuid.UUID,
+    registry: MarkingRegistry,
+    recipient: str | None,
+    statuses: tuple[str, ...],
+) -> ExportHeader:
+    """Who exports which visible project for whom, the arguments checked."""
+    project = get_project(session, caller, project_id)
+    country = check_recipient(recipient, registry)
+    unknown = sorted(set(statuses) - set(STATUSES))
+    if unknown:
+        raise InvalidInputError(f"unknown status {brief(unknown[0])}: use {', '.join(STATUSES)}")
+    return ExportHeader(
+        project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
+    )
+
+
+def export_banner(
+    session: Session, caller: Caller, project_id: uuid.UUID, recipient: str | None, statuses: tuple[str, ...]
+) -> Marking:
+    """The roll-up of the markings of what the export holds: its banner, merged or not (a merged object's
+    marking is its parts' roll-up)."""
+    a = ANNOTATIONS
+    markings = (
+        select(*(a.c[name] for name in MARKING_COLUMNS))
+        .distinct()
+        .join(IMAGES, IMAGES.c.id == a.c.image_id)
+        .where(*exported(caller, project_id, recipient, statuses))
+    )
+    return roll_up(marking_of_values(*values) for values in session.execute(markings))
+
+
+@dataclass
+class ProjectStream:
+    """An export of a project read and written as it goes (:func:`stream_project`)."""
+
+    project_id: uuid.UUID
+    header: ExportHeader
+    writer: StreamedExport
+    tally: MergeTally
+    merge: MergeRule | None
+
+    def audit(self, session: Session, caller: Caller, action: str, **details: Any) -> None:
+        audit.record(
+            session,
+            caller,
+            action,
+            item_type="project",
+            item_id=self.project_id,
+            project_id=self.project_id,
+            marking=self.writer.banner,
+            details={
+                "banner": self.writer.banner.banner(),
+                "recipient": self.header.recipient,
+                "format": self.writer.fmt.value,
+                "merge_iou": self.merge.iou if self.merge else None,
+                **details,
+            },
+        )
+
+
+def stream_project(
+    session: Session,
+    caller: Caller,
+    *,
+    project_id: uuid.UUID,
+    registry: MarkingRegistry,
+    fmt: ExportFormat = ExportFormat.GEOJSON,
+    recipient: str | None = None,
+    statuses: tuple[str, ...] = (),
+    spool_dir: Path | None = None,
+    merge: MergeRule | None = DEFAULT_RULE,
+) -> ProjectStream:
+    """The project's export as GeoJSON (or a text sequence) written as it is read: its banner is computed
+    first (one pass over the markings), then its features stream (``writer.chunks()``). ``session`` must be
+    a snapshot that outlives the call (REPEATABLE READ), so the banner and the features are of one moment;
+    the caller audits the export (:meth:`ProjectStream.audit`)."""
+    header = export_header(session, caller, project_id, registry, recipient, statuses)
+    rows = export_rows(caller, project_id, header.recipient, statuses)
+    banner = export_banner(session, caller, project_id, header.recipient, statuses)
+    exported, tally = merging_features(session, rows, merge, project_id, spool_dir)
+    writer = StreamedExport(exported, header, fmt, banner=banner, precision=PRECISION, registry=registry)
+    return ProjectStream(project_id, header, writer, tally, merge)
+
+
 def export_project(
     session: Session,
     caller: Caller,
@@ -201,14 +298,8 @@ def export_project(
     ``spool_dir`` is where the writer keeps features while it computes the banner: classified content, so it
     belongs on the protected data volume (the data directory), not in a shared /tmp.
     """
-    project = get_project(session, caller, project_id)
-    country = check_recipient(recipient, registry)
-    unknown = sorted(set(statuses) - set(STATUSES))
-    if unknown:
-        raise InvalidInputError(f"unknown status {brief(unknown[0])}: use {', '.join(STATUSES)}")
-    header = ExportHeader(
-        project=project["name"], exported_at=datetime.now(UTC), exported_by=caller.username, recipient=country
-    )
+    header = export_header(session, caller, project_id, registry, recipient, statuses)
+    country = header.recipient
     rows = export_rows(caller, project_id, country, statuses)
     if fmt is ExportFormat.GEOPARQUET:
         summary, merged = geoparquet_export(session, rows, merge, header, out, registry)

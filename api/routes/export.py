@@ -1,22 +1,33 @@
-"""GeoJSON export of a project's labels (RFC 7946, or RFC 8142 text sequences)."""
+"""Export of a project's labels: RFC 7946 GeoJSON or RFC 8142 text sequences, streamed as they are read;
+GeoParquet, sent once written (a Parquet reader starts from the file's footer)."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import IO, Annotated
 
+import anyio
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from api.deps import ContextDep, StateDep
+from api.deps import Context, ContextDep, StateDep
 from api.errors import NO_STORE
+from api.state import AppState
+from geo_label.db.context import Caller, set_caller_context
+from geo_label.errors import TooManyRequestsError
 from geo_label.export.geojson import ExportFormat
 from geo_label.export.merge import DEFAULT_IOU, MergeRule
-from geo_label.exporting import export_project
+from geo_label.exporting import ProjectStream, export_project, stream_project
 
 router = APIRouter(tags=["export"])
+log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {
     ExportFormat.GEOJSON: "application/geo+json",
@@ -55,8 +66,113 @@ def export(
     ] = DEFAULT_IOU,
 ) -> StreamingResponse:
     """Everything in the project the caller may read (and, with a recipient, that is releasable to it), each
-    feature with its portion marking and the file with its banner (also sent as X-GeoLabel-Banner)."""
-    # Written within the request's transaction to a temporary file (memory stays flat), then streamed.
+    feature with its portion marking and the file with its banner (also sent as X-GeoLabel-Banner).
+
+    GeoJSON and text sequences stream as they are read, from a snapshot of their own (REPEATABLE READ, on a
+    connection of the exports' pool, not the request's): the banner comes first, ``feature_count`` and
+    ``bbox`` last (a text sequence ends with a FeatureCollection record holding them)."""
+    rule = MergeRule(iou=merge_iou) if merge else None
+    statuses = tuple(status or ())
+    attachment = f'attachment; filename="{project_id}.{EXTENSIONS[fmt]}"'
+    if fmt is ExportFormat.GEOPARQUET:
+        return parquet(ctx, state, project_id, recipient, statuses, rule, attachment)
+    session = snapshot(state, ctx.caller)
+    try:
+        stream = stream_project(
+            session,
+            ctx.caller,
+            project_id=project_id,
+            registry=ctx.registry,
+            fmt=fmt,
+            recipient=recipient,
+            statuses=statuses,
+            spool_dir=state.settings.spool_dir,
+            merge=rule,
+        )
+        # Before the first byte leaves, in the request's transaction (committed when this returns).
+        stream.audit(ctx.session, ctx.caller, "export", streamed=True)
+    except BaseException:
+        session.close()
+        raise
+    headers = {
+        **NO_STORE,
+        "Content-Disposition": attachment,
+        "X-GeoLabel-Banner": stream.writer.banner.banner(),
+    }
+    body = streamed_body(state, ctx.caller, session, stream)
+    return StreamingResponse(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def snapshot(state: AppState, caller: Caller) -> Session:
+    """A read-only REPEATABLE READ transaction as ``caller`` on the exports' pool; 429 when every export
+    connection of this process is busy."""
+    session = state.exports_database().sessions()
+    try:
+        session.begin()
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        set_caller_context(session, caller)
+    except PoolTimeoutError:
+        session.close()
+        raise TooManyRequestsError("other exports are under way; try again in a moment", 5) from None
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+async def streamed_body(
+    state: AppState, caller: Caller, session: Session, stream: ProjectStream
+) -> AsyncIterator[bytes]:
+    """The export's bytes, each chunk read and encoded in a worker thread; whatever ends the download (its
+    end, a failure, the client going away), the snapshot is closed and the end audited."""
+    pieces = stream.writer.chunks()
+    complete = False
+    try:
+        async for piece in iterate_in_threadpool(pieces):
+            yield piece
+        complete = True
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(finish, state, caller, session, stream, pieces, complete)
+
+
+def finish(
+    state: AppState,
+    caller: Caller,
+    session: Session,
+    stream: ProjectStream,
+    pieces: Generator[bytes, None, None],
+    complete: bool,
+) -> None:
+    try:
+        pieces.close()
+    finally:
+        session.close()
+    try:
+        with state.exports_database().transaction(caller) as audit_session:
+            stream.audit(
+                audit_session,
+                caller,
+                "export.end",
+                count=stream.writer.count,
+                merged=stream.tally.merged,
+                complete=complete,
+            )
+    except Exception:  # the download is over either way; the start of the export is audited already
+        log.exception("auditing the end of an export of project %s failed", stream.project_id)
+
+
+def parquet(
+    ctx: Context,
+    state: AppState,
+    project_id: uuid.UUID,
+    recipient: str | None,
+    statuses: tuple[str, ...],
+    rule: MergeRule | None,
+    attachment: str,
+) -> StreamingResponse:
+    """Written within the request's transaction to a temporary file (memory stays flat), then sent."""
     spool_dir = state.settings.spool_dir
     spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed by the response's iterator)
     try:
@@ -66,21 +182,20 @@ def export(
             project_id=project_id,
             out=spool,
             registry=ctx.registry,
-            fmt=fmt,
+            fmt=ExportFormat.GEOPARQUET,
             recipient=recipient,
-            statuses=tuple(status or ()),
+            statuses=statuses,
             spool_dir=spool_dir,
-            merge=MergeRule(iou=merge_iou) if merge else None,
+            merge=rule,
         )
     except BaseException:
         spool.close()
         raise
     spool.seek(0)
-    extension = EXTENSIONS[fmt]
     headers = {
         **NO_STORE,
-        "Content-Disposition": f'attachment; filename="{project_id}.{extension}"',
+        "Content-Disposition": attachment,
         "X-GeoLabel-Banner": summary.banner.banner(),
         "X-GeoLabel-Feature-Count": str(summary.count),
     }
-    return StreamingResponse(chunks(spool), media_type=MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(chunks(spool), media_type=MEDIA_TYPES[ExportFormat.GEOPARQUET], headers=headers)

@@ -56,12 +56,14 @@ class Database:
         )
         return cls(owner_url=owner_url, service_engine=engine, audit_key=audit_key, connections=2 * pool_size)
 
-    def with_pool(self, connections: int) -> Database:
-        """The same database through a pool of its own of ``connections`` (for work beside requests)."""
+    def with_pool(self, connections: int, *, wait_s: float = 30.0) -> Database:
+        """The same database through a pool of its own of ``connections`` (for work beside requests); asking
+        for one more waits ``wait_s`` seconds at most (then ``sqlalchemy.exc.TimeoutError``)."""
         engine = create_engine(
             self.service_engine.url,
             pool_size=connections,
             max_overflow=0,
+            pool_timeout=wait_s,
             pool_pre_ping=True,
             connect_args=SESSION_SETTINGS,
         )

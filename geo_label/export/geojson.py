@@ -65,16 +65,16 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final, Protocol
 
 import orjson
 from shapely.geometry.base import BaseGeometry
 
-from access_control import Marking, MarkingError, MarkingRegistry, releasable_to, roll_up
+from access_control import Marking, MarkingError, MarkingRegistry, dominates, releasable_to, roll_up
 from geo_label.export.geometry import (
     MAX_PRECISION,
     BBoxAccumulator,
@@ -93,6 +93,7 @@ __all__ = [
     "ExportFormat",
     "ExportHeader",
     "ExportSummary",
+    "StreamedExport",
     "encode_each",
     "write_export",
     "write_small_export",
@@ -227,11 +228,7 @@ def _write(
     registry: MarkingRegistry | None,
     spool: IO[bytes],
 ) -> ExportSummary:
-    if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= MAX_PRECISION:
-        raise ValueError(f"precision must be an integer from 0 to {MAX_PRECISION}, not {precision!r}")
-    for name in ("project", "exported_by"):
-        if not isinstance(getattr(header, name), str):
-            raise TypeError(f"header.{name} must be a string, not {getattr(header, name)!r}")
+    _check_arguments(header, precision)
     exported_at = _rfc3339(header.exported_at, "exported_at")
     recipient = _check_recipient(header.recipient, registry)
     encoder = _Encoder(fmt, precision, recipient, registry)
@@ -250,6 +247,110 @@ def _write(
     spool.seek(0)
     written, digest = _copy(head, spool, tail, out)
     return ExportSummary(count=encoder.count, banner=banner, bbox=bbox, bytes_written=written, sha256=digest)
+
+
+class StreamedExport:
+    """An export written as it is read, for the API (issue 21): a download starts at once, and no spool holds
+    the whole file. The banner must be known beforehand (the roll-up of what the export's query returns,
+    computed in the same snapshot) and opens the file as in :func:`write_export`; the count and the bbox,
+    known only at the end, close it: the FeatureCollection's last members, or a last FeatureCollection record
+    of a text sequence. A feature marked above the banner stops the stream (:class:`ExportError`): the file
+    already sent says what it holds at most, never less. Iterate :meth:`chunks`; ``count``, ``bbox`` and
+    ``markings`` then say what was written."""
+
+    def __init__(
+        self,
+        features: Iterable[ExportFeature | EncodedFeatures],
+        header: ExportHeader,
+        fmt: ExportFormat,
+        *,
+        banner: Marking,
+        precision: int = 7,
+        registry: MarkingRegistry | None = None,
+    ) -> None:
+        self.fmt = ExportFormat(fmt)
+        if self.fmt is ExportFormat.GEOPARQUET:
+            raise ValueError("GeoParquet is written by geo_label.export.geoparquet")
+        _check_arguments(header, precision)
+        self.recipient = _check_recipient(header.recipient, registry)
+        if self.recipient is not None and not releasable_to(banner, self.recipient, registry):
+            raise ExportError(f"the export's banner {banner.banner()} is not releasable to {self.recipient}")
+        self._features, self._header, self._precision, self._registry = features, header, precision, registry
+        self.banner = banner
+        self.count = 0
+        self.bbox: tuple[float, float, float, float] | None = None
+        self.markings: frozenset[Marking] = frozenset()
+
+    def chunks(self) -> Generator[bytes, None, None]:
+        exported_at = _rfc3339(self._header.exported_at, "exported_at")
+        encoder = _Encoder(self.fmt, self._precision, self.recipient, self._registry)
+        parts: list[bytes] = []
+        sink = _Sink(_Appender(parts))
+        yield _streamed_head(self.fmt, self._header, exported_at, self.banner)
+        checked: set[Marking] = set()
+        for batch in _batches(self._features):
+            if isinstance(batch, EncodedFeatures):
+                encoder.encoded(batch, sink)
+            else:
+                encoder.encode(batch, sink)
+            for marking in encoder.markings - checked:
+                if not dominates(self.banner, marking):
+                    raise ExportError(f"a feature marked {marking.banner()} is above the export's banner")
+                checked.add(marking)
+            self.count = encoder.count
+            if parts:
+                yield b"".join(parts)
+                parts.clear()
+        sink.flush()
+        self.count, self.bbox = encoder.count, encoder.bbox.result()
+        self.markings = frozenset(encoder.markings)
+        yield b"".join(parts) + _streamed_tail(self.fmt, self.banner, self.count, self.bbox)
+
+
+class _Appender:
+    """A write target that keeps what is written, for :class:`StreamedExport` to hand on."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = parts
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(data)
+        return len(data)
+
+
+def _check_arguments(header: ExportHeader, precision: int) -> None:
+    if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= MAX_PRECISION:
+        raise ValueError(f"precision must be an integer from 0 to {MAX_PRECISION}, not {precision!r}")
+    for name in ("project", "exported_by"):
+        if not isinstance(getattr(header, name), str):
+            raise TypeError(f"header.{name} must be a string, not {getattr(header, name)!r}")
+
+
+def _streamed_head(fmt: ExportFormat, header: ExportHeader, exported_at: str, banner: Marking) -> bytes:
+    opening: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "banner": banner.banner(),
+        "name": header.project,
+        "project": header.project,
+        "exported_at": exported_at,
+        "exported_by": header.exported_by,
+        "recipient": header.recipient,
+    }
+    if fmt is ExportFormat.GEOJSON:
+        return orjson.dumps(opening)[:-1] + b',"features":['
+    return _RS + orjson.dumps({**opening, "features": []}) + b"\n"
+
+
+def _streamed_tail(
+    fmt: ExportFormat, banner: Marking, count: int, bbox: tuple[float, float, float, float] | None
+) -> bytes:
+    closing: dict[str, Any] = {"feature_count": count}
+    if bbox is not None:
+        closing["bbox"] = list(bbox)
+    if fmt is ExportFormat.GEOJSON:
+        return b"\n]," + orjson.dumps(closing)[1:] + b"\n"
+    record = {"type": "FeatureCollection", "banner": banner.banner(), **closing, "features": []}
+    return _RS + orjson.dumps(record) + b"\n"
 
 
 def encode_each(features: Sequence[ExportFeature], precision: int = 7) -> list[EncodedFeatures]:
@@ -287,10 +388,14 @@ def _feature_text(feature_id: str, geometry: bytes, properties: bytes) -> bytes:
     )
 
 
+class _Target(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Sink:
     """Collects encoded bytes and writes them to the spool in chunks of about :data:`CHUNK_SIZE`."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: _Target) -> None:
         self._target = target
         self._parts: list[bytes] = []
         self._size = 0

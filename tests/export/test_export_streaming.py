@@ -133,3 +133,43 @@ def test_throughput(
     }
     with capsys.disabled():
         print(f"\n{fmt.value}: {count / elapsed:,.0f} features/s ({elapsed:.2f} s for {count})")
+
+
+def test_a_streamed_export_holds_the_same_features_as_a_spooled_one(tmp_path: Path) -> None:
+    """Issue 21: the API's writer puts the banner (known beforehand) first and the count and bbox last; the
+    features are the spooled writer's, byte for byte."""
+    from access_control import roll_up
+    from geo_label.export.geojson import StreamedExport
+
+    banner = roll_up(MARKINGS)
+    for fmt in GEOJSON_FORMATS:
+        spooled = tmp_path / f"spooled.{fmt}"
+        with spooled.open("wb") as out:
+            summary = write_export(labels(3000), HEADER, out, fmt, spool_dir=tmp_path)
+        stream = StreamedExport(labels(3000), HEADER, fmt, banner=banner)
+        streamed = b"".join(stream.chunks())
+        assert stream.count == summary.count == 3000 and stream.bbox == summary.bbox
+        assert stream.markings == frozenset(MARKINGS)
+        if fmt is ExportFormat.GEOJSON:
+            spooled_body, streamed_body = json.loads(spooled.read_bytes()), json.loads(streamed)
+            assert streamed_body["features"] == spooled_body["features"]
+            assert streamed_body["banner"] == spooled_body["banner"] == banner.banner()
+            assert list(streamed_body)[-2:] == ["feature_count", "bbox"]
+        else:
+            spooled_records = spooled.read_bytes().split(b"\x1e")[2:]
+            streamed_records = streamed.split(b"\x1e")[2:-1]
+            assert streamed_records == spooled_records
+        assert len(pyogrio.read_dataframe(_written(tmp_path / f"streamed.{fmt}", streamed))) == 3000
+
+
+def test_a_feature_above_the_declared_banner_stops_the_stream() -> None:
+    from geo_label.export.geojson import ExportError, StreamedExport
+
+    stream = StreamedExport(labels(10), HEADER, ExportFormat.GEOJSON, banner=parse_marking("UNCLASSIFIED"))
+    with pytest.raises(ExportError, match="above the export's banner"):
+        b"".join(stream.chunks())
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -47,7 +47,7 @@ def export(client: TestClient, world: MixedWorld, role: str, recipient: str | No
     assert response.headers["cache-control"] == NO_STORE
     body: dict[str, Any] = json.loads(response.content)
     assert response.headers["x-geolabel-banner"] == body["banner"]
-    assert int(response.headers["x-geolabel-feature-count"]) == body["feature_count"] == len(body["features"])
+    assert body["feature_count"] == len(body["features"])  # streamed: counted at the end of the file
     return body
 
 
@@ -109,13 +109,18 @@ def test_an_export_is_audited_with_its_banner_count_and_recipient(
     client: TestClient, test_db: pg.TestDatabase, world: MixedWorld
 ) -> None:
     before = len(audit_rows(test_db, "export", item_id=world.project))
+    ended_before = len(audit_rows(test_db, "export.end", item_id=world.project))
     body = export(client, world, "ts_usa", "GBR")
     rows = audit_rows(test_db, "export", item_id=world.project)
-    assert len(rows) == before + 1
+    assert len(rows) == before + 1  # before the first byte left: banner and recipient
     details = rows[-1]["details"]
-    assert details["recipient"] == "GBR" and details["count"] == body["feature_count"]
+    assert details["recipient"] == "GBR" and details["streamed"] is True
     assert details["banner"] == body["banner"] == "SECRET//REL TO USA, GBR"
     assert rows[-1]["classification"] == 2 and rows[-1]["rel_to"] == ["GBR", "USA"]
+    ended = audit_rows(test_db, "export.end", item_id=world.project)  # once it was all sent: the count
+    assert len(ended) == ended_before + 1
+    assert ended[-1]["details"]["count"] == body["feature_count"] and ended[-1]["details"]["complete"] is True
+    assert ended[-1]["details"]["banner"] == body["banner"]
 
 
 def test_exporting_a_hidden_project_reads_like_a_missing_one(client: TestClient, world: MixedWorld) -> None:

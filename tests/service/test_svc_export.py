@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 
 from tests.pg import TestDatabase
 from tests.service.conftest import token
-from tests.world import add_member, ingest, make_project, make_user, unique
+from tests.world import add_member, caller, ingest, make_project, make_user, unique
 
 
 def test_export_for_a_partner_drops_what_it_may_not_receive(
@@ -56,3 +57,64 @@ def test_export_for_a_partner_drops_what_it_may_not_receive(
 
     unknown = client.get(f"/api/v1/projects/{project}/export?recipient=XXX", headers=headers)
     assert unknown.status_code == 422 and "recipient" in unknown.json()["detail"]
+
+
+def test_a_streamed_export_opens_with_its_banner_and_ends_with_its_count(
+    client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 21: the API streams GeoJSON and text sequences as it reads them: the banner first (and in the
+    header), feature_count and bbox at the end; GDAL reads both as they are."""
+    project = make_project(test_db, "UNCLASSIFIED")
+    analyst = make_user(test_db, unique("stream"), "S", "USA")
+    add_member(test_db, project, analyst)
+    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
+    headers = token(client, analyst)
+    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
+    west, south, east, _ = shape(chip["geometry"]).bounds
+    step = (east - west) / 10
+    for k, marking in enumerate(("UNCLASSIFIED", "SECRET//REL TO USA, GBR", "CONFIDENTIAL//REL TO USA, GBR")):
+        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
+        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square), "marking": marking}
+        assert client.post("/api/v1/annotations", headers=headers, json=body).status_code == 201
+
+    plain = client.get(f"/api/v1/projects/{project}/export", headers=headers)
+    assert plain.status_code == 200 and plain.headers["x-geolabel-banner"] == "SECRET//REL TO USA, GBR"
+    assert plain.content.startswith(b'{"type":"FeatureCollection","banner":"SECRET//REL TO USA, GBR"')
+    document = json.loads(plain.content)
+    assert list(document)[-2:] == ["feature_count", "bbox"] and document["feature_count"] == 3
+    path = tmp_path / "streamed.geojson"
+    path.write_bytes(plain.content)
+    assert len(gpd.read_file(path)) == 3
+
+    sequence = client.get(f"/api/v1/projects/{project}/export?format=geojsonseq", headers=headers)
+    records = [json.loads(r) for r in sequence.content.split(b"\x1e") if r.strip()]
+    assert records[0]["type"] == records[-1]["type"] == "FeatureCollection"
+    assert records[0]["banner"] == records[-1]["banner"] == "SECRET//REL TO USA, GBR"
+    assert records[-1]["feature_count"] == 3 and len(records) == 5
+    path = tmp_path / "streamed.geojsons"
+    path.write_bytes(sequence.content)
+    assert len(gpd.read_file(path)) == 3  # GDAL skips the FeatureCollection records
+
+
+def test_exports_beyond_the_pool_are_told_to_wait(
+    client: TestClient, test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed exports read on a pool of their own (two a process): a third waits briefly, then gets 429
+    with Retry-After; requests never wait behind a download."""
+    from api.routes import export as routes
+
+    state = client.app.state.geo_label  # type: ignore[attr-defined]
+    analyst = make_user(test_db, unique("busy"), "S", "USA")
+    project = make_project(test_db, "UNCLASSIFIED")
+    add_member(test_db, project, analyst)
+    headers = token(client, analyst)
+    monkeypatch.setattr(state, "_exports_database", state.database.with_pool(1, wait_s=0.1))
+    held = routes.snapshot(state, caller(test_db, analyst))
+    try:
+        busy = client.get(f"/api/v1/projects/{project}/export", headers=headers)
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "5"
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+    finally:
+        held.close()
+    assert client.get(f"/api/v1/projects/{project}/export", headers=headers).status_code == 200
+    state._exports_database.dispose()
