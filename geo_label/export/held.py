@@ -182,7 +182,8 @@ def merge_held(
         and records[i]["chip_id"] != records[j]["chip_id"]
     ]
     alike = alike_pairs(session, candidates, shapes, lambda index: uuid.UUID(boxes.ids[index]), rule)
-    groups = groups_of(alike)
+    # Each object's parts in id order (the stream's order is the rows' age): its first part names it.
+    groups = [sorted(group, key=lambda index: boxes.ids[index]) for group in groups_of(alike)]
     in_groups = {member for group in groups for member in group}
     unions = unions_of([[shapes[member] for member in group] for group in groups])
     merged = [
