@@ -379,6 +379,8 @@ def serve(
     no other GeoLabel process uses it)."""
     import uvicorn
 
+    from api.http_protocol import NoDelayH11Protocol
+
     settings = load_settings()
     processes = workers or settings.workers or os.cpu_count() or 1
     if settings.public_url is None:  # links and accepted hosts from the bind address
@@ -398,6 +400,7 @@ def serve(
         uvicorn.run(
             "api.app:served_app",
             factory=True,
+            http=NoDelayH11Protocol,
             host=host,
             port=port,
             workers=processes,

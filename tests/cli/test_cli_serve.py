@@ -51,6 +51,15 @@ def test_sigterm_stops_the_service_and_its_embedded_database(embedded_data_dir: 
             time.sleep(0.2)
         health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        # Regression (issue 21): with several processes uvicorn's own listening socket left Nagle's algorithm
+        # on, and every small response on a kept-alive connection waited 40 ms for a delayed ACK.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            times = []
+            for _ in range(15):
+                started = time.perf_counter()
+                assert client.get("/api/v1/health").status_code == 200
+                times.append(time.perf_counter() - started)
+        assert sorted(times)[len(times) // 2] < 0.025, times
         cluster = EmbeddedCluster(data_dir / "postgres")
         assert cluster.is_running()
         service.send_signal(signal.SIGTERM)
