@@ -274,7 +274,7 @@ def stream_project(
     merge: MergeRule | None = DEFAULT_RULE,
 ) -> ProjectStream:
     """The project's export as GeoJSON (or a text sequence) written as it is read: its banner is computed
-    first (one pass over the markings), then its features stream (``writer.chunks()``). ``session`` must be
+    first (:func:`export_banner`), then its features stream (``writer.chunks()``). ``session`` must be
     a snapshot that outlives the call (REPEATABLE READ), so the banner and the features are of one moment;
     the caller audits the export (:meth:`ProjectStream.audit`)."""
     header = export_header(session, caller, project_id, registry, recipient, statuses)

@@ -326,8 +326,9 @@ def _check_arguments(header: ExportHeader, precision: int) -> None:
             raise TypeError(f"header.{name} must be a string, not {getattr(header, name)!r}")
 
 
-def _streamed_head(fmt: ExportFormat, header: ExportHeader, exported_at: str, banner: Marking) -> bytes:
-    opening: dict[str, Any] = {
+def _opening(header: ExportHeader, exported_at: str, banner: Marking) -> dict[str, Any]:
+    """The members every export opens with: what it is, its banner, and who exported what for whom."""
+    return {
         "type": "FeatureCollection",
         "banner": banner.banner(),
         "name": header.project,
@@ -336,6 +337,10 @@ def _streamed_head(fmt: ExportFormat, header: ExportHeader, exported_at: str, ba
         "exported_by": header.exported_by,
         "recipient": header.recipient,
     }
+
+
+def _streamed_head(fmt: ExportFormat, header: ExportHeader, exported_at: str, banner: Marking) -> bytes:
+    opening = _opening(header, exported_at, banner)
     if fmt is ExportFormat.GEOJSON:
         return orjson.dumps(opening)[:-1] + b',"features":['
     return _RS + orjson.dumps({**opening, "features": []}) + b"\n"
@@ -599,16 +604,7 @@ def _envelope(
     bbox: tuple[float, float, float, float] | None,
 ) -> tuple[bytes, bytes]:
     """The bytes before and after the spooled features."""
-    summary: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "banner": banner.banner(),
-        "name": header.project,
-        "project": header.project,
-        "exported_at": exported_at,
-        "exported_by": header.exported_by,
-        "recipient": header.recipient,
-        "feature_count": count,
-    }
+    summary = {**_opening(header, exported_at, banner), "feature_count": count}
     if bbox is not None:
         summary["bbox"] = list(bbox)
     if fmt is ExportFormat.GEOJSON:

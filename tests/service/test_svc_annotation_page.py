@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 
 from tests.pg import TestDatabase
+from tests.service.chip_place import chip_place
 from tests.service.conftest import token
 from tests.world import add_member, ingest, make_project, make_user, unique
 
@@ -58,18 +59,10 @@ def test_pages_count_up_to_a_cap_unless_asked(
     from api.routes import annotations as routes
 
     monkeypatch.setattr(routes, "COUNT_CAP", 2)
-    project = make_project(test_db, "UNCLASSIFIED")
-    analyst = make_user(test_db, unique("cap"), "U", "USA")
-    add_member(test_db, project, analyst)
-    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
-    headers = token(client, analyst)
-    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
-    west, south, east, _ = shape(chip["geometry"]).bounds
-    step = (east - west) / 10
+    place = chip_place(client, test_db, utm_image, data_dir, ("U",), prefix="cap")
+    project, headers = place.project, place.headers[0]
     for k in range(4):
-        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
-        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square)}
-        assert client.post("/api/v1/annotations", headers=headers, json=body).status_code == 201
+        place.draw(k + 1)
     url = f"/api/v1/annotations?project={project}&limit=1"
     capped = client.get(url, headers=headers).json()
     assert capped["total"] is None and capped["total_at_least"] == 3 and len(capped["items"]) == 1
@@ -84,23 +77,9 @@ def test_cursors_walk_every_annotation_once_and_only_for_their_caller(
 ) -> None:
     """Issue 21: pages after the first start at a keyset cursor (next_cursor), which is bound to the caller
     and the filter it was issued for."""
-    project = make_project(test_db, "UNCLASSIFIED")
-    analyst = make_user(test_db, unique("walk"), "U", "USA")
-    other = make_user(test_db, unique("walk"), "U", "USA")
-    for user in (analyst, other):
-        add_member(test_db, project, user)
-    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
-    headers = token(client, analyst)
-    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
-    west, south, east, _ = shape(chip["geometry"]).bounds
-    step = (east - west) / 10
-    created = []
-    for k in range(7):
-        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
-        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square)}
-        response = client.post("/api/v1/annotations", headers=headers, json=body)
-        assert response.status_code == 201
-        created.append(response.json()["id"])
+    place = chip_place(client, test_db, utm_image, data_dir, ("U", "U"), prefix="walk")
+    project, headers = place.project, place.headers[0]
+    created = [place.draw(k + 1)["id"] for k in range(7)]
 
     url = f"/api/v1/annotations?project={project}&limit=3"
     seen, cursor, pages = [], None, 0
@@ -120,7 +99,7 @@ def test_cursors_walk_every_annotation_once_and_only_for_their_caller(
 
     first = client.get(url, headers=headers).json()
     cursor = first["next_cursor"]
-    others = client.get(url + f"&cursor={cursor}", headers=token(client, other))
+    others = client.get(url + f"&cursor={cursor}", headers=place.headers[1])
     other_filter = client.get(url + f"&cursor={cursor}&class=vehicle", headers=headers)
     both = client.get(url + f"&cursor={cursor}&offset=3", headers=headers)
     forged = client.get(url + f"&cursor={cursor[:-3]}xyz", headers=headers)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 
 from tests.pg import TestDatabase
+from tests.service.chip_place import chip_place
 from tests.service.conftest import token
 from tests.world import add_member, caller, ingest, make_project, make_user, unique
 
@@ -64,18 +65,10 @@ def test_a_streamed_export_opens_with_its_banner_and_ends_with_its_count(
 ) -> None:
     """Issue 21: the API streams GeoJSON and text sequences as it reads them: the banner first (and in the
     header), feature_count and bbox at the end; GDAL reads both as they are."""
-    project = make_project(test_db, "UNCLASSIFIED")
-    analyst = make_user(test_db, unique("stream"), "S", "USA")
-    add_member(test_db, project, analyst)
-    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
-    headers = token(client, analyst)
-    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=headers).json()["items"][0]
-    west, south, east, _ = shape(chip["geometry"]).bounds
-    step = (east - west) / 10
+    place = chip_place(client, test_db, utm_image, data_dir, ("S",), prefix="stream")
+    project, headers = place.project, place.headers[0]
     for k, marking in enumerate(("UNCLASSIFIED", "SECRET//REL TO USA, GBR", "CONFIDENTIAL//REL TO USA, GBR")):
-        square = box(west + step * (k + 1), south + step, west + step * (k + 1.5), south + step * 1.5)
-        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(square), "marking": marking}
-        assert client.post("/api/v1/annotations", headers=headers, json=body).status_code == 201
+        place.draw(k + 1, marking=marking)
 
     plain = client.get(f"/api/v1/projects/{project}/export", headers=headers)
     assert plain.status_code == 200 and plain.headers["x-geolabel-banner"] == "SECRET//REL TO USA, GBR"

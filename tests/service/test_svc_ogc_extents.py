@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, mapping
 
 from tests.pg import TestDatabase
-from tests.service.conftest import token
-from tests.world import add_member, ingest, make_project, make_user, unique
+from tests.service.chip_place import chip_place
 
 
 def spatial(client: TestClient, project: Any, headers: dict[str, str]) -> list[float]:
@@ -25,24 +24,12 @@ def spatial(client: TestClient, project: Any, headers: dict[str, str]) -> list[f
 def test_the_extent_grows_with_writes_and_keeps_to_readable_markings(
     client: TestClient, test_db: TestDatabase, utm_image: Path, data_dir: Path
 ) -> None:
-    project = make_project(test_db, "UNCLASSIFIED")
-    secret = make_user(test_db, unique("ext"), "S", "USA")
-    plain = make_user(test_db, unique("ext"), "U", "USA")
-    for user in (secret, plain):
-        add_member(test_db, project, user)
-    ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED")
-    writer, reader = token(client, secret), token(client, plain)
-    chip = client.get(f"/api/v1/chips?project={project}&limit=1", headers=writer).json()["items"][0]
-    west, south, east, _ = shape(chip["geometry"]).bounds
-    step = (east - west) / 10
+    place = chip_place(client, test_db, utm_image, data_dir, ("S", "U"), prefix="ext")
+    project, (writer, reader) = place.project, place.headers
+    west, south, step = place.west, place.south, place.step
 
     def square(k: float, marking: str) -> dict[str, Any]:
-        geometry = box(west + step * k, south + step, west + step * (k + 0.5), south + step * 1.5)
-        body = {"chip_id": chip["id"], "class": "vehicle", "geometry": mapping(geometry), "marking": marking}
-        response = client.post("/api/v1/annotations", headers=writer, json=body)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
+        return place.draw(k, marking=marking)
 
     world = [-180.0, -90.0, 180.0, 90.0]
     assert spatial(client, project, reader) == world  # nothing yet
