@@ -107,28 +107,32 @@ def service(base: str, host: str, port: int, env: dict[str, str]) -> Iterator[No
 def running_service(command: list[str], base: str, env: dict[str, str] | None) -> Iterator[None]:
     """``command``, a GeoLabel service that answers on ``base``, from its first health answer until the
     block ends (SIGTERM, then a wait); one that stops or never answers is a CheckFailed."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not answers(base):
-            if process.poll() is not None:
-                reason = (
-                    process.stderr.read().decode(errors="replace").strip().splitlines()
-                    if process.stderr
-                    else []
-                )
-                raise CheckFailed(f"the service stopped at start: {(reason or ['no message'])[-1]}")
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"the service did not answer on {base} within {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.2)
-        yield
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as errors:  # what the service says: the reason it never answered
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+
+        def last_words() -> str:
+            errors.seek(0)
+            lines = errors.read().decode(errors="replace").strip().splitlines()
+            return lines[-1] if lines else "no message"
+
         try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not answers(base):
+                if process.poll() is not None:
+                    raise CheckFailed(f"the service stopped at start: {last_words()}")
+                if time.monotonic() > deadline:
+                    raise CheckFailed(
+                        f"the service did not answer on {base} within {START_TIMEOUT_S:.0f} s: {last_words()}"
+                    )
+                time.sleep(0.2)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def report(name: str, check: Callable[[], str]) -> None:

@@ -404,12 +404,21 @@ def serve(
             host=host,
             port=port,
             workers=processes,
+            # uvicorn restarts a worker that has not answered its supervisor within this many seconds, from
+            # its start on: 5 by default, less than a worker takes to import GeoLabel on a slow or traced
+            # host (the air-gap test's), where workers were then restarted forever and never served.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             proxy_headers=True,
             forwarded_allow_ips=settings.trusted_proxies,
             log_level="warning",
             access_log=False,
         )
     stdout.print("stopped")
+
+
+#: Seconds a serving process may take to answer uvicorn's supervisor (at its start: its imports) before it is
+#: restarted as hung.
+WORKER_HEALTHCHECK_S = 120
 
 
 class StopRequested(Exception):
