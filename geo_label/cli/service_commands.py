@@ -381,6 +381,11 @@ def serve(
 
     from api.http_protocol import NoDelayH11Protocol
 
+    if not os.access(os.curdir, os.R_OK | os.X_OK):
+        # Each serving process starts in this one's folder (multiprocessing's spawn changes into it): one the
+        # service account may not enter (the installed command, run as root from root's home, runs as the
+        # account) stopped every process before it served. Relative paths could not be read from it anyway.
+        os.chdir("/")
     settings = load_settings()
     processes = workers or settings.workers or os.cpu_count() or 1
     if settings.public_url is None:  # links and accepted hosts from the bind address
