@@ -381,10 +381,12 @@ def serve(
 
     from api.http_protocol import NoDelayH11Protocol
 
-    if not os.access(os.curdir, os.R_OK | os.X_OK):
-        # Each serving process starts in this one's folder (multiprocessing's spawn changes into it): one the
-        # service account may not enter (the installed command, run as root from root's home, runs as the
-        # account) stopped every process before it served. Relative paths could not be read from it anyway.
+    try:
+        # Each serving process starts in this one's folder: multiprocessing's spawn changes into it by its
+        # path, which the service account may not be able to (the installed command, run as root from a
+        # folder of root's home, runs as the account), and every process then failed before it served.
+        os.chdir(os.getcwd())
+    except OSError:
         os.chdir("/")
     settings = load_settings()
     processes = workers or settings.workers or os.cpu_count() or 1
