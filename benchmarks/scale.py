@@ -37,10 +37,8 @@ sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolv
 
 import argparse  # noqa: E402
 import math  # noqa: E402
-import queue  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -49,8 +47,7 @@ from collections import Counter  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from typing import Any, cast  # noqa: E402
+from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
@@ -59,7 +56,6 @@ import psycopg  # noqa: E402
 from access_control import default_registry  # noqa: E402
 from benchmarks._common import (  # noqa: E402
     BENCH_AUDIT_KEY,
-    REPO,
     StepFailedError,
     bench_token,
     remove_folder,
@@ -77,27 +73,22 @@ from benchmarks._service_data import (  # noqa: E402
 )
 from benchmarks.service import (  # noqa: E402
     BenchDatabase,
-    _wait_until_up,
     child_env,
-    free_port,
-    geo_label_command,
     libpq,
     measured_run,
     peak_rss_mb,
     pg_conninfo,
+    served,
     server_versions,
 )
 from benchmarks.workflow import (  # noqa: E402
-    LEASE_MINUTES,
-    LEASE_PARAMS,
-    LEASE_SQL,
     MARKING,
     Labeler,
     all_at_once,
-    claim_sql,
     complete,
     create_people_and_projects,
     create_tasks,
+    raw_claims,
     workflow_database,
 )
 from geo_label import workflow  # noqa: E402
@@ -138,26 +129,8 @@ class Server:
 
 @contextmanager
 def serve(env: dict[str, str], log: Path) -> Iterator[Server]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*geo_label_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO,
-        )
-        try:
-            _wait_until_up(base, process, log)
-            yield Server(base, process)
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with served(env, log) as (base, process):
+        yield Server(base, process)
 
 
 def median_ms(samples: Sequence[float]) -> float:
@@ -347,36 +320,7 @@ def run_rounds(
 def raw_rounds(bench: BenchDatabase, queues: Queues, labelers: int, rounds: int) -> Rounds:
     """The service's claim and lease SQL through psycopg, a connection per labeler (workflow.py's (a0))."""
     project = queues.projects["20k"]
-    callers = queues.callers[:labelers]
-    statements = [claim_sql(c, project) for c in callers]
-    with ExitStack() as stack:
-        pool: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
-        for _ in range(labelers):
-            url = libpq(service_url(bench.owner_url))
-            pool.put(stack.enter_context(psycopg.connect(url, **SESSION_SETTINGS)))
-
-        def ask(index: int) -> uuid.UUID | None:
-            conn = pool.get()
-            try:
-                with conn.transaction():
-                    set_context(conn, callers[index])
-                    sql, params = statements[index]
-                    row = conn.execute(sql, params, prepare=True).fetchone()
-                    if row is None:
-                        return None
-                    now = datetime.now(UTC)
-                    lease = {
-                        **LEASE_PARAMS,
-                        "claimed": row[0],
-                        "holder": callers[index].user_id,
-                        "now": now,
-                        "expires": now + timedelta(minutes=LEASE_MINUTES),
-                    }
-                    leased = conn.execute(LEASE_SQL, lease, prepare=True).fetchone()
-                    return cast(uuid.UUID, leased[0]) if leased else None
-            finally:
-                pool.put(conn)
-
+    with raw_claims(bench, queues.callers[:labelers], project, labelers) as ask:
         return run_rounds(bench, project, labelers, rounds, ask)
 
 

@@ -287,6 +287,13 @@ def free_port() -> int:
 @contextmanager
 def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """``geo-label serve`` on a free local port; yields its base URL, stops it (SIGINT) at the end."""
+    with served(env, log) as (base, _):
+        yield base
+
+
+@contextmanager
+def served(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`api_server`, yielding its process too."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as output:
@@ -299,7 +306,7 @@ def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
         )
         try:
             _wait_until_up(base, process, log)
-            yield base
+            yield base, process
         finally:
             process.send_signal(signal.SIGINT)
             try:

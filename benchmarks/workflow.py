@@ -100,7 +100,7 @@ from benchmarks.service import (  # noqa: E402
 from geo_label import projects, users, workflow  # noqa: E402
 from geo_label.callers import load_caller_by_name  # noqa: E402
 from geo_label.db.context import Caller, system_caller  # noqa: E402
-from geo_label.db.engine import SERVICE_ROLE, Database, service_url  # noqa: E402
+from geo_label.db.engine import SERVICE_ROLE, SESSION_SETTINGS, Database, service_url  # noqa: E402
 from geo_label.db.models import TASKS  # noqa: E402
 from geo_label.db.runtime import system_session  # noqa: E402
 from geo_label.workflow import queue as task_queue  # noqa: E402
@@ -464,11 +464,33 @@ def connection_budget(bench: BenchDatabase, labelers: int) -> int:
 def run_raw(bench: BenchDatabase, fixture: Fixture, callers: list[Caller], budget: int) -> CaseResult:
     result = CaseResult("(a0)", f"claim SQL via psycopg, {SERVICE_ROLE}, RLS")
     project_id = fixture.projects["a0"]
+    with raw_claims(bench, callers, project_id, budget) as ask:
+        drain(
+            result,
+            bench,
+            project_id,
+            len(fixture.tasks["a0"]),
+            len(callers),
+            ask,
+            fixture.labelers[0].user_id,
+        )
+    result.load = os.getloadavg()
+    return result
+
+
+@contextmanager
+def raw_claims(
+    bench: BenchDatabase, callers: list[Caller], project_id: uuid.UUID, connections: int
+) -> Iterator[Callable[[int], uuid.UUID | None]]:
+    """``ask(i)``: caller i claims and leases a task with the service's own SQL (``queue._claim`` and the
+    lease UPDATE) through psycopg as the service role, on one of ``connections`` connections with the
+    service's session settings; one transaction each."""
     statements = [claim_sql(c, project_id) for c in callers]
     with ExitStack() as stack:
         pool: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
-        for _ in range(budget):
-            pool.put(stack.enter_context(psycopg.connect(libpq(service_url(bench.owner_url)))))
+        for _ in range(connections):
+            url = libpq(service_url(bench.owner_url))
+            pool.put(stack.enter_context(psycopg.connect(url, **SESSION_SETTINGS)))
 
         def ask(index: int) -> uuid.UUID | None:
             conn = pool.get()
@@ -488,22 +510,11 @@ def run_raw(bench: BenchDatabase, fixture: Fixture, callers: list[Caller], budge
                         "expires": now + timedelta(minutes=LEASE_MINUTES),
                     }
                     leased = conn.execute(LEASE_SQL, lease, prepare=True).fetchone()
-                    assert leased is not None
-                    return cast(uuid.UUID, leased[0])
+                    return cast(uuid.UUID, leased[0]) if leased else None
             finally:
                 pool.put(conn)
 
-        drain(
-            result,
-            bench,
-            project_id,
-            len(fixture.tasks["a0"]),
-            len(callers),
-            ask,
-            fixture.labelers[0].user_id,
-        )
-    result.load = os.getloadavg()
-    return result
+        yield ask
 
 
 def warm_pool(engine: Any, connections: int) -> None:

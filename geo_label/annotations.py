@@ -308,13 +308,12 @@ def list_annotations(
 ) -> AnnotationPage:
     """A page of readable annotations (plain rows of PAGE_COLUMNS), where the next one starts, and the number
     of readable matches (the same filter for both); with ``count_cap``, counted no further than
-    ``count_cap`` + 1 (issue 21: at a million annotations counting every match cost a second a page)."""
+    ``count_cap`` + 1 (issue 21: at a million annotations counting every match cost a second a page).
+    ``start`` is a forward position (the page after it): the API issues no other."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
     if start is not None and offset:
         raise InvalidInputError("give a cursor or an offset, not both")
-    if start is not None and start.backward:
-        raise InvalidInputError("annotation pages are read forward: use next_cursor")
     statement = page_statement(caller, filters, limit=limit + 1, offset=offset, start=start)
     rows = list(session.execute(statement).all())
     more = len(rows) > limit

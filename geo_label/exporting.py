@@ -243,22 +243,48 @@ class ProjectStream:
     merge: MergeRule | None
 
     def audit(self, session: Session, caller: Caller, action: str, **details: Any) -> None:
-        audit.record(
+        audit_export(
             session,
             caller,
             action,
-            item_type="project",
-            item_id=self.project_id,
-            project_id=self.project_id,
-            marking=self.writer.banner,
-            details={
-                "banner": self.writer.banner.banner(),
-                "recipient": self.header.recipient,
-                "format": self.writer.fmt.value,
-                "merge_iou": self.merge.iou if self.merge else None,
-                **details,
-            },
+            self.project_id,
+            self.writer.banner,
+            recipient=self.header.recipient,
+            fmt=self.writer.fmt,
+            merge=self.merge,
+            **details,
         )
+
+
+def audit_export(
+    session: Session,
+    caller: Caller,
+    action: str,
+    project_id: uuid.UUID,
+    banner: Marking,
+    *,
+    recipient: str | None,
+    fmt: ExportFormat,
+    merge: MergeRule | None,
+    **details: Any,
+) -> None:
+    """An export's audit record, marked with its banner: for whom, in which format, merged how."""
+    audit.record(
+        session,
+        caller,
+        action,
+        item_type="project",
+        item_id=project_id,
+        project_id=project_id,
+        marking=banner,
+        details={
+            "banner": banner.banner(),
+            "recipient": recipient,
+            "format": fmt.value,
+            "merge_iou": merge.iou if merge else None,
+            **details,
+        },
+    )
 
 
 def stream_project(
@@ -321,21 +347,16 @@ def export_project(
             registry=registry,
         )
         merged = tally.merged
-    audit.record(
+    audit_export(
         session,
         caller,
         "export",
-        item_type="project",
-        item_id=project_id,
-        project_id=project_id,
-        marking=summary.banner,
-        details={
-            "banner": summary.banner.banner(),
-            "count": summary.count,
-            "recipient": country,
-            "format": fmt.value,
-            "merged": merged,
-            "merge_iou": merge.iou if merge else None,
-        },
+        project_id,
+        summary.banner,
+        recipient=country,
+        fmt=fmt,
+        merge=merge,
+        count=summary.count,
+        merged=merged,
     )
     return summary

@@ -17,8 +17,7 @@ from geo_label.db.models import ANNOTATION_EXTENTS
 @dataclass(frozen=True)
 class Extent:
     bbox: list[float]  # west, south, east, north
-    first: datetime | None = None
-    last: datetime | None = None  # None: open, the collection is being labeled
+    first: datetime | None = None  # the span's start; it is open at its end: the collection is being labeled
 
 
 def project_extents(

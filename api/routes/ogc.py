@@ -184,7 +184,7 @@ def collection(request: Request, project: Mapping[str, Any], extent: Extent | No
         "extent": {
             "spatial": {"bbox": [extent.bbox], "crs": CRS84},
             "temporal": {
-                "interval": [[iso(extent.first), iso(extent.last)]],
+                "interval": [[iso(extent.first), None]],
                 "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
             },
         },
