@@ -17,7 +17,7 @@ from geo_label import workflow
 from geo_label.annotations import AnnotationInput, create_annotation
 from geo_label.db.context import Caller
 from geo_label.db.engine import Database
-from geo_label.db.models import CHIPS
+from geo_label.db.models import CHIPS, TASKS
 from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.predictions.evaluation import EvaluationOptions, evaluate_model
 from geo_label.predictions.registry import add_model
@@ -235,9 +235,15 @@ def ordered_world(
     image = ingest(test_db, project, utm_image, data_dir, "UNCLASSIFIED", size=100)
     act(test_db, manager, lambda s, c: add_model(s, c, project, name="ships", version="1"))
     with test_db.as_system() as session:
-        chips = list(session.execute(select(CHIPS.c.id).where(CHIPS.c.image_id == image)).scalars())
         operator = session.info["caller"]
         ensure_tasks(session, operator, project, workflow=workflow.load_workflow(session, operator, project))
+        in_default_order = (
+            select(TASKS.c.chip_id)
+            .join(CHIPS, CHIPS.c.id == TASKS.c.chip_id)
+            .where(CHIPS.c.image_id == image)
+            .order_by(TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
+        )
+        chips = list(session.execute(in_default_order).scalars())
     sure, unsure, hidden = chips[40], chips[70], chips[90]  # none of them first in the default order
 
     def on(chip: uuid.UUID, score: float, **props: Any) -> str:
