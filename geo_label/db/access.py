@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, any_, false, literal, not_, or_, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.types import Text
 
 from geo_label.db.context import Caller
@@ -52,7 +52,10 @@ def member_of_project(column: Any, caller: Caller) -> ColumnElement[bool]:
     """Rule 5, need-to-know: the item's project is one the caller is a member of."""
     if not caller.access.projects:
         return false()
-    return column.in_([uuid.UUID(p) for p in sorted(caller.access.projects)])  # type: ignore[no-any-return]
+    # One array parameter, not IN (...): an IN list is rendered into the SQL text again on every execution
+    # (SQLAlchemy's expanding parameter), a measurable share of a request's CPU; the plan is the same.
+    projects = literal([uuid.UUID(p) for p in sorted(caller.access.projects)], ARRAY(UUID(as_uuid=True)))
+    return column == any_(projects)  # type: ignore[no-any-return]
 
 
 def readable(table: Table, caller: Caller, *, now: datetime | None = None) -> ColumnElement[bool]:

@@ -325,10 +325,12 @@ def describe(session: Session, caller: Caller, task: Any) -> TaskDetail:
     """A task with its chip and reviews (the reviewer's comments reach the labeler this way); whether it is
     gold only for the project's reviewers and managers."""
     reviewer = caller.role_in(task["project_id"]) in REVIEWER_ROLES or "system" in caller.roles
+    # Only a submitted task is reviewed: one never submitted (every fresh lease) has no reviews to read.
+    reviewed = task["submissions"] > 0
     return TaskDetail(
         task=task,
         chip=get_chip(session, caller, task["chip_id"]),
-        reviews=task_reviews(session, caller, task["id"]),
+        reviews=task_reviews(session, caller, task["id"]) if reviewed else [],
         gold=is_gold(session, caller, task["chip_id"]) if reviewer else None,
     )
 
