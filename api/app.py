@@ -24,6 +24,7 @@ from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
 from api.routes import suggestions as suggestion_routes
 from api.routes import tasks as task_routes
+from api.routes import tokens as token_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
 from geo_label.db.engine import Database
@@ -129,6 +130,7 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(health.router, prefix=API_PREFIX)
     protected = [
         me.router,
+        token_routes.router,
         users.router,
         projects.router,
         imagery_routes.router,

@@ -4,7 +4,7 @@ caller's attributes to row-level security; every protected route gets it through
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,8 +12,9 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from access_control import MarkingRegistry
+from api.basic_auth import basic_credentials, require_read_only, require_safe_transport, source_of
 from api.state import AppState
-from geo_label import audit, sessions
+from geo_label import access_tokens, audit, sessions
 from geo_label.callers import load_caller
 from geo_label.db.context import Caller, set_caller_context
 from geo_label.errors import AuthenticationError, PermissionDeniedError
@@ -67,22 +68,49 @@ def request_context(
     token: BearerToken,
     _slot: Annotated[None, DatabaseSlot],
 ) -> Iterator[Context]:
-    if not token:
-        raise AuthenticationError("sign in first: send a bearer token")
+    credentials = None if token else basic_credentials(request)
+    if not token and credentials is None:
+        raise AuthenticationError(
+            "sign in first: send a bearer token (desktop GIS, scripts: Basic with a read-only access token)"
+        )
+    if credentials is not None:
+        require_safe_transport(request)
     from geo_label.auth import subject_of_token
 
     caller: Caller | None = None
     with state.database.sessions() as session:
         try:
             with session.begin():
-                subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
-                caller = load_caller(session, subject.user_id)  # attributes from the database every request
+                if token:
+                    subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
+                    caller = load_caller(
+                        session, subject.user_id
+                    )  # attributes from the database every request
+                else:
+                    assert credentials is not None
+                    user_id, token_id = access_tokens.authenticate(
+                        session, credentials.username, credentials.password
+                    )
+                    caller = replace(load_caller(session, user_id), access_token_id=token_id)
+                    require_read_only(request)
                 if caller.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
                     raise PermissionDeniedError("choose a new password first (POST /api/v1/me/password)")
                 set_caller_context(session, caller)
                 yield Context(session=session, caller=caller, registry=state.registry)
         except SessionEndedError as ended:
             sessions.keep_end(session, ended)
+            raise
+        except AuthenticationError as refused:
+            if credentials is not None and caller is None:
+                # A refused access token (or an attempt with the password) is kept as a failed sign-in is.
+                with session.begin():
+                    audit.record(
+                        session,
+                        None,
+                        "token.refused",
+                        actor_name=credentials.username[:64],
+                        details={"reason": refused.detail, "source": source_of(request)},
+                    )
             raise
         except PermissionDeniedError as refused:
             if caller is None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from access_control import MarkingError
+from api.basic_auth import challenge_for
 from api.responses import JSONResponse
 from geo_label.errors import (
     AuthenticationError,
@@ -85,8 +86,10 @@ def status_of(exc: GeoLabelError) -> int:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GeoLabelError)
-    async def domain_error(_: Request, exc: GeoLabelError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+    async def domain_error(request: Request, exc: GeoLabelError) -> JSONResponse:
+        headers = (
+            {"WWW-Authenticate": challenge_for(request)} if isinstance(exc, AuthenticationError) else None
+        )
         if isinstance(exc, TooManyRequestsError):
             headers = {"Retry-After": str(exc.retry_after)}
         return problem(status_of(exc), exc.code, exc.detail, headers)

@@ -43,7 +43,7 @@ def record(
         "item_type": item_type,
         "item_id": str(item_id) if item_id is not None else None,
         "project_id": project_id,
-        "details": details or {},
+        "details": _with_token(caller, details or {}),
         "prev_hash": b"",
         "hash": b"",
     }
@@ -61,6 +61,14 @@ def record(
             record_id=int(record_id), mac=seal(key, int(record_id), bytes.fromhex(digest))
         )
     )
+
+
+def _with_token(caller: Caller | None, details: dict[str, Any]) -> dict[str, Any]:
+    """An act done with a read-only access token says which (the account alone would not tell a desktop
+    client's reads from its owner's)."""
+    if caller is None or caller.access_token_id is None:
+        return details
+    return {**details, "access_token": str(caller.access_token_id)}
 
 
 #: Where a session keeps the audit key (``Session.info``).

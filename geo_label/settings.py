@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         default=12, gt=0, le=24 * 7, description="A session ends this long after sign-in."
     )
+    access_token_max_days: int = Field(
+        default=90,
+        ge=1,
+        le=366,
+        description="The longest a read-only access token (for QGIS, GDAL, scripts) may live; a token made "
+        "without an expiry lives this long.",
+    )
     password_scheme: PasswordScheme = PasswordScheme.ARGON2ID
     lockout_attempts: int = Field(
         default=3, ge=1, description="Failed sign-ins in a row (each within the window) before a lock-out."

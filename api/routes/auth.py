@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from api.basic_auth import source_of
 from api.deps import BearerToken, StateDep
 from api.schemas import RenewIn, SessionOut, SignInIn, TokenOut
 from api.state import AppState
@@ -56,10 +57,6 @@ SIGN_IN_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def source_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def check_same_origin(request: Request) -> None:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "demo_command",
     "imagery_commands",
     "service_commands",
+    "token_commands",
     "workflow_commands",
     "dataset_commands",
     "model_commands",

@@ -28,6 +28,9 @@ class Caller:
     project_roles: Mapping[str, str] = field(default_factory=dict)
     #: Set by an administrator's password reset: nothing but choosing a new password until then.
     must_change_password: bool = False
+    #: The read-only access token the request came with (``geo_label.access_tokens``), if any: every audit
+    #: record of the request names it.
+    access_token_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:

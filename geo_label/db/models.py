@@ -274,6 +274,23 @@ class SignInSession(Base):
     source: Mapped[str | None] = mapped_column(String(64))
 
 
+class AccessToken(Base):
+    """A read-only access token for desktop GIS and scripts (migration 0015): only its SHA-256 is kept."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    label: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
 class SignInThrottle(Base):
     """Failed sign-ins by source, and by source and account name (migration 0011), shared by every process."""
 
@@ -319,6 +336,7 @@ ANNOTATION_VERSIONS = table_of(AnnotationVersion)
 AUDIT_LOG = table_of(AuditRecord)
 AUDIT_SEALS = table_of(AuditSeal)
 SESSIONS = table_of(SignInSession)
+ACCESS_TOKENS = table_of(AccessToken)
 SIGNIN_THROTTLE = table_of(SignInThrottle)
 ANNOTATION_EXTENTS = table_of(AnnotationExtent)
 
