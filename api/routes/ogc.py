@@ -184,7 +184,7 @@ def collection(request: Request, project: Mapping[str, Any], extent: Extent | No
         "extent": {
             "spatial": {"bbox": [extent.bbox], "crs": CRS84},
             "temporal": {
-                "interval": [[iso(extent.first), None]],
+                "interval": [[iso(extent.start), iso(extent.end)]],
                 "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
             },
         },
