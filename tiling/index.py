@@ -1,4 +1,6 @@
-"""DIR/index.parquet: one GeoParquet 1.1 row per chip, footprints in EPSG:4326.
+"""DIR/index.parquet: one GeoParquet 1.1 row per chip, footprints in EPSG:4326; and DIR/index.gpkg, the same
+rows and columns as a GeoPackage with the image's banner, for GIS desktops whose GDAL has no Parquet driver
+(Debian 12's: see tiling.geopackage).
 
 The file is written with pyarrow and shapely alone: importing pandas and geopandas costs a tiling run about
 half a CPU-second, a twentieth of the whole job, to build a table of a few hundred rows. What geopandas would
@@ -21,6 +23,8 @@ from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
 INDEX_NAME = "index.parquet"
+GEOPACKAGE_INDEX_NAME = "index.gpkg"
+INDEX_LAYER = "chips"
 GEOPARQUET_VERSION = "1.1.0"
 INDEX_CRS = "EPSG:4326"
 #: (column, pyarrow type name) of the chip attributes, in file order; geometry and bbox come last.
@@ -163,4 +167,16 @@ def write_index(
     final = out_dir / INDEX_NAME
     with atomic_path(final) as temp:
         pq.write_table(table, temp, compression="zstd")
+    write_geopackage_index(out_dir / GEOPACKAGE_INDEX_NAME, table.drop_columns(["bbox"]), marking)
     return final
+
+
+def write_geopackage_index(final: Path, table: Any, marking: str | None) -> None:
+    """The index as a GeoPackage (no ``bbox`` column: the GeoPackage has its own spatial index), atomically,
+    the image's banner in its metadata; the same bytes from the same chips (its time stamps fixed)."""
+    from tiling.geopackage import write_arrow, write_banner
+
+    with atomic_path(final) as temp:
+        write_arrow(table, temp, layer=INDEX_LAYER, geometry_type="Polygon", fixed_time=True)
+        if marking is not None:
+            write_banner(temp, marking, layer=INDEX_LAYER, fixed_time=True)
