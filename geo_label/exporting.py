@@ -21,6 +21,7 @@ from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_EXTENTS, ANNOTATIONS, IMAGES, MODELS, PREDICTIONS, USERS
 from geo_label.errors import InvalidInputError, brief
 from geo_label.export.geojson import (
+    COLUMNAR_FORMATS,
     EncodedFeatures,
     ExportFeature,
     ExportFormat,
@@ -172,16 +173,20 @@ def merging_features(
     return stream(), tally
 
 
-def geoparquet_export(
+def columnar_export(
     session: Session,
     rows: Any,
     rule: MergeRule | None,
     header: ExportHeader,
     out: BinaryIO,
     registry: MarkingRegistry,
+    fmt: ExportFormat,
+    spool_dir: Path | None,
 ) -> tuple[ExportSummary, int]:
-    """The export as GeoParquet: the rows streamed from the database, and the merged objects."""
-    # Imported here: pyarrow's Parquet module costs every other export a third of a second of start-up.
+    """The export as GeoParquet or GeoPackage: the rows streamed from the database, and the merged
+    objects."""
+    # Imported here: pyarrow's Parquet module and GDAL cost every other export a third of a second.
+    from geo_label.export.geopackage import write_geopackage
     from geo_label.export.geoparquet import write_geoparquet
 
     groups = find_groups(session, rows, rule) if rule is not None else []
@@ -189,6 +194,10 @@ def geoparquet_export(
     alone = rows.where(ANNOTATIONS.c.id != all_(id_array(parts))) if parts else rows
     merged = merged_features(session, rows, groups, feature_properties)
     streamed = session.execute(alone.execution_options(yield_per=BATCH))
+    if fmt is ExportFormat.GPKG:
+        return write_geopackage(streamed, merged, header, out, spool_dir=spool_dir, registry=registry), len(
+            groups
+        )
     return write_geoparquet(streamed, merged, header, out, registry=registry), len(groups)
 
 
@@ -333,8 +342,8 @@ def export_project(
     header = export_header(session, caller, project_id, registry, recipient, statuses)
     country = header.recipient
     rows = export_rows(caller, project_id, country, statuses)
-    if fmt is ExportFormat.GEOPARQUET:
-        summary, merged = geoparquet_export(session, rows, merge, header, out, registry)
+    if fmt in COLUMNAR_FORMATS:
+        summary, merged = columnar_export(session, rows, merge, header, out, registry, fmt, spool_dir)
     else:
         exported, tally = merging_features(session, rows, merge, project_id, spool_dir)
         summary = write_export(

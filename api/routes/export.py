@@ -22,7 +22,7 @@ from api.errors import NO_STORE
 from api.state import AppState
 from geo_label.db.context import Caller, set_caller_context
 from geo_label.errors import TooManyRequestsError
-from geo_label.export.geojson import ExportFormat
+from geo_label.export.geojson import COLUMNAR_FORMATS, ExportFormat
 from geo_label.export.merge import DEFAULT_IOU, MergeRule
 from geo_label.exporting import ProjectStream, export_project, stream_project
 
@@ -33,11 +33,13 @@ MEDIA_TYPES = {
     ExportFormat.GEOJSON: "application/geo+json",
     ExportFormat.GEOJSONSEQ: "application/geo+json-seq",
     ExportFormat.GEOPARQUET: "application/vnd.apache.parquet",
+    ExportFormat.GPKG: "application/geopackage+sqlite3",
 }
 EXTENSIONS = {
     ExportFormat.GEOJSON: "geojson",
     ExportFormat.GEOJSONSEQ: "geojsons",
     ExportFormat.GEOPARQUET: "parquet",
+    ExportFormat.GPKG: "gpkg",
 }
 CHUNK = 1 << 20
 
@@ -74,8 +76,8 @@ def export(
     rule = MergeRule(iou=merge_iou) if merge else None
     statuses = tuple(status or ())
     attachment = f'attachment; filename="{project_id}.{EXTENSIONS[fmt]}"'
-    if fmt is ExportFormat.GEOPARQUET:
-        return parquet(ctx, state, project_id, recipient, statuses, rule, attachment)
+    if fmt in COLUMNAR_FORMATS:
+        return spooled(ctx, state, project_id, fmt, recipient, statuses, rule, attachment)
     session = snapshot(state, ctx.caller)
     try:
         stream = stream_project(
@@ -163,10 +165,11 @@ def finish(
         log.exception("auditing the end of an export of project %s failed", stream.project_id)
 
 
-def parquet(
+def spooled(
     ctx: Context,
     state: AppState,
     project_id: uuid.UUID,
+    fmt: ExportFormat,
     recipient: str | None,
     statuses: tuple[str, ...],
     rule: MergeRule | None,
@@ -182,7 +185,7 @@ def parquet(
             project_id=project_id,
             out=spool,
             registry=ctx.registry,
-            fmt=ExportFormat.GEOPARQUET,
+            fmt=fmt,
             recipient=recipient,
             statuses=statuses,
             spool_dir=spool_dir,
@@ -198,4 +201,4 @@ def parquet(
         "X-GeoLabel-Banner": summary.banner.banner(),
         "X-GeoLabel-Feature-Count": str(summary.count),
     }
-    return StreamingResponse(chunks(spool), media_type=MEDIA_TYPES[ExportFormat.GEOPARQUET], headers=headers)
+    return StreamingResponse(chunks(spool), media_type=MEDIA_TYPES[fmt], headers=headers)

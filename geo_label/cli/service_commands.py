@@ -322,7 +322,8 @@ def export(
         float, typer.Option(min=0.01, max=1.0, help="Polygons: the intersection over union of one object.")
     ] = DEFAULT_IOU,
 ) -> None:
-    """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences), marked feature by feature."""
+    """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences, GeoParquet, GeoPackage), marked feature
+    by feature, the file with its banner."""
     settings = load_settings()
     with acting(as_user) as (session, caller):
         row = projects.find_project(session, caller, project)

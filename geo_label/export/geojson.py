@@ -116,10 +116,14 @@ class ExportFormat(StrEnum):
     GEOJSONSEQ = "geojsonseq"
     #: Written by :mod:`geo_label.export.geoparquet`, not by this module.
     GEOPARQUET = "geoparquet"
+    #: Written by :mod:`geo_label.export.geopackage`, not by this module.
+    GPKG = "gpkg"
 
 
 #: The formats :func:`write_export` writes.
 GEOJSON_FORMATS: Final = (ExportFormat.GEOJSON, ExportFormat.GEOJSONSEQ)
+#: The formats written as typed columns, in batches (geo_label.export.geoparquet and .geopackage).
+COLUMNAR_FORMATS: Final = (ExportFormat.GEOPARQUET, ExportFormat.GPKG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +204,8 @@ def write_export(
     ``out`` is written from its current position and flushed, not closed.
     """
     fmt = ExportFormat(fmt)
-    if fmt is ExportFormat.GEOPARQUET:
-        raise ValueError("GeoParquet is written by geo_label.export.geoparquet")
+    if fmt in COLUMNAR_FORMATS:
+        raise ValueError(f"{fmt.value} is written by geo_label.export.{fmt.value}")
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         return _write(features, header, out, fmt, precision, registry, spool)
 
@@ -269,8 +273,8 @@ class StreamedExport:
         registry: MarkingRegistry | None = None,
     ) -> None:
         self.fmt = ExportFormat(fmt)
-        if self.fmt is ExportFormat.GEOPARQUET:
-            raise ValueError("GeoParquet is written by geo_label.export.geoparquet")
+        if self.fmt in COLUMNAR_FORMATS:
+            raise ValueError(f"{self.fmt.value} is written by geo_label.export.{self.fmt.value}")
         _check_arguments(header, precision)
         self.recipient = _check_recipient(header.recipient, registry)
         if self.recipient is not None and not releasable_to(banner, self.recipient, registry):

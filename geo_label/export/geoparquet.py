@@ -62,7 +62,9 @@ _COLUMNS: Final = tuple(
 
 
 @dataclass
-class _Summary:
+class BatchSummary:
+    """What the batches held: their markings, geometry types, box and count."""
+
     markings: set[Marking] = field(default_factory=set)
     types: set[str] = field(default_factory=set)
     #: xmin, ymin, xmax, ymax of everything so far (inf while nothing has a geometry)
@@ -73,8 +75,18 @@ class _Summary:
         xmin, ymin, xmax, ymax = self.box
         return None if xmin > xmax else (xmin, ymin, xmax, ymax)
 
+    def result(self, sink: HashingWriter) -> ExportSummary:
+        """The export's summary once every batch went through ``sink``."""
+        return ExportSummary(
+            count=self.count,
+            banner=roll_up(self.markings),
+            bbox=self.bbox(),
+            bytes_written=sink.written,
+            sha256=sink.digest.hexdigest(),
+        )
 
-class _HashingWriter:
+
+class HashingWriter:
     """Counts and hashes what passes to ``out``."""
 
     def __init__(self, out: BinaryIO) -> None:
@@ -95,18 +107,16 @@ class _HashingWriter:
         return False
 
 
-def write_geoparquet(
+def feature_batches(
     rows: Iterable[Any],
     merged: Iterable[ExportFeature],
     header: ExportHeader,
-    out: BinaryIO,
-    *,
+    summary: BatchSummary,
     registry: MarkingRegistry | None = None,
-) -> ExportSummary:
-    """Write the export's database ``rows`` (the columns of :func:`geo_label.exporting.export_rows`) and the
-    ``merged`` features to ``out`` as GeoParquet; each distinct marking is checked against the recipient."""
-    summary = _Summary()
-    sink = _HashingWriter(out)
+) -> Iterator[pa.RecordBatch]:
+    """The export's database ``rows`` (the columns of :func:`geo_label.exporting.export_rows`) and the
+    ``merged`` features as record batches of :data:`SCHEMA`, tallied in ``summary`` as they go; each
+    distinct marking is checked against the recipient."""
     checked: dict[tuple[Any, ...], Marking] = {}
 
     def marking_of_row(row: Any) -> Marking:
@@ -116,23 +126,30 @@ def write_geoparquet(
             marking = checked[key] = _checked(marking_of_values(*key), header.recipient, registry)
         return marking
 
+    yield from _batches(rows, merged, marking_of_row, header, registry, summary)
+
+
+def write_geoparquet(
+    rows: Iterable[Any],
+    merged: Iterable[ExportFeature],
+    header: ExportHeader,
+    out: BinaryIO,
+    *,
+    registry: MarkingRegistry | None = None,
+) -> ExportSummary:
+    """Write the export's ``rows`` and ``merged`` features (:func:`feature_batches`) to ``out`` as
+    GeoParquet."""
+    summary = BatchSummary()
+    sink = HashingWriter(out)
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), SCHEMA, compression="zstd")
     try:
-        for batch in _batches(rows, merged, marking_of_row, header, registry, summary):
+        for batch in feature_batches(rows, merged, header, summary, registry):
             writer.write_batch(batch)
         writer.add_key_value_metadata(_metadata(summary))
     finally:
         writer.close()
-    banner = roll_up(summary.markings)
-    bbox = summary.bbox()
     out.flush()
-    return ExportSummary(
-        count=summary.count,
-        banner=banner,
-        bbox=bbox,
-        bytes_written=sink.written,
-        sha256=sink.digest.hexdigest(),
-    )
+    return summary.result(sink)
 
 
 def _checked(marking: Marking, recipient: str | None, registry: MarkingRegistry | None) -> Marking:
@@ -150,7 +167,7 @@ def _batches(
     marking_of_row: Any,
     header: ExportHeader,
     registry: MarkingRegistry | None,
-    summary: _Summary,
+    summary: BatchSummary,
 ) -> Iterator[pa.RecordBatch]:
     records: list[tuple[dict[str, Any], Marking, Any]] = []
     for row in rows:
@@ -192,7 +209,7 @@ def _row_properties(row: Any) -> dict[str, Any]:
     }
 
 
-def _batch(records: list[tuple[dict[str, Any], Marking, Any]], summary: _Summary) -> pa.RecordBatch:
+def _batch(records: list[tuple[dict[str, Any], Marking, Any]], summary: BatchSummary) -> pa.RecordBatch:
     geometries = [geometry for _, _, geometry in records]
     columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for properties, _, _ in records:
@@ -230,7 +247,7 @@ def _batch(records: list[tuple[dict[str, Any], Marking, Any]], summary: _Summary
     )
 
 
-def _metadata(summary: _Summary) -> dict[str, str]:
+def _metadata(summary: BatchSummary) -> dict[str, str]:
     bbox = summary.bbox()
     geo = {
         "version": "1.1.0",

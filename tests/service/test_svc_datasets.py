@@ -333,6 +333,46 @@ def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: 
     assert secret not in set(geopandas.read_parquet(io.BytesIO(reader.content))["id"])
 
 
+def test_geopackage_export_as_gdal_reads_it(
+    client: TestClient, place: dict[str, Any], tmp_path: Path, data_dir: Path
+) -> None:
+    """A GeoPackage of the same features and columns, the banner in gpkg_metadata (issue 22)."""
+    import pyogrio
+
+    from tiling.geopackage import read_banner
+
+    scene = place["scene"]
+    ids = draw_three(client, place)
+    left = draw(client, place, (0, 0), scene.polygon([(200, 40), (240, 40), (240, 80), (200, 80)]))
+    right = draw(client, place, (0, 192), scene.polygon([(201, 41), (241, 41), (241, 81), (201, 81)]))
+    secret = draw(
+        client, place, (192, 0), scene.polygon(shifted(SQUARE, (-192, 0))), marking="SECRET//NOFORN"
+    )
+    base = f"/api/v1/projects/{place['project']}/export"
+    response = client.get(f"{base}?format=gpkg", headers=place["headers"])
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/geopackage+sqlite3"
+    assert response.headers["content-disposition"].endswith('.gpkg"')
+    assert response.headers["x-geolabel-banner"] == "SECRET//NOFORN"
+    path = tmp_path / "labels.gpkg"
+    path.write_bytes(response.content)
+    assert read_banner(path) == "SECRET//NOFORN"
+    frame = pyogrio.read_dataframe(path, layer="labels")
+    assert frame.crs is not None and frame.crs.to_epsg() == 4326
+    by_id = {row["id"]: row for _, row in frame.iterrows()}
+    assert set(by_id) == {*ids.values(), min(left, right), secret}, "the pair is one object"
+    assert json.loads(by_id[min(left, right)]["merged_from"]) == sorted([left, right])
+    assert by_id[secret]["marking"] == "(S//NF)" and by_id[secret]["marking_banner"] == "SECRET//NOFORN"
+    assert json.loads(by_id[ids["building"]]["attributes"]) == {}
+    assert set(frame.geometry.geom_type) == {"Point", "Polygon"}
+    reader = client.get(f"{base}?format=gpkg", headers=place["reader_headers"])
+    assert reader.headers["x-geolabel-banner"] == "UNCLASSIFIED"
+    path.write_bytes(reader.content)
+    assert read_banner(path) == "UNCLASSIFIED"
+    assert secret not in set(pyogrio.read_dataframe(path, layer="labels")["id"])
+    assert not list(data_dir.rglob("export-gpkg-*")), "the GeoPackage is built in a folder removed after"
+
+
 def test_previews_as_the_images_for_rgb_models(
     client: TestClient, test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
 ) -> None:
