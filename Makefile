@@ -42,9 +42,10 @@ demo-deps:
 
 # What the tests need beyond Python: PostGIS, strace/unshare to prove nothing touches the network, Debian's
 # chromium for the browser tests (Playwright drives it; it never downloads a browser of its own), and gpg/gpgv
-# for the offline bundle's signature tests, and proj-data (datum shift grids).
+# for the offline bundle's signature tests, and proj-data (datum shift grids); Debian's own QGIS and GDAL for
+# the desktop tests (tests/desktop, marker qgis: what an analyst's workstation runs against GeoLabel).
 test-deps: demo-deps
-	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv proj-data
+	@scripts/ensure-debian-packages.sh strace util-linux chromium gpg gpgv proj-data python3-qgis gdal-bin
 
 pytest: install test-deps
 	$(BIN)/pytest
