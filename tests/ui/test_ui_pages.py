@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from tests import pg
 from tests.ui.browser import UiPage, sign_in
 from tests.ui.conftest import UiWorld
@@ -111,3 +113,27 @@ def test_the_api_docs_work_offline(open_ui: Callable[[], UiPage]) -> None:
     ui.screenshot("13-api-docs")
     for stock in ("index.html", "swagger-initializer.js"):
         assert ui.page.request.get(f"{ui.origin}/ui/vendor/swagger-ui/{stock}").status == 404
+
+
+def test_an_analyst_makes_and_revokes_an_access_token(
+    open_ui: Callable[[], UiPage], test_db: pg.TestDatabase, origin: str
+) -> None:
+    """The account page makes a read-only token for QGIS (shown once), which then reads over Basic (from this
+    host), and revokes it (issue 22)."""
+    analyst = make_user(test_db, unique("analyst"), "SECRET")
+    ui = open_ui()
+    sign_in(ui, analyst, PASSWORD)
+    ui.goto("#/account")
+    ui.page.wait_for_selector("#create-token")
+    ui.page.fill("#token-label", "QGIS on ws-042")
+    ui.page.click("#create-token button[type=submit]")
+    secret = ui.page.inner_text("#new-token")
+    assert secret.startswith("glt_")
+    ui.page.wait_for_selector("#token-list td:has-text('QGIS on ws-042')")
+    assert secret not in ui.page.inner_text("#token-list")
+    ui.screenshot("11-access-tokens")
+    read = httpx.get(f"{origin}/ogc/collections", auth=(analyst, secret), timeout=30)
+    assert read.status_code == 200, read.text
+    ui.page.click("[data-revoke]")
+    ui.page.wait_for_selector("#token-list td:has-text('revoked')")
+    assert httpx.get(f"{origin}/ogc/collections", auth=(analyst, secret), timeout=30).status_code == 401
