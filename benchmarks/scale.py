@@ -19,7 +19,8 @@ API is the real server (``geo-label serve``, its default processes) over HTTP. M
   throughput with as many connections. Goal at 100: >= 100 tasks/s, p99 < 500 ms, >= 0.7x raw, none twice.
 - ``export``: ``GET /api/v1/projects/{id}/export`` at 1M: time to the first byte, total against ``ogr2ogr``
   of three columns as the superuser, and the server's peak resident memory. Goal: first byte < 1 s, total
-  <= 0.8x ogr2ogr, memory flat.
+  <= 0.8x ogr2ogr, memory flat. ``gpkg`` (issue 22): ``?format=gpkg`` against ``ogr2ogr -f GPKG`` of the
+  same three columns (reported, no goal set).
 
 A report, not a test: it exits 0 whatever the figures, non-zero only when a step itself fails. ``--json``
 prints one JSON object (the text mode prints the same figures a line each).
@@ -357,15 +358,18 @@ def api_rounds(
 # --- export -----------------------------------------------------------------------------------------------
 
 
-def api_export(server: Server, token: str, project: uuid.UUID, scratch: Path) -> tuple[float, float, int]:
+def api_export(
+    server: Server, token: str, project: uuid.UUID, scratch: Path, fmt: str = "geojson"
+) -> tuple[float, float, int]:
     """(seconds to the first byte, seconds in all, bytes) of the API export, written to a file."""
-    out = scratch / "api-export.geojson"
+    out = scratch / f"api-export.{fmt}"
     size = 0
     headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/projects/{project}/export?format={fmt}"
     with httpx.Client(base_url=server.base, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
         started = time.perf_counter()
         first = math.nan
-        with client.stream("GET", f"/api/v1/projects/{project}/export") as response, out.open("wb") as sink:
+        with client.stream("GET", url) as response, out.open("wb") as sink:
             if response.status_code != 200:
                 raise StepFailedError(f"the export answered {response.status_code}")
             for chunk in response.iter_raw():
@@ -378,14 +382,14 @@ def api_export(server: Server, token: str, project: uuid.UUID, scratch: Path) ->
     return first, total, size
 
 
-def ogr2ogr_seconds(bench: BenchDatabase, scratch: Path) -> float | None:
+def ogr2ogr_seconds(bench: BenchDatabase, scratch: Path, driver: str = "GeoJSON") -> float | None:
     executable = shutil.which("ogr2ogr")
     if executable is None:
         return None
-    out = scratch / "ogr2ogr.geojson"
+    out = scratch / ("ogr2ogr.gpkg" if driver == "GPKG" else "ogr2ogr.geojson")
     conninfo, env = pg_conninfo(bench.owner_url)
     sql = "SELECT id, label_class, geometry FROM annotations"
-    command = [executable, "-f", "GeoJSON", str(out), f"PG:{conninfo}", "-sql", sql]
+    command = [executable, "-f", driver, str(out), f"PG:{conninfo}", "-sql", sql]
     run = measured_run(command, env, scratch / "ogr2ogr-logs")
     out.unlink(missing_ok=True)
     return run.seconds
@@ -475,6 +479,15 @@ def annotation_parts(ctx: Run, server: Server) -> None:
             "peak_rss_before_mb": round(before, 1),
         }
         ctx.log(f"export: {ctx.report['export']}")
+        _, gpkg_total, gpkg_size = api_export(server, token, fixture.project_id, ctx.scratch, "gpkg")
+        gpkg_ogr = ogr2ogr_seconds(ctx.bench, ctx.scratch, "GPKG")
+        ctx.report["export"]["gpkg"] = {
+            "over_ogr2ogr": round(gpkg_total / gpkg_ogr, 2) if gpkg_ogr else None,
+            "total_s": round(gpkg_total, 2),
+            "ogr2ogr_s": round(gpkg_ogr, 2) if gpkg_ogr else None,
+            "mb": round(gpkg_size / 1e6, 1),
+        }
+        ctx.log(f"export as GeoPackage: {ctx.report['export']['gpkg']}")
 
 
 def task_parts(ctx: Run, server: Server) -> None:

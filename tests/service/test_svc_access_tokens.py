@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from tests.service.test_svc_access_support import (
     ids,
     inner_geometry,
     mixed_world,
+    officer_pair,
+    set_clearance,
 )
-from tests.world import PASSWORD, make_user, unique
+from tests.world import PASSWORD, add_member, make_user, unique
 
 HTTPS = "https://testserver"  # Basic is accepted over HTTPS (or from this host) only
 
@@ -197,3 +200,15 @@ def test_only_officers_manage_another_accounts_tokens(
     assert revoked.status_code == 204
     assert client.get(f"{HTTPS}/ogc/collections", headers=basic(owner, token["token"])).status_code == 401
     assert audit_rows(test_db, "token.revoke", actor_name=officer)
+
+
+def test_a_clearance_change_acts_on_the_token_at_once(
+    client: TestClient, test_db: TestDatabase, world: MixedWorld
+) -> None:
+    """The token carries no access of its own: the account's, read on every request."""
+    username = make_user(test_db, unique("lowered"), "S")
+    add_member(test_db, uuid.UUID(world.project), username, "labeler")
+    auth = basic(username, new_token(client, username)["token"])
+    assert set(ids(ogc_items(client, world.project, auth))) == world.visible_annotations("s_usa")
+    set_clearance(client, officer_pair(test_db), username, clearance="U", citizenship="USA")
+    assert set(ids(ogc_items(client, world.project, auth))) == world.visible_annotations("u_usa")

@@ -103,11 +103,14 @@ def test_index_of_no_written_chip_is_an_empty_valid_file(tmp_path: Path) -> None
     assert list(index.columns) == [*(name for name, _ in COLUMNS), "image_sha256", "marking", "geometry"]
 
 
+@pytest.mark.parametrize("grid", [NEAR_NAPLES, ACROSS_ANTIMERIDIAN], ids=["naples", "antimeridian"])
 @pytest.mark.parametrize("marking", ["SECRET//REL TO USA, GBR", None])
-def test_the_geopackage_index_holds_the_same_rows_and_the_banner(tmp_path: Path, marking: str | None) -> None:
+def test_the_geopackage_index_holds_the_same_rows_and_the_banner(
+    tmp_path: Path, grid: tuple[Affine, str], marking: str | None
+) -> None:
     """index.gpkg for GDAL without a Parquet driver (Debian 12's, issue 22): the rows and columns of
     index.parquet (but the bbox covering, which a GeoPackage's own spatial index replaces)."""
-    transform, crs_wkt = NEAR_NAPLES
+    transform, crs_wkt = grid
     chips = records(12, skipped=(5,))
     parquet = write_index(
         tmp_path, chips, transform=tuple(transform), crs_wkt=crs_wkt, image_sha256="ab" * 32, marking=marking
