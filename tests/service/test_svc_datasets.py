@@ -293,10 +293,8 @@ def test_the_api_sends_the_dataset_as_a_tar_archive(
     assert "add up to 1" in bad.json()["detail"]
 
 
-def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: dict[str, Any]) -> None:
-    import geopandas
-    import pyarrow.parquet as pq
-
+def columnar_world(client: TestClient, place: dict[str, Any]) -> tuple[dict[str, str], str, str, str]:
+    """The three labels, one object drawn on two overlapping chips (left, right) and a SECRET//NOFORN one."""
     scene = place["scene"]
     ids = draw_three(client, place)
     left = draw(client, place, (0, 0), scene.polygon([(200, 40), (240, 40), (240, 80), (200, 80)]))
@@ -304,6 +302,14 @@ def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: 
     secret = draw(
         client, place, (192, 0), scene.polygon(shifted(SQUARE, (-192, 0))), marking="SECRET//NOFORN"
     )
+    return ids, left, right, secret
+
+
+def test_geoparquet_export_reads_back_with_geopandas(client: TestClient, place: dict[str, Any]) -> None:
+    import geopandas
+    import pyarrow.parquet as pq
+
+    ids, left, right, secret = columnar_world(client, place)
     base = f"/api/v1/projects/{place['project']}/export"
     response = client.get(f"{base}?format=geoparquet", headers=place["headers"])
     assert response.status_code == 200, response.text
@@ -341,13 +347,7 @@ def test_geopackage_export_as_gdal_reads_it(
 
     from tiling.geopackage import read_banner
 
-    scene = place["scene"]
-    ids = draw_three(client, place)
-    left = draw(client, place, (0, 0), scene.polygon([(200, 40), (240, 40), (240, 80), (200, 80)]))
-    right = draw(client, place, (0, 192), scene.polygon([(201, 41), (241, 41), (241, 81), (201, 81)]))
-    secret = draw(
-        client, place, (192, 0), scene.polygon(shifted(SQUARE, (-192, 0))), marking="SECRET//NOFORN"
-    )
+    ids, left, right, secret = columnar_world(client, place)
     base = f"/api/v1/projects/{place['project']}/export"
     response = client.get(f"{base}?format=gpkg", headers=place["headers"])
     assert response.status_code == 200, response.text
