@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -397,13 +398,39 @@ def write_preview(
 
 
 def recorded_valid_fraction(path: str | Path) -> float | None:
-    """The valid fraction stored in a chip written by an earlier run, or None if it cannot be trusted."""
+    """The valid fraction stored in a chip written by an earlier run, or None if it cannot be trusted: its
+    tags unreadable, or the file not whole (a tile past its end: cut short by a crash or a full disk)."""
     try:
         with rasterio.open(path) as chip:
             value = chip.tags().get(VALID_FRACTION_TAG)
-    except rasterio.errors.RasterioIOError:
+            whole = _tiles_within(chip, os.path.getsize(path))
+    except (rasterio.errors.RasterioIOError, OSError, ValueError):
         return None
-    return float(value) if value is not None else None
+    return float(value) if value is not None and whole else None
+
+
+def _tiles_within(chip: Any, size: int) -> bool:
+    """Whether every tile (or strip) of every band ends within the file's ``size`` bytes, as GDAL reads
+    their offsets and byte counts from the TIFF directory."""
+    rows, cols = chip.block_shapes[0]
+    for band in range(1, chip.count + 1):
+        for y in range(-(-chip.height // rows)):
+            for x in range(-(-chip.width // cols)):
+                offset = chip.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)
+                length = chip.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)
+                if offset is None or length is None or int(offset) + int(length) > size:
+                    return False
+    return True
+
+
+def preview_is_whole(path: str) -> bool:
+    """A JPEG ends with its end-of-image marker: a preview cut short does not."""
+    try:
+        with open(path, "rb") as preview:
+            preview.seek(-2, os.SEEK_END)
+            return preview.read(2) == b"\xff\xd9"
+    except OSError:
+        return False
 
 
 def process_chip(
@@ -415,7 +442,7 @@ def process_chip(
         f"{job.out_dir}/{job.chip_path(window)}",
         f"{job.out_dir}/{job.preview_path(window)}",
     )
-    if is_regular_file(chip_file) and is_regular_file(preview_file):
+    if is_regular_file(chip_file) and is_regular_file(preview_file) and preview_is_whole(preview_file):
         fraction = recorded_valid_fraction(chip_file)
         if fraction is not None:
             if source.cells is not None and source.inside(window):

@@ -14,6 +14,10 @@ Measured on the reference scene (2 cores, runs alternating with the same code wr
 kernel's copy took 15% of a run's CPU here, a virtual machine whose host reclaims the guest's free memory
 making a page's first touch up to ten times dearer. Part of the saving is spent by the kernel's writeback
 threads, which now work during the run rather than after it.
+
+The files it is told of are finished: written, closed (any late write error raised to the writer) and
+renamed into place (tiling.atomic). It opens each by name, read-only, to give its advice; it never holds a
+file the writer has not closed.
 """
 
 from __future__ import annotations
@@ -31,20 +35,24 @@ DEFAULT_WINDOW_BYTES = 64 << 20
 #: posix_fadvise where the platform has it (Linux and most POSIX systems; not macOS).
 _ADVISE = getattr(os, "posix_fadvise", None)
 _DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 0)
-#: How a released file is closed (a name of this module's, so tests can make it fail as NFS may).
-close_descriptor = os.close
 
 
-def _advise_dontneed(descriptor: int) -> None:
-    """Start writing the file's dirty pages back and drop its clean ones (advice: failures are ignored)."""
-    if _ADVISE is not None:
-        with suppress(OSError):
+def _advise_dontneed(path: str) -> None:
+    """Start writing the file's dirty pages back and drop its clean ones (advice: failures are ignored, a
+    file removed meanwhile among them)."""
+    if _ADVISE is None:
+        return
+    with suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
             _ADVISE(descriptor, 0, 0, _DONTNEED)
+        finally:
+            os.close(descriptor)
 
 
 class WriteBehind:
-    """Takes the open descriptors of files just written in full, starts their writeback, and once more
-    than ``window_bytes`` of later files are held, drops the oldest file's pages and closes it.
+    """Told of files just written in full, starts their writeback, and once more than ``window_bytes`` of
+    later files are held, drops the oldest file's pages.
 
     The kernel calls are made by a thread of its own, started with the first file: starting a file's
     writeback waits for room in the disk's queue when it is full, a wait the chip workers should not share.
@@ -54,12 +62,11 @@ class WriteBehind:
 
     def __init__(self, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
         self._window = window_bytes
-        self._queue: Queue[tuple[int, int] | None] = Queue()
+        self._queue: Queue[tuple[str, int] | None] = Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._held = 0
-        self._error: OSError | None = None
 
     def __enter__(self) -> WriteBehind:
         return self
@@ -69,20 +76,19 @@ class WriteBehind:
 
     @property
     def held(self) -> int:
-        """Files whose descriptors are held (handed over, not yet released)."""
+        """Files handed over whose pages are not dropped yet."""
         return self._held
 
-    def hand_over(self, descriptor: int, size: int) -> None:
-        """Own ``descriptor``, a file of ``size`` bytes just written in full (closed here, later)."""
+    def hand_over(self, path: str, size: int) -> None:
+        """Take care of ``path``, a finished file of ``size`` bytes."""
         with self._lock:
             if self._closed:
-                os.close(descriptor)
                 raise ValueError("this write-behind is closed")
             self._held += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="geo-label-write-behind", daemon=True)
                 self._thread.start()
-        self._queue.put((descriptor, size))
+        self._queue.put((path, size))
 
     def settle(self) -> None:
         """Wait until every file handed over so far has been taken care of (its writeback started, and
@@ -90,42 +96,32 @@ class WriteBehind:
         self._queue.join()
 
     def close(self) -> None:
-        """Release every file still held and stop the thread; raises the first error a file system gave
-        on closing a file (a write it failed after accepting it), so that the run fails rather than
-        leave such a file behind unnoticed."""
+        """Release every file still held and stop the thread."""
         with self._lock:
             already, self._closed = self._closed, True
             thread = self._thread
         if thread is not None and not already:
             self._queue.put(None)
             thread.join()
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
     def _run(self) -> None:
-        """The thread: nothing here raises (advice failing is ignored, a failed close kept for :meth:`close`),
-        so no file is left open."""
-        window: deque[tuple[int, int]] = deque()
+        """The thread: nothing here raises (advice failing is ignored)."""
+        window: deque[tuple[str, int]] = deque()
         window_bytes = 0
         while (item := self._queue.get()) is not None:
             _advise_dontneed(item[0])  # starts the writeback; nothing is clean yet to drop
             window.append(item)
             window_bytes += item[1]
             while window_bytes > self._window and len(window) > 1:
-                descriptor, size = window.popleft()
+                path, size = window.popleft()
                 window_bytes -= size
-                self._release(descriptor)
+                self._release(path)
             self._queue.task_done()
         while window:
             self._release(window.popleft()[0])
         self._queue.task_done()
 
-    def _release(self, descriptor: int) -> None:
-        _advise_dontneed(descriptor)
-        try:
-            close_descriptor(descriptor)
-        except OSError as exc:  # a write the file system failed late (NFS reports it here); closed anyway
-            self._error = self._error or exc
+    def _release(self, path: str) -> None:
+        _advise_dontneed(path)
         with self._lock:
             self._held -= 1

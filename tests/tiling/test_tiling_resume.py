@@ -14,6 +14,7 @@ import rasterio
 
 from imagery.synthetic import SceneSpec, write_scene
 from tests.tiling.conftest import tree_digest
+from tiling.chip import recorded_valid_fraction
 
 ARGS = ["--size", "128", "--overlap", "16", "--workers", "1"]
 
@@ -63,3 +64,58 @@ def test_killed_run_resumes_to_identical_output(
     subprocess.run(tile_command(scene, tmp_path), check=True, stdout=subprocess.DEVNULL)
     assert tree_digest(tmp_path) == uninterrupted
     assert not [p for p in tmp_path.rglob(".*tmp-*")], "stale temporaries cleaned up"
+
+
+#: `geo-label tile` in a process whose file system fails the fifth close with EIO (as NFS reports a write it
+#: failed late): the run must fail before that file has its final name.
+FAILING_CLOSE = """
+import errno, itertools, os, sys
+import tiling.atomic
+closes = itertools.count()
+def close(descriptor):
+    os.close(descriptor)
+    if next(closes) == 4:
+        raise OSError(errno.EIO, "Input/output error")
+tiling.atomic.close_descriptor = close
+from geo_label.cli import main
+sys.argv = ["geo-label", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_chip_cut_short_is_written_again_not_kept(
+    scene: Path, uninterrupted: dict[str, str], tmp_path: Path
+) -> None:
+    """Resume checks a chip is whole, not only that its tags read (issue 16): a chip and a preview cut short
+    under their final names (a crash, a full disk) in a batch not recorded as done are written again."""
+    subprocess.run(tile_command(scene, tmp_path), check=True, stdout=subprocess.DEVNULL)
+    # As if the run had stopped before recording any batch (and so before its index).
+    for record in (tmp_path / ".geo-label" / "batches").iterdir():
+        record.unlink()
+    for index in ("index.parquet", "index.gpkg"):
+        (tmp_path / index).unlink()
+    chip = sorted((tmp_path / "chips").glob("r*.tif"))[-1]
+    with chip.open("r+b") as handle:
+        handle.truncate(chip.stat().st_size - 100)  # the tags still read: the last tile is cut
+    preview = sorted((tmp_path / "previews").glob("*.jpg"))[0]
+    with preview.open("r+b") as handle:
+        handle.truncate(preview.stat().st_size // 2)
+    again = subprocess.run(tile_command(scene, tmp_path), check=True, capture_output=True, text=True)
+    assert "2 chips written" in again.stdout, again.stdout  # the two with a cut file, and only those
+    assert tree_digest(tmp_path) == uninterrupted
+
+
+def test_a_chip_whose_close_fails_is_never_named(
+    scene: Path, uninterrupted: dict[str, str], tmp_path: Path
+) -> None:
+    """A write the file system fails on close fails the run before the file has its name; run again, the
+    output is the uninterrupted run's (issue 16)."""
+    command = [sys.executable, "-c", FAILING_CLOSE, "tile", str(scene), "--out", str(tmp_path), *ARGS]
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert failed.returncode != 0 and "Input/output error" in failed.stderr, failed.stderr
+    assert not (tmp_path / "index.parquet").exists()
+    for chip in (tmp_path / "chips").glob("r*.tif"):  # every named chip is whole
+        assert recorded_valid_fraction(chip) is not None, chip
+    assert not [p for p in tmp_path.rglob(".*tmp-*")], "the failed file's temporary is gone"
+    subprocess.run(tile_command(scene, tmp_path), check=True, stdout=subprocess.DEVNULL)
+    assert tree_digest(tmp_path) == uninterrupted

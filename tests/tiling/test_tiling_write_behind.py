@@ -1,4 +1,5 @@
-"""Write-behind: files stay whole, descriptors are bounded and released, and dropped pages leave the cache."""
+"""Write-behind: files stay whole, no descriptor is held, and dropped pages leave the cache; a file is closed
+before it is renamed into place, so a write the file system fails on close leaves no file (issue 16)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import tiling.write_behind
+import tiling.atomic
 from tiling import TileParameters, tile_image
 from tiling.atomic import TEMP_MARK, write_atomically
 from tiling.write_behind import WriteBehind
@@ -53,7 +54,7 @@ def drops_clean_pages(folder: Path) -> bool:
     return dropped
 
 
-def test_files_stay_whole_and_held_descriptors_are_bounded(tmp_path: Path) -> None:
+def test_files_stay_whole_and_held_ones_are_bounded(tmp_path: Path) -> None:
     before = open_descriptors()
     contents = [os.urandom(100_000 + i) for i in range(20)]
     with WriteBehind(window_bytes=300_000) as behind:
@@ -61,7 +62,7 @@ def test_files_stay_whole_and_held_descriptors_are_bounded(tmp_path: Path) -> No
             write_atomically(str(tmp_path / f"f{i}"), [data[:10], memoryview(data)[10:]], behind)
             behind.settle()
             assert 1 <= behind.held <= 4  # the window's worth, and never less than the newest file
-        assert open_descriptors() == before + behind.held
+            assert open_descriptors() == before  # every file is closed before it is named and handed over
     assert behind.held == 0
     assert open_descriptors() == before
     assert [(tmp_path / f"f{i}").read_bytes() for i in range(20)] == contents
@@ -78,31 +79,32 @@ def test_a_failed_write_leaves_nothing_held_or_open(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_file_handed_over_after_close_is_closed_and_refused(tmp_path: Path) -> None:
+def test_a_file_handed_over_after_close_is_refused(tmp_path: Path) -> None:
     behind = WriteBehind()
     behind.close()
     before = open_descriptors()
     with pytest.raises(ValueError, match="closed"):
         write_atomically(str(tmp_path / "late"), [b"data"], behind)
     assert open_descriptors() == before
-    assert list(tmp_path.iterdir()) == []
 
 
-def test_a_write_the_file_system_fails_on_close_fails_the_run(
+def close_reporting_eio(descriptor: int) -> None:
+    """A close as a network file system may answer it: the descriptor is gone, the write failed."""
+    os.close(descriptor)
+    raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_write_the_file_system_fails_on_close_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def close_reporting_eio(descriptor: int) -> None:
-        os.close(descriptor)
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(tiling.write_behind, "close_descriptor", close_reporting_eio)
+    monkeypatch.setattr(tiling.atomic, "close_descriptor", close_reporting_eio)
     before = open_descriptors()
-    behind = WriteBehind()
-    write_atomically(str(tmp_path / "f"), [b"data"], behind)
-    with pytest.raises(OSError, match="Input/output error"):
-        behind.close()
+    with WriteBehind() as behind:
+        with pytest.raises(OSError, match="Input/output error"):
+            write_atomically(str(tmp_path / "f"), [b"data"], behind)
+        assert behind.held == 0
     assert open_descriptors() == before
-    behind.close()  # reported once
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary one
 
 
 def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
@@ -120,6 +122,8 @@ def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> Non
 
 
 def test_a_tiling_run_leaves_no_descriptor_open(utm_image: Path, tmp_path: Path) -> None:
+    # A first run loads what libraries keep open for the process (PROJ's database, for the index's CRS).
+    tile_image(utm_image, tmp_path / "first", TileParameters(size=512, overlap=0))
     before = open_descriptors()
     summary = tile_image(utm_image, tmp_path / "out", TileParameters(size=128, overlap=16))
     assert summary.chips_written > 0
