@@ -326,7 +326,9 @@ class ChipTiffWriter:
         tiles = self.tiles(pixels)
         chunks: list[Any] = [self.layout.header([tile.size for tile in tiles], transform, tags)]
         for tile in tiles:
-            view = memoryview(tile)
+            # cast("B"): a pyarrow buffer exports its capacity as its shape (its length is its size), so a
+            # negative index on the plain view reads past the tile, into memory never written.
+            view = memoryview(tile).cast("B")
             chunks += [struct.pack("<I", tile.size), view, bytes(view[-4:])]
         return chunks
 

@@ -49,7 +49,32 @@ def tile_with_gdal_only(image: Path, out: Path, params: TileParameters) -> None:
         tile_image(image, out, params, marking="SECRET//REL TO USA, GBR")
 
 
+def assert_ghost_blocks(path: Path) -> None:
+    """Every tile is framed as GDAL's COG driver frames it (BLOCK_LEADER=SIZE_AS_UINT4,
+    BLOCK_TRAILER=LAST_4_BYTES_REPEATED): its size before it, its own last four bytes after it."""
+    data = path.read_bytes()
+    with rasterio.open(path) as chip:
+        rows, cols = chip.block_shapes[0]
+        blocks = {
+            (
+                int(chip.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)),
+                int(chip.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)),
+            )
+            for band in range(1, chip.count + 1)
+            for y in range(-(-chip.height // rows))
+            for x in range(-(-chip.width // cols))
+        }
+    for offset, size in blocks:
+        assert int.from_bytes(data[offset - 4 : offset], "little") == size, (path.name, offset)
+        assert data[offset + size : offset + size + 4] == data[offset + size - 4 : offset + size], (
+            path.name,
+            offset,
+        )
+
+
 def assert_same_chip(ours: Path, gdals: Path) -> None:
+    assert_ghost_blocks(gdals)
+    assert_ghost_blocks(ours)  # the trailer once held four bytes past the tile: memory never written
     ours_bytes, gdal_bytes = ours.read_bytes(), gdals.read_bytes()
     ours_layout, gdal_layout = read_template(ours_bytes), read_template(gdal_bytes)
     assert ours_layout is not None and gdal_layout is not None
