@@ -72,7 +72,7 @@ def run_batch(
     without them the task reads through a cache and writes behind a window of its own.
     """
     records: list[ChipRecord] = []
-    newly_written = 0
+    newly_written = by_gdal = 0
     # One rasterio environment for the task: otherwise every rasterio call sets one up and tears it down.
     with (
         rasterio.Env(),
@@ -84,13 +84,14 @@ def run_batch(
         source = ChipSource.open(raster.dataset, (cells or CellCache(batch)) if plain else None)
         with ChipWriter(raster.dataset, job, files) as writer:
             for window in batch:
-                record, wrote = process_chip(source, writer, job, window)
+                record, wrote, gdal_wrote = process_chip(source, writer, job, window)
                 records.append(record)
                 newly_written += wrote
+                by_gdal += gdal_wrote
     done_file = job.out_dir / STATE_DIR / "batches" / batch_name(batch)
     with atomic_path(done_file) as temp:
         temp.write_bytes(orjson.dumps([r.to_dict() for r in records]))
-    return BatchResult(records=tuple(records), newly_written=newly_written)
+    return BatchResult(records=tuple(records), newly_written=newly_written, by_gdal=by_gdal)
 
 
 def prefetch_cells(source: Path, batch: tuple[ChipWindow, ...], cells: CellCache) -> None:

@@ -224,7 +224,8 @@ class ChipWriter:
         valid: np.ndarray | None,
         valid_fraction: float,
         chip_id: str,
-    ) -> None:
+    ) -> bool:
+        """Write the chip; whether GDAL wrote it (rather than the fast writer)."""
         job = self._job
         tags = chip_tags(job, window, valid_fraction, chip_id)
         masked = self._dataset.nodata is None and valid is not None and not bool(valid.all())
@@ -232,7 +233,7 @@ class ChipWriter:
         if encoder is not None:
             chunks = encoder.chunks(data, chip_transform(self._transform, window), tags)
             write_atomically(f"{self._out}/{job.chip_path(window)}", chunks, self.behind)
-            return
+            return False
         if masked:
             mem = self._open(window)
         else:
@@ -254,6 +255,7 @@ class ChipWriter:
         finally:
             if masked:
                 mem.close()
+        return True
 
 
 def chip_tags(job: TileJob, window: ChipWindow, valid_fraction: float, chip_id: str) -> dict[str, str]:
@@ -435,8 +437,9 @@ def preview_is_whole(path: str) -> bool:
 
 def process_chip(
     source: ChipSource, writer: ChipWriter, job: TileJob, window: ChipWindow
-) -> tuple[ChipRecord, bool]:
-    """Write (or find already written) one chip; returns its record and whether this call wrote it."""
+) -> tuple[ChipRecord, bool, bool]:
+    """Write (or find already written) one chip; returns its record, whether this call wrote it, and whether
+    GDAL did (not the fast writer)."""
     chip_id = job.chip_id(window)
     chip_file, preview_file = (
         f"{job.out_dir}/{job.chip_path(window)}",
@@ -447,15 +450,15 @@ def process_chip(
         if fraction is not None:
             if source.cells is not None and source.inside(window):
                 source.cells.done_with(source.dataset, window)
-            return make_record(job, window, chip_id, fraction, written=True), False
+            return make_record(job, window, chip_id, fraction, written=True), False, False
     data, valid = read_window(source, window)
     fraction = 1.0 if valid is None else float(valid.sum()) / valid.size
     keep = fraction > 0.0 and fraction >= job.params.min_valid
     if not keep:
-        return make_record(job, window, chip_id, fraction, written=False), False
-    writer.write(window, data, valid, fraction, chip_id)
+        return make_record(job, window, chip_id, fraction, written=False), False, False
+    by_gdal = writer.write(window, data, valid, fraction, chip_id)
     write_preview(job, window, data, valid, writer.previews, writer.behind)
-    return make_record(job, window, chip_id, fraction, written=True), True
+    return make_record(job, window, chip_id, fraction, written=True), True, by_gdal
 
 
 def make_record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +40,9 @@ MANIFEST_VERSION = 1
 CELL_RUN_CACHE_BYTES = 64 << 20
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class TileSummary:
     out_dir: Path
@@ -50,6 +54,8 @@ class TileSummary:
     seconds: float
     source_bytes: int
     already_complete: bool
+    #: Chips GDAL wrote this run, not the fast writer (masked, DEFLATE, or a layout it cannot vouch for).
+    chips_by_gdal: int = 0
 
     @property
     def megabytes_per_second(self) -> float:
@@ -59,8 +65,10 @@ class TileSummary:
         if self.already_complete:
             return f"already complete: {self.chips_total} chips in {self.index_path} (nothing to do)"
         reused = f", {self.chips_reused} already on disk" if self.chips_reused else ""
+        writers = f" ({self.chips_by_gdal} by GDAL)" if self.chips_by_gdal else ""
         return (
-            f"{self.chips_written} chips written{reused}, {self.chips_skipped} skipped (below --min-valid), "
+            f"{self.chips_written} chips written{writers}{reused}, {self.chips_skipped} skipped "
+            "(below --min-valid), "
             f"{self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s of source pixels "
             f"-> {self.index_path}"
         )
@@ -209,6 +217,13 @@ def tile_image(
             footprints=footprints.result(),
         )
         written_now = sum(result.newly_written for result in done)
+        by_gdal = sum(result.by_gdal for result in done)
+        if by_gdal:
+            log.info(
+                "GDAL wrote %d of the %d chips written (the fast writer cannot vouch for them)",
+                by_gdal,
+                written_now,
+            )
         kept = sum(r.written for r in records)
         skipped = len(records) - kept
         write_manifest(out, {**expected, "complete": True, "counts": {"written": kept, "skipped": skipped}})
@@ -222,4 +237,5 @@ def tile_image(
         seconds=time.perf_counter() - started,
         source_bytes=info.source_bytes,
         already_complete=False,
+        chips_by_gdal=by_gdal,
     )

@@ -32,3 +32,5 @@ class BatchResult:
 
     records: tuple[ChipRecord, ...]
     newly_written: int
+    #: Of those, the chips GDAL wrote (masked, DEFLATE, or a layout the fast writer cannot vouch for).
+    by_gdal: int = 0

@@ -43,10 +43,12 @@ def written_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def tile_with_gdal_only(image: Path, out: Path, params: TileParameters) -> None:
-    """The same run with every chip written by GDAL: the templates vouch for nothing."""
+    """The same run with every chip written by GDAL: the templates vouch for nothing (and the run says so)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ChipTiffLayout, "from_template", classmethod(lambda cls, *args, **kwargs: None))
-        tile_image(image, out, params, marking="SECRET//REL TO USA, GBR")
+        summary = tile_image(image, out, params, marking="SECRET//REL TO USA, GBR")
+    assert summary.chips_by_gdal == summary.chips_written > 0
+    assert f"({summary.chips_by_gdal} by GDAL)" in summary.describe()
 
 
 def assert_ghost_blocks(path: Path) -> None:
@@ -109,8 +111,9 @@ def test_chips_encoded_here_equal_gdals(
     written_by: list[str],
 ) -> None:
     source: Path = request.getfixturevalue(image)
-    tile_image(source, tmp_path / "ours", params, marking="SECRET//REL TO USA, GBR")
+    summary = tile_image(source, tmp_path / "ours", params, marking="SECRET//REL TO USA, GBR")
     assert all(target.startswith("/vsimem/") for target in written_by), written_by
+    assert summary.chips_by_gdal == 0 and "by GDAL" not in summary.describe()  # a run says which writer
     tile_with_gdal_only(source, tmp_path / "gdal", params)
     chips = sorted((tmp_path / "ours" / "chips").glob("*.tif"))
     assert chips and [p.name for p in chips] == [
