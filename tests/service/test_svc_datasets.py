@@ -370,6 +370,15 @@ def test_geopackage_export_as_gdal_reads_it(
     path.write_bytes(reader.content)
     assert read_banner(path) == "UNCLASSIFIED"
     assert secret not in set(pyogrio.read_dataframe(path, layer="labels")["id"])
+    # For a partner nation: the GeoJSON export's rules and banner, the NOFORN label left out.
+    partner = client.get(f"{base}?format=gpkg&recipient=GBR", headers=place["headers"])
+    geojson = client.get(f"{base}?recipient=GBR", headers=place["headers"])
+    assert partner.status_code == 200 and geojson.status_code == 200
+    assert partner.headers["x-geolabel-banner"] == geojson.headers["x-geolabel-banner"]
+    path.write_bytes(partner.content)
+    assert read_banner(path) == partner.headers["x-geolabel-banner"]
+    released = set(pyogrio.read_dataframe(path, layer="labels")["id"])
+    assert secret not in released and released == {f["id"] for f in geojson.json()["features"]}
     assert not list(data_dir.rglob("export-gpkg-*")), "the GeoPackage is built in a folder removed after"
 
 
