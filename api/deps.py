@@ -81,11 +81,10 @@ def request_context(
     with state.database.sessions() as session:
         try:
             with session.begin():
+                # The caller's attributes come from the database on every request, whatever the credential.
                 if token:
                     subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
-                    caller = load_caller(
-                        session, subject.user_id
-                    )  # attributes from the database every request
+                    caller = load_caller(session, subject.user_id)
                 else:
                     assert credentials is not None
                     user_id, token_id = access_tokens.authenticate(
