@@ -132,6 +132,19 @@ def state_of(row: Any, now: datetime) -> str:
     return "expired" if row["expires_at"] <= now else "active"
 
 
+def describe(row: Any, now: datetime) -> dict[str, Any]:
+    """A listed token as the API and the CLI show it (its state as of ``now``)."""
+    return {
+        "id": row["id"],
+        "label": row["label"],
+        "created_at": row["created_at"],
+        "expires": row["expires_at"],
+        "last_used_at": row["last_used_at"],
+        "revoked_at": row["revoked_at"],
+        "state": state_of(row, now),
+    }
+
+
 def revoke_token(
     session: Session, caller: Caller, token_id: uuid.UUID, *, username: str | None = None
 ) -> bool:

@@ -53,68 +53,70 @@ CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
 FIXED_TIME = "2000-01-01T00:00:00.000Z"
 
 
-def write_arrow(source: Any, path: Path, *, layer: str, geometry_type: str, fixed_time: bool = False) -> None:
+def write_arrow(source: Any, path: Path, *, layer: str, geometry_type: str) -> None:
     """Write an Arrow table or record-batch reader with a WKB ``geometry`` column (longitude, latitude) as
-    the GeoPackage ``path``'s layer ``layer``, in EPSG:4326 (a GeoPackage stores x, y: longitude first).
-    ``fixed_time``: the layer's ``last_change`` is :data:`FIXED_TIME`, not now."""
+    the GeoPackage ``path``'s layer ``layer``, in EPSG:4326 (a GeoPackage stores x, y: longitude first)."""
     import pyogrio
 
-    if fixed_time:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIME})
-    try:
-        pyogrio.write_arrow(
-            source,
-            str(path),
-            layer=layer,
-            driver="GPKG",
-            geometry_name="geometry",
-            geometry_type=geometry_type,
-            crs="EPSG:4326",
-            dataset_options=DATASET_OPTIONS,
-            layer_options=LAYER_OPTIONS,
-        )
-    finally:
+    pyogrio.write_arrow(
+        source,
+        str(path),
+        layer=layer,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=geometry_type,
+        crs="EPSG:4326",
+        dataset_options=DATASET_OPTIONS,
+        layer_options=LAYER_OPTIONS,
+    )
+
+
+def finish(path: Path, *, layer: str, banner: str | None, fixed_time: bool = False) -> None:
+    """Record ``banner`` (if any) as the GeoPackage's and its layer's ``BANNER`` metadata item; with
+    ``fixed_time``, every time stamp in the file (the layer's ``last_change``, the metadata's) is
+    :data:`FIXED_TIME`, not now."""
+    stamp = FIXED_TIME if fixed_time else None
+    with closing(sqlite3.connect(path)) as db, db:
         if fixed_time:
-            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+            db.execute("UPDATE gpkg_contents SET last_change = ?", (FIXED_TIME,))
+        if banner is not None:
+            _write_banner(db, banner, layer, stamp)
 
 
-def write_banner(path: Path, banner: str, *, layer: str, fixed_time: bool = False) -> None:
-    """Record ``banner`` as the GeoPackage's and its layer's ``BANNER`` metadata item (stamped
-    :data:`FIXED_TIME` when ``fixed_time``)."""
+def _write_banner(db: sqlite3.Connection, banner: str, layer: str, stamp: str | None) -> None:
     document = (
         "<GDALMultiDomainMetadata><Metadata>"
         f'<MDI key="{BANNER_KEY}">{escape(banner)}</MDI>'
         "</Metadata></GDALMultiDomainMetadata>"
     )
-    with closing(sqlite3.connect(path)) as db, db:
-        db.executescript(_METADATA_TABLES)
-        for table in ("gpkg_metadata", "gpkg_metadata_reference"):
-            registered = db.execute(
-                "SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = 'gpkg_metadata'",
-                (table,),
-            ).fetchone()
-            if registered is None:
-                db.execute(
-                    "INSERT INTO gpkg_extensions "
-                    "(table_name, column_name, extension_name, definition, scope) "
-                    "VALUES (?, NULL, 'gpkg_metadata', ?, 'read-write')",
-                    (table, METADATA_EXTENSION),
-                )
-        for scope, table_name in (("geopackage", None), ("table", layer)):
-            cursor = db.execute(
-                "INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata) "
-                "VALUES ('dataset', ?, 'text/xml', ?)",
-                (GDAL_METADATA_URI, document),
-            )
+    db.executescript(_METADATA_TABLES)
+    for table in ("gpkg_metadata", "gpkg_metadata_reference"):
+        registered = db.execute(
+            "SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = 'gpkg_metadata'",
+            (table,),
+        ).fetchone()
+        if registered is None:
             db.execute(
-                "INSERT INTO gpkg_metadata_reference (reference_scope, table_name, md_file_id, timestamp) "
-                "VALUES (?, ?, ?, coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
-                (scope, table_name, cursor.lastrowid, FIXED_TIME if fixed_time else None),
+                "INSERT INTO gpkg_extensions "
+                "(table_name, column_name, extension_name, definition, scope) "
+                "VALUES (?, NULL, 'gpkg_metadata', ?, 'read-write')",
+                (table, METADATA_EXTENSION),
             )
+    for scope, table_name in (("geopackage", None), ("table", layer)):
+        cursor = db.execute(
+            "INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata) "
+            "VALUES ('dataset', ?, 'text/xml', ?)",
+            (GDAL_METADATA_URI, document),
+        )
+        db.execute(
+            "INSERT INTO gpkg_metadata_reference (reference_scope, table_name, md_file_id, timestamp) "
+            "VALUES (?, ?, ?, coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+            (scope, table_name, cursor.lastrowid, stamp),
+        )
 
 
 def read_banner(path: Path) -> str | None:
-    """The banner :func:`write_banner` recorded for the whole file (for tests and `geo-label selftest`)."""
+    """The banner :func:`finish` recorded for the whole file, as a GeoPackage reader finds it."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         tables = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'gpkg_metadata_reference'")
         if tables.fetchone()[0] == 0:

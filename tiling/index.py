@@ -167,26 +167,22 @@ def write_index(
     final = out_dir / INDEX_NAME
     with atomic_path(final) as temp:
         pq.write_table(table, temp, compression="zstd")
-    write_geopackage_index(out_dir / GEOPACKAGE_INDEX_NAME, table.drop_columns(["bbox"]), marking)
+    # A footprint across the antimeridian is a MultiPolygon: a Polygon layer may not hold it.
+    kind = "Polygon" if all(shape.geom_type == "Polygon" for shape in geometries) else "Unknown"
+    write_geopackage_index(out_dir / GEOPACKAGE_INDEX_NAME, table.drop_columns(["bbox"]), kind, marking)
     return final
 
 
-def write_geopackage_index(final: Path, table: Any, marking: str | None) -> None:
+def write_geopackage_index(final: Path, table: Any, geometry_type: str, marking: str | None) -> None:
     """The index as a GeoPackage (no ``bbox`` column: the GeoPackage has its own spatial index), atomically,
     the image's banner in its metadata; the same bytes from the same chips (its time stamps fixed)."""
-    import shapely
+    from tiling.geopackage import finish, write_arrow
 
-    from tiling.geopackage import write_arrow, write_banner
-
-    shapes = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    # A footprint across the antimeridian is a MultiPolygon: a Polygon layer may not hold it.
-    kind = "Polygon" if all(shape.geom_type == "Polygon" for shape in shapes) else "Unknown"
     with atomic_path(final) as temp:
         staged = temp.with_name(temp.name + ".gpkg")  # GDAL wants the extension
         try:
-            write_arrow(table, staged, layer=INDEX_LAYER, geometry_type=kind, fixed_time=True)
-            if marking is not None:
-                write_banner(staged, marking, layer=INDEX_LAYER, fixed_time=True)
+            write_arrow(table, staged, layer=INDEX_LAYER, geometry_type=geometry_type)
+            finish(staged, layer=INDEX_LAYER, banner=marking, fixed_time=True)
             staged.rename(temp)
         except BaseException:
             staged.unlink(missing_ok=True)

@@ -25,21 +25,9 @@ class TokenIn(BaseModel):
     )
 
 
-def token_json(row: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "label": row["label"],
-        "created_at": row["created_at"],
-        "expires": row["expires_at"],
-        "last_used_at": row["last_used_at"],
-        "revoked_at": row["revoked_at"],
-        "state": service.state_of(row, now),
-    }
-
-
 def tokens_json(rows: list[Any]) -> JSONResponse:
     now = datetime.now(UTC)
-    return JSONResponse({"items": [token_json(r, now) for r in rows]}, headers=NO_STORE)
+    return JSONResponse({"items": [service.describe(r, now) for r in rows]}, headers=NO_STORE)
 
 
 @router.get("/me/tokens")

@@ -66,17 +66,7 @@ def tokens_list(user: str, as_json: AsJson = False) -> None:
     with as_operator() as session:
         rows = access_tokens.list_tokens(session, session.info["caller"], username=user)
     now = datetime.now(UTC)
-    items = [
-        {
-            "id": r["id"],
-            "label": r["label"],
-            "created_at": r["created_at"],
-            "expires": r["expires_at"],
-            "last_used_at": r["last_used_at"],
-            "state": access_tokens.state_of(r, now),
-        }
-        for r in rows
-    ]
+    items = [access_tokens.describe(r, now) for r in rows]
     if as_json:
         print_json(items)
         return

@@ -23,7 +23,7 @@ import pyarrow as pa
 from access_control import MarkingRegistry, roll_up
 from geo_label.export.geojson import ExportFeature, ExportHeader, ExportSummary
 from geo_label.export.geoparquet import SCHEMA, BatchSummary, HashingWriter, feature_batches
-from tiling.geopackage import write_arrow, write_banner
+from tiling.geopackage import finish, write_arrow
 
 LAYER: Final = "labels"
 #: SCHEMA with the list column as JSON text.
@@ -59,7 +59,7 @@ def write_geopackage(
         path = Path(folder) / f"{LAYER}.gpkg"
         reader = pa.RecordBatchReader.from_batches(GEOPACKAGE_SCHEMA, batches())
         write_arrow(reader, path, layer=LAYER, geometry_type="Unknown")
-        write_banner(path, roll_up(summary.markings).banner(), layer=LAYER)
+        finish(path, layer=LAYER, banner=roll_up(summary.markings).banner())
         sink = HashingWriter(out)
         with path.open("rb") as built:
             shutil.copyfileobj(built, sink)

@@ -12,6 +12,7 @@ last row is known.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -126,7 +127,21 @@ def feature_batches(
             marking = checked[key] = _checked(marking_of_values(*key), header.recipient, registry)
         return marking
 
-    yield from _batches(rows, merged, marking_of_row, header, registry, summary)
+    from_rows = (
+        (_row_properties(r), marking_of_row(r), shapely.from_wkb(bytes(r.geometry.data))) for r in rows
+    )
+    from_merged = (
+        ({"id": f.id, **f.properties}, _checked(f.marking, header.recipient, registry), f.geometry)
+        for f in merged
+    )
+    records: list[tuple[dict[str, Any], Marking, Any]] = []
+    for record in itertools.chain(from_rows, from_merged):
+        records.append(record)
+        if len(records) >= ROWS_PER_BATCH:
+            yield _batch(records, summary)
+            records = []
+    if records:
+        yield _batch(records, summary)
 
 
 def write_geoparquet(
@@ -159,32 +174,6 @@ def _checked(marking: Marking, recipient: str | None, registry: MarkingRegistry 
             "filter should have left it out"
         )
     return marking
-
-
-def _batches(
-    rows: Iterable[Any],
-    merged: Iterable[ExportFeature],
-    marking_of_row: Any,
-    header: ExportHeader,
-    registry: MarkingRegistry | None,
-    summary: BatchSummary,
-) -> Iterator[pa.RecordBatch]:
-    records: list[tuple[dict[str, Any], Marking, Any]] = []
-    for row in rows:
-        records.append(
-            (_row_properties(row), marking_of_row(row), shapely.from_wkb(bytes(row.geometry.data)))
-        )
-        if len(records) >= ROWS_PER_BATCH:
-            yield _batch(records, summary)
-            records = []
-    for feature in merged:
-        marking = _checked(feature.marking, header.recipient, registry)
-        records.append(({"id": feature.id, **feature.properties}, marking, feature.geometry))
-        if len(records) >= ROWS_PER_BATCH:
-            yield _batch(records, summary)
-            records = []
-    if records:
-        yield _batch(records, summary)
 
 
 def _row_properties(row: Any) -> dict[str, Any]:
