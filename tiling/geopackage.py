@@ -115,6 +115,15 @@ def _write_banner(db: sqlite3.Connection, banner: str, layer: str, stamp: str | 
         )
 
 
+def copy_canonical(source: Path, target: Path) -> None:
+    """Copy the GeoPackage ``source`` to the new file ``target`` as SQLite's ``VACUUM INTO`` writes it: the
+    same content always gives the same bytes. GDAL's own file is not: how many transactions it took to write
+    (the header's change counter) varies from run to run, so a resumed or distributed tiling run would write
+    an index that differs, in its header only, from a local run's."""
+    with closing(sqlite3.connect(source)) as db:
+        db.execute("VACUUM INTO ?", (str(target),))
+
+
 def read_banner(path: Path) -> str | None:
     """The banner :func:`finish` recorded for the whole file, as a GeoPackage reader finds it."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:

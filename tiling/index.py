@@ -176,14 +176,13 @@ def write_index(
 def write_geopackage_index(final: Path, table: Any, geometry_type: str, marking: str | None) -> None:
     """The index as a GeoPackage (no ``bbox`` column: the GeoPackage has its own spatial index), atomically,
     the image's banner in its metadata; the same bytes from the same chips (its time stamps fixed)."""
-    from tiling.geopackage import finish, write_arrow
+    from tiling.geopackage import copy_canonical, finish, write_arrow
 
     with atomic_path(final) as temp:
         staged = temp.with_name(temp.name + ".gpkg")  # GDAL wants the extension
         try:
             write_arrow(table, staged, layer=INDEX_LAYER, geometry_type=geometry_type)
             finish(staged, layer=INDEX_LAYER, banner=marking, fixed_time=True)
-            staged.rename(temp)
-        except BaseException:
+            copy_canonical(staged, temp)
+        finally:
             staged.unlink(missing_ok=True)
-            raise

@@ -129,3 +129,18 @@ def test_the_geopackage_index_holds_the_same_rows_and_the_banner(
         tmp_path, chips, transform=tuple(transform), crs_wkt=crs_wkt, image_sha256="ab" * 32, marking=marking
     )
     assert gpkg.read_bytes() == first
+
+
+def test_the_geopackage_index_is_the_same_bytes_every_time(tmp_path: Path) -> None:
+    """Regression (CI, session 12): GDAL takes a varying number of transactions to write a GeoPackage, so
+    the header's change counter, and with it the bytes, differed about one write in five."""
+    transform, crs_wkt = NEAR_NAPLES
+    chips = records(12)
+    written = set()
+    for _ in range(20):
+        write_index(
+            tmp_path, chips, transform=tuple(transform), crs_wkt=crs_wkt, image_sha256="ab" * 32, marking=None
+        )
+        written.add((tmp_path / GEOPACKAGE_INDEX_NAME).read_bytes())
+    assert len(written) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staged file left"
