@@ -75,7 +75,7 @@ def request_context(
         )
     if credentials is not None:
         require_safe_transport(request)
-    from geo_label.auth import subject_of_token
+    from geo_label.auth import caller_of_token
 
     caller: Caller | None = None
     with state.database.sessions() as session:
@@ -83,8 +83,7 @@ def request_context(
             with session.begin():
                 # The caller's attributes come from the database on every request, whatever the credential.
                 if token:
-                    subject = subject_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
-                    caller = load_caller(session, subject.user_id)
+                    caller = caller_of_token(session, token, signing_key=state.signing_key, oidc=state.oidc)
                 else:
                     assert credentials is not None
                     user_id, token_id = access_tokens.authenticate(

@@ -204,18 +204,44 @@ def subject_of_token(
     linked to no account is refused, whatever name it carries."""
     moment = now or datetime.now(UTC)
     if oidc is not None and looks_like_oidc(token, oidc):
-        identity = oidc.verify(token)
-        user_id = session.execute(
-            select(User.id).where(User.oidc_subject == identity.subject)
-        ).scalar_one_or_none()
-        if user_id is None:
-            raise AuthenticationError("invalid or expired token")
-        return TokenSubject(user_id, None)
-    claims = decode_access_token(token, signing_key=signing_key, now=moment, allow_expired=allow_expired)
-    try:
-        subject = TokenSubject(uuid.UUID(claims.user_id), uuid.UUID(claims.session_id))
-    except ValueError:
-        raise AuthenticationError("invalid or expired token") from None
+        return TokenSubject(_linked_account(session, token, oidc), None)
+    subject = _local_subject(token, signing_key, moment, allow_expired)
     assert subject.session_id is not None
     sessions.check(session, subject.session_id, subject.user_id, now=moment)
     return subject
+
+
+def caller_of_token(
+    session: Session,
+    token: str,
+    *,
+    signing_key: bytes,
+    oidc: OidcVerifier | None,
+    now: datetime | None = None,
+) -> Caller:
+    """The caller a bearer token stands for (as :func:`subject_of_token` finds them), loaded from the
+    database; for GeoLabel's own token, the session's check and the caller in one statement."""
+    moment = now or datetime.now(UTC)
+    if oidc is not None and looks_like_oidc(token, oidc):
+        return load_caller(session, _linked_account(session, token, oidc))
+    subject = _local_subject(token, signing_key, moment, allow_expired=False)
+    assert subject.session_id is not None
+    return sessions.caller_of(session, subject.session_id, subject.user_id, now=moment)
+
+
+def _linked_account(session: Session, token: str, oidc: OidcVerifier) -> uuid.UUID:
+    identity = oidc.verify(token)
+    user_id = session.execute(
+        select(User.id).where(User.oidc_subject == identity.subject)
+    ).scalar_one_or_none()
+    if user_id is None:
+        raise AuthenticationError("invalid or expired token")
+    return user_id
+
+
+def _local_subject(token: str, signing_key: bytes, now: datetime, allow_expired: bool) -> TokenSubject:
+    claims = decode_access_token(token, signing_key=signing_key, now=now, allow_expired=allow_expired)
+    try:
+        return TokenSubject(uuid.UUID(claims.user_id), uuid.UUID(claims.session_id))
+    except ValueError:
+        raise AuthenticationError("invalid or expired token") from None

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from access_control import Classification, UserAccess
@@ -64,22 +64,29 @@ def caller_from_user(user: UserRecord, memberships: dict[str, str]) -> Caller:
     )
 
 
-def load_caller(session: Session, user_id: uuid.UUID) -> Caller:
-    """The active user ``user_id`` as a Caller; AuthenticationError when gone or deactivated.
-
-    One statement (every request makes it): the user's row and their memberships as a JSON object."""
+def caller_query(user_id: uuid.UUID) -> Select[Any]:
+    """The user's row and their memberships as a JSON object (``memberships``): what :func:`caller_of_row`
+    makes a Caller of."""
     u, m = USERS.c, MEMBERSHIPS.c
     memberships = func.json_object_agg(m.project_id, m.role).filter(m.project_id.is_not(None))
-    query = (
+    return (
         select(*u, memberships.label("memberships"))
         .outerjoin(MEMBERSHIPS, m.user_id == u.id)
         .where(u.id == user_id)
         .group_by(u.id)
     )
-    row = session.execute(query).one_or_none()
+
+
+def caller_of_row(row: Any) -> Caller:
+    """The Caller of a :func:`caller_query` row; AuthenticationError when the user is gone or deactivated."""
     if row is None or not row.active:
         raise AuthenticationError("invalid or expired token")
     return caller_from_user(row, dict(row.memberships or {}))
+
+
+def load_caller(session: Session, user_id: uuid.UUID) -> Caller:
+    """The active user ``user_id`` as a Caller (one statement); AuthenticationError when gone or inactive."""
+    return caller_of_row(session.execute(caller_query(user_id)).one_or_none())
 
 
 def load_caller_by_name(session: Session, username: str) -> Caller:
