@@ -13,12 +13,12 @@ out nothing. With 2,050 tasks: 20 full rounds, one with 50 tasks for 100 request
 
 Cases:
 
-(a0) the baseline: the service's own claim statement (``queue._claim``: ``SELECT tasks.id ... WHERE
-     state = 'open' AND <the access filter> ... ORDER BY priority DESC, replica, created_at, id LIMIT 1 FOR
-     UPDATE SKIP LOCKED``, captured from the service code and compiled by SQLAlchemy) and the same
-     ``UPDATE tasks SET state = 'in_progress', assignee = .. RETURNING *`` as the service, straight through
-     psycopg as the service role ``geo_label_app`` under row-level security, the labeler's context set as the
-     service sets it; one transaction per request;
+(a0) the baseline: the service's own claim statement (``queue._lease_next``: ``UPDATE tasks SET state =
+     'in_progress', assignee = .. WHERE id = (SELECT tasks.id ... WHERE state = 'open' AND <the access
+     filter> ... ORDER BY priority DESC, replica, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING
+     *``, captured from the service code and compiled by SQLAlchemy), straight through psycopg as the service
+     role ``geo_label_app`` under row-level security, the labeler's context set as the service sets it; one
+     transaction per request;
 (a1) the service functions in-process: ``workflow.next_task`` + ``workflow.describe`` in a transaction of
      ``Database.transaction`` (callers preloaded, no HTTP): lease lookup, lazy task creation, expired leases,
      rework, the claim, the audit record, the chip and reviews for the answer;
@@ -74,7 +74,7 @@ from typing import Any, cast  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
-from sqlalchemy import bindparam, create_engine, select, text, update  # noqa: E402
+from sqlalchemy import bindparam, create_engine, select, text  # noqa: E402
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -291,8 +291,8 @@ def final_assignments(bench: BenchDatabase, project_id: uuid.UUID) -> dict[uuid.
 
 
 class _Capture:
-    """Stands in for a Session to capture the statement a service function runs (``queue._claim``), so the
-    baseline runs exactly the service's SQL."""
+    """Stands in for a Session to capture the statement a service function runs (``queue._lease_next``), so
+    the baseline runs exactly the service's SQL."""
 
     def __init__(self) -> None:
         self.statement: Any = None
@@ -301,7 +301,10 @@ class _Capture:
         self.statement = statement
         return self
 
-    def scalar_one_or_none(self) -> None:
+    def mappings(self) -> _Capture:
+        return self
+
+    def one_or_none(self) -> None:
         return None
 
 
@@ -310,28 +313,25 @@ def compiled(statement: Any) -> tuple[str, dict[str, Any]]:
     return str(done), dict(done.params)
 
 
+#: The lease's values as ``next_task`` sets them (``_lease_values``, the assignee, no time worked yet), as
+#: parameters the baseline fills in per request.
+LEASE_VALUES = {
+    "state": IN_PROGRESS,
+    "lease_expires_at": bindparam("expires"),
+    "started_at": bindparam("now"),
+    "last_seen_at": bindparam("now"),
+    "updated_at": bindparam("now"),
+    "assignee": bindparam("holder"),
+    "work_seconds": 0.0,
+}
+
+
 def claim_sql(caller: Caller, project_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
-    """``queue._claim``'s SELECT ... FOR UPDATE SKIP LOCKED for ``caller``, as psycopg gets it."""
+    """``queue._lease_next``'s statement for ``caller`` (``UPDATE tasks SET <the lease> WHERE id = (SELECT id
+    ... FOR UPDATE SKIP LOCKED) RETURNING *``), as psycopg gets it."""
     capture = _Capture()
-    task_queue._claim(cast(Session, capture), caller, project_id, 1)  # the fixture: consensus 1
+    task_queue._lease_next(cast(Session, capture), caller, project_id, 1, LEASE_VALUES)  # consensus 1
     return compiled(capture.statement)
-
-
-#: The service's lease UPDATE (``next_task`` with ``_lease_values``), RETURNING every column as it does.
-LEASE_SQL, LEASE_PARAMS = compiled(
-    update(TASKS)
-    .where(TASKS.c.id == bindparam("claimed"))
-    .values(
-        state=IN_PROGRESS,
-        lease_expires_at=bindparam("expires"),
-        started_at=bindparam("now"),
-        last_seen_at=bindparam("now"),
-        updated_at=bindparam("now"),
-        assignee=bindparam("holder"),
-        work_seconds=0.0,
-    )
-    .returning(*TASKS.c)
-)
 
 
 @dataclass
@@ -482,8 +482,8 @@ def run_raw(bench: BenchDatabase, fixture: Fixture, callers: list[Caller], budge
 def raw_claims(
     bench: BenchDatabase, callers: list[Caller], project_id: uuid.UUID, connections: int
 ) -> Iterator[Callable[[int], uuid.UUID | None]]:
-    """``ask(i)``: caller i claims and leases a task with the service's own SQL (``queue._claim`` and the
-    lease UPDATE) through psycopg as the service role, on one of ``connections`` connections with the
+    """``ask(i)``: caller i claims and leases a task with the service's own statement (``queue._lease_next``)
+    through psycopg as the service role, on one of ``connections`` connections with the
     service's session settings; one transaction each."""
     statements = [claim_sql(c, project_id) for c in callers]
     with ExitStack() as stack:
@@ -498,18 +498,14 @@ def raw_claims(
                 with conn.transaction():
                     set_context(conn, callers[index])
                     sql, params = statements[index]
-                    row = conn.execute(sql, params, prepare=True).fetchone()
-                    if row is None:
-                        return None
                     now = datetime.now(UTC)
                     lease = {
-                        **LEASE_PARAMS,
-                        "claimed": row[0],
+                        **params,
                         "holder": callers[index].user_id,
                         "now": now,
                         "expires": now + timedelta(minutes=LEASE_MINUTES),
                     }
-                    leased = conn.execute(LEASE_SQL, lease, prepare=True).fetchone()
+                    leased = conn.execute(sql, lease, prepare=True).fetchone()
                     return cast(uuid.UUID, leased[0]) if leased else None
             finally:
                 pool.put(conn)

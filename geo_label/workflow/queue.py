@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, any_, cast, exists, func, literal, select, true, update
+from sqlalchemy import Text, and_, any_, cast, exists, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import UUID, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -156,38 +156,41 @@ def _lease_values(workflow: Workflow, now: datetime) -> dict[str, Any]:
     }
 
 
-def _held(session: Session, caller: Caller, project_id: uuid.UUID, now: datetime) -> Any:
-    query = select(TASKS).where(
-        TASKS.c.project_id == project_id,
-        TASKS.c.state == IN_PROGRESS,
-        TASKS.c.assignee == caller.user_id,
-        TASKS.c.lease_expires_at > now,
-        readable(TASKS, caller),
-    )
-    return session.execute(query.order_by(TASKS.c.started_at).limit(1)).mappings().one_or_none()
-
-
-def _rework(session: Session, caller: Caller, project_id: uuid.UUID) -> Any:
-    """A task of the caller's that a reviewer rejected: it comes back to them before new work."""
+def _own_task(session: Session, caller: Caller, project_id: uuid.UUID, now: datetime) -> Any:
+    """The caller's own task in the project, locked: the one they hold (a live lease), else one a reviewer
+    sent back to them (highest priority first), which comes back to them before new work. One statement on
+    ``tasks_assignee``. Locked, and waited for: a concurrent submit or skip of the same task (another tab)
+    either finishes first, and the task is no longer theirs, or waits for this lease; skipping it instead
+    would hand the labeler a second lease."""
+    holding = and_(TASKS.c.state == IN_PROGRESS, TASKS.c.lease_expires_at > now)
     query = (
-        select(TASKS.c.id)
+        select(TASKS)
         .where(
-            TASKS.c.project_id == project_id,
-            TASKS.c.state == REJECTED,
             TASKS.c.assignee == caller.user_id,
+            TASKS.c.project_id == project_id,
+            or_(holding, TASKS.c.state == REJECTED),
             readable(TASKS, caller),
         )
-        .order_by(TASKS.c.priority.desc(), TASKS.c.updated_at, TASKS.c.id)
+        .order_by(
+            TASKS.c.state == REJECTED,  # false first: the held task
+            TASKS.c.started_at,
+            TASKS.c.priority.desc(),
+            TASKS.c.updated_at,
+            TASKS.c.id,
+        )
         .limit(1)
-        .with_for_update(skip_locked=True, of=TASKS)
+        .with_for_update(of=TASKS)
     )
-    return session.execute(query).scalar_one_or_none()
+    return session.execute(query).mappings().one_or_none()
 
 
-def _claim(session: Session, caller: Caller, project_id: uuid.UUID, consensus_k: int) -> Any:
-    """The highest-priority open task the caller may read and has not labeled (another replica of the same
-    chip) nor skipped; rows locked by concurrent callers are skipped. It walks ``tasks_queue`` in order and
-    stops at the first such task (its cost does not grow with the queue: see docs/performance.md)."""
+def _lease_next(
+    session: Session, caller: Caller, project_id: uuid.UUID, consensus_k: int, values: dict[str, Any]
+) -> Any:
+    """Lease the highest-priority open task the caller may read and has not labeled (another replica of the
+    same chip) nor skipped, in one statement; rows locked by concurrent callers are skipped. It walks
+    ``tasks_queue`` in order and stops at the first such task (its cost does not grow with the queue: see
+    docs/performance.md). The leased row, or None."""
     conditions = [
         TASKS.c.project_id == project_id,
         TASKS.c.state == OPEN,
@@ -199,14 +202,16 @@ def _claim(session: Session, caller: Caller, project_id: uuid.UUID, consensus_k:
         conditions.append(
             ~exists().where(other.c.chip_id == TASKS.c.chip_id, other.c.assignee == caller.user_id)
         )
-    query = (
+    first = (
         select(TASKS.c.id)
         .where(*conditions)
         .order_by(TASKS.c.priority.desc(), TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=TASKS)
+        .scalar_subquery()
     )
-    return session.execute(query).scalar_one_or_none()
+    leased = session.execute(update(TASKS).where(TASKS.c.id == first).values(**values).returning(*TASKS.c))
+    return leased.mappings().one_or_none()
 
 
 def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: datetime | None = None) -> Any:
@@ -223,20 +228,20 @@ def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: d
         # who may read them asks. With one labeler per chip nothing can be missing: no scan per request.
         ensure_tasks(session, caller, project_id, workflow=workflow)
     release_expired(session, caller, project_id, now=now)
-    held = _held(session, caller, project_id, now)
-    if held is not None:
-        return held
-    action = "task.resume"
-    task_id = _rework(session, caller, project_id)
+    own = _own_task(session, caller, project_id, now)
+    if own is not None and own["state"] == IN_PROGRESS:
+        return own
     values = _lease_values(workflow, now)
-    if task_id is None:
+    if own is not None:  # sent back by a reviewer
+        action = "task.resume"
+        resumed = update(TASKS).where(TASKS.c.id == own["id"]).values(**values).returning(*TASKS.c)
+        row = session.execute(resumed).mappings().one()
+    else:
         action = "task.lease"
-        task_id = _claim(session, caller, project_id, workflow.consensus_k)
         values.update(assignee=user_id, work_seconds=0.0)
-    if task_id is None:
-        return None
-    task = session.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values).returning(*TASKS.c))
-    row = task.mappings().one()
+        row = _lease_next(session, caller, project_id, workflow.consensus_k, values)
+        if row is None:
+            return None
     record(session, caller, action, row, lease_expires_at=row["lease_expires_at"].isoformat())
     return row
 

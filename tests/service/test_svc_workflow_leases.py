@@ -3,8 +3,10 @@ to the queue and the labeler's drafts stay on the chip."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,3 +125,23 @@ def test_the_lease_length_is_a_project_setting(client: TestClient, world: World)
     task = client.post(f"{API}/projects/{world.project}/tasks/next", headers=labeler).json()
     lease = datetime.fromisoformat(task["lease_expires_at"]) - before
     assert timedelta(minutes=4) < lease <= timedelta(minutes=5, seconds=5)
+
+
+def test_a_held_task_locked_by_another_request_is_waited_for_not_passed_over(
+    test_db: TestDatabase, raster_dir: Path, data_dir: Path
+) -> None:
+    """The labeler's own task is read under a lock it waits for (issue 21 made the held and rework lookups one
+    statement): while another request of theirs (a submit in another tab) holds the row, the next-task
+    request waits, and never leases them a second task beside it."""
+    two_chips = make_world(test_db, scene(raster_dir, 480, 256, seed=32), data_dir, members=MEMBERS)
+    held = two_chips.next("labeler", now=T0)
+    answer: list[Any] = []
+    with owner(test_db) as connection, connection.transaction():
+        connection.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (held["id"],))
+        asking = threading.Thread(target=lambda: answer.append(two_chips.next("labeler", now=minutes(1))))
+        asking.start()
+        asking.join(timeout=1.0)
+        assert asking.is_alive(), "the request waits for the row"
+    asking.join(timeout=30)
+    assert [task["id"] for task in answer] == [held["id"]]
+    assert audit_actions(test_db, held["id"]) == ["task.lease"]
