@@ -51,6 +51,10 @@ class Caller:
         return int(self.access.clearance)
 
 
+#: The name the system's own acts are audited under (the operator's commands, a lease that lapsed).
+SYSTEM_ACTOR = "system"
+
+
 def system_caller(sci_controls: frozenset[str], project_ids: frozenset[str]) -> Caller:
     """The operator at the server's command line (ingest, user and project administration): full access
     within the system's accreditation; every act is still audited under this name."""
@@ -64,7 +68,7 @@ def system_caller(sci_controls: frozenset[str], project_ids: frozenset[str]) -> 
     )
     return Caller(
         user_id=None,
-        username="system",
+        username=SYSTEM_ACTOR,
         access=access,
         roles=frozenset({"admin", "security_officer", "system"}),
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo_label import audit
 from geo_label.db.access import readable
-from geo_label.db.context import Caller
+from geo_label.db.context import SYSTEM_ACTOR, Caller
 from geo_label.db.models import ANNOTATIONS, GOLD_CHIPS, TASKS
 from geo_label.errors import ConflictError, NotFoundError, PermissionDeniedError
 from geo_label.markings import marking_of
@@ -82,12 +82,14 @@ def is_gold(session: Session, caller: Caller, chip_id: uuid.UUID) -> bool:
     return bool(session.execute(query).scalar_one())
 
 
-def record(session: Session, caller: Caller, action: str, task: Any, **details: Any) -> None:
-    """Audit a task's state change, under the task's (the chip's) marking."""
+def record(session: Session, caller: Caller | None, action: str, task: Any, **details: Any) -> None:
+    """Audit a task's state change, under the task's (the chip's) marking; ``caller`` None: the system's act
+    (a lease that lapsed)."""
     audit.record(
         session,
         caller,
         action,
+        actor_name=None if caller is not None else SYSTEM_ACTOR,
         item_type="task",
         item_id=task["id"],
         project_id=task["project_id"],

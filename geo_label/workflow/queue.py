@@ -1,9 +1,11 @@
 """The task queue: tasks created lazily per chip and replica, handed out one at a time under leases.
 
-``next_task`` picks the highest-priority open task the caller may read with ``SELECT ... FOR UPDATE SKIP
-LOCKED`` inside the same access filter as every other read: concurrent callers lock different rows, so no
-task is handed to two labelers and none is lost. A labeler's own requests are serialized by a transaction
-advisory lock, so one labeler holds at most one lease per project and never two replicas of one chip.
+``next_task`` picks a task whose lease lapsed, else the highest-priority open task the caller may read, with
+``SELECT ... FOR UPDATE SKIP LOCKED`` inside the same access filter as every other read: concurrent callers
+lock different rows, so no task is handed to two labelers and none is lost. A labeler's own requests are
+serialized by a transaction advisory lock, so one labeler holds at most one lease per project and never two
+replicas of one chip. A lapsed lease is the system's act in the audit: recorded when the task is taken
+again, or when ``geo-label tasks release-expired`` returns it to the queue.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, any_, cast, exists, func, literal, or_, select, true, update
+from sqlalchemy import ColumnElement, Text, and_, any_, cast, exists, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import UUID, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -130,15 +132,20 @@ def release_expired(session: Session, caller: Caller, project_id: uuid.UUID, *, 
         .values(state=OPEN, assignee=None, lease_expires_at=None, started_at=None, updated_at=now)
     )
     for task in expired:
-        record(
-            session,
-            caller,
-            "task.lease_expired",
-            task,
-            previous_assignee=str(task["assignee"]),
-            lease_expired_at=task["lease_expires_at"].isoformat(),
-        )
+        _record_lapse(session, task, task["assignee"], task["lease_expires_at"])
     return len(expired)
+
+
+def _record_lapse(session: Session, task: Any, holder: uuid.UUID, lapsed_at: datetime) -> None:
+    """A lease that lapsed is the system's act, whoever's request finds it."""
+    record(
+        session,
+        None,
+        "task.lease_expired",
+        task,
+        previous_assignee=str(holder),
+        lease_expired_at=lapsed_at.isoformat(),
+    )
 
 
 def _serialize_labeler(session: Session, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
@@ -184,16 +191,11 @@ def _own_task(session: Session, caller: Caller, project_id: uuid.UUID, now: date
     return session.execute(query).mappings().one_or_none()
 
 
-def _lease_next(
-    session: Session, caller: Caller, project_id: uuid.UUID, consensus_k: int, values: dict[str, Any]
-) -> Any:
-    """Lease the highest-priority open task the caller may read and has not labeled (another replica of the
-    same chip) nor skipped, in one statement; rows locked by concurrent callers are skipped. It walks
-    ``tasks_queue`` in order and stops at the first such task (its cost does not grow with the queue: see
-    docs/performance.md). The leased row, or None."""
+def _claimable(caller: Caller, project_id: uuid.UUID, consensus_k: int) -> list[ColumnElement[bool]]:
+    """A task of the project the caller may take, whatever its state: they may read it, have not skipped it,
+    and have not labeled another replica of its chip."""
     conditions = [
         TASKS.c.project_id == project_id,
-        TASKS.c.state == OPEN,
         readable(TASKS, caller),
         ~(literal(caller.user_id, UUID(as_uuid=True)) == any_(TASKS.c.skipped_by)),
     ]
@@ -202,9 +204,58 @@ def _lease_next(
         conditions.append(
             ~exists().where(other.c.chip_id == TASKS.c.chip_id, other.c.assignee == caller.user_id)
         )
+    return conditions
+
+
+def _take_lapsed(
+    session: Session,
+    caller: Caller,
+    project_id: uuid.UUID,
+    consensus_k: int,
+    values: dict[str, Any],
+    now: datetime,
+) -> Any:
+    """Lease to the caller a task whose lease lapsed (its holder's drafts stay on the chip), the longest
+    lapsed first, in one statement on ``tasks_leases``; rows locked by concurrent callers are skipped. The
+    row with the lapsed lease's ``previous_assignee`` and ``lapsed_at``, or None.
+
+    A lapsed task is taken before open ones: it was at the head of the queue when it was first handed out.
+    Only the task taken is touched: other people's lapsed leases stay as they are until someone takes them
+    or ``geo-label tasks release-expired`` returns them to the queue."""
+    lapsed = (
+        select(TASKS.c.id, TASKS.c.assignee, TASKS.c.lease_expires_at)
+        .where(
+            *_claimable(caller, project_id, consensus_k),
+            TASKS.c.state == IN_PROGRESS,
+            TASKS.c.lease_expires_at <= now,
+        )
+        .order_by(TASKS.c.lease_expires_at, TASKS.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=TASKS)
+        .cte("lapsed")
+    )
+    taken = (
+        update(TASKS)
+        .where(TASKS.c.id == lapsed.c.id)
+        .values(**values)
+        .returning(
+            *TASKS.c,
+            lapsed.c.assignee.label("previous_assignee"),
+            lapsed.c.lease_expires_at.label("lapsed_at"),
+        )
+    )
+    return session.execute(taken).mappings().one_or_none()
+
+
+def _lease_next(
+    session: Session, caller: Caller, project_id: uuid.UUID, consensus_k: int, values: dict[str, Any]
+) -> Any:
+    """Lease the highest-priority open task the caller may take, in one statement; rows locked by concurrent
+    callers are skipped. It walks ``tasks_queue`` in order and stops at the first such task (its cost does
+    not grow with the queue: see docs/performance.md). The leased row, or None."""
     first = (
         select(TASKS.c.id)
-        .where(*conditions)
+        .where(*_claimable(caller, project_id, consensus_k), TASKS.c.state == OPEN)
         .order_by(TASKS.c.priority.desc(), TASKS.c.replica, TASKS.c.created_at, TASKS.c.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=TASKS)
@@ -227,7 +278,6 @@ def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: d
         # replicas of the chips the manager can read at once, and those of the others here, as each labeler
         # who may read them asks. With one labeler per chip nothing can be missing: no scan per request.
         ensure_tasks(session, caller, project_id, workflow=workflow)
-    release_expired(session, caller, project_id, now=now)
     own = _own_task(session, caller, project_id, now)
     if own is not None and own["state"] == IN_PROGRESS:
         return own
@@ -239,7 +289,11 @@ def next_task(session: Session, caller: Caller, project_id: uuid.UUID, *, now: d
     else:
         action = "task.lease"
         values.update(assignee=user_id, work_seconds=0.0)
-        row = _lease_next(session, caller, project_id, workflow.consensus_k, values)
+        row = _take_lapsed(session, caller, project_id, workflow.consensus_k, values, now)
+        if row is not None:
+            _record_lapse(session, row, row["previous_assignee"], row["lapsed_at"])
+        else:
+            row = _lease_next(session, caller, project_id, workflow.consensus_k, values)
         if row is None:
             return None
     record(session, caller, action, row, lease_expires_at=row["lease_expires_at"].isoformat())

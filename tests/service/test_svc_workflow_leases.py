@@ -145,3 +145,30 @@ def test_a_held_task_locked_by_another_request_is_waited_for_not_passed_over(
     asking.join(timeout=30)
     assert [task["id"] for task in answer] == [held["id"]]
     assert audit_actions(test_db, held["id"]) == ["task.lease"]
+
+
+def test_a_request_takes_one_lapsed_lease_and_leaves_the_others_to_the_system(
+    test_db: TestDatabase, raster_dir: Path, data_dir: Path
+) -> None:
+    """Issue 16: the next-task request of one labeler no longer returns everyone's lapsed leases to the queue
+    under that labeler's name. It takes the longest-lapsed task (before any open one); the lapse is the
+    system's act in the audit; another lapsed lease stays as it was."""
+    people = {"a": ("U", "labeler"), "b": ("U", "labeler"), "c": ("U", "labeler")}
+    three_chips = make_world(test_db, scene(raster_dir, 704, 256, seed=33), data_dir, members=people)
+    first = three_chips.next("a", now=T0)
+    second = three_chips.next("b", now=minutes(10))
+    taken = three_chips.next("c", now=minutes(200))  # both lapsed (two hours); a's the longest
+    assert taken["id"] == first["id"] and taken["assignee"] == three_chips.caller("c").user_id
+    with owner(test_db) as connection:
+        untouched = connection.execute(
+            "SELECT state, assignee FROM tasks WHERE id = %s", (second["id"],)
+        ).fetchone()
+        lapse = connection.execute(
+            "SELECT actor_id, actor_name, details->>'previous_assignee' FROM audit_log "
+            "WHERE action = 'task.lease_expired' AND item_id = %s",
+            (str(first["id"]),),
+        ).fetchall()
+    assert untouched == ("in_progress", three_chips.caller("b").user_id)
+    assert lapse == [(None, "system", str(three_chips.caller("a").user_id))]
+    assert audit_actions(test_db, second["id"]) == ["task.lease"]
+    assert audit_actions(test_db, first["id"]) == ["task.lease", "task.lease_expired", "task.lease"]
