@@ -12,7 +12,7 @@ from access_control.format import format_banner, format_portion
 from access_control.levels import Classification
 from access_control.loading import default_registry, load_registry
 from access_control.marking import Marking
-from access_control.parse import parse_marking
+from access_control.parse import build_marking, parse_marking
 from access_control.policy import can_read, read_denial_reason, releasable_to
 from access_control.registry import MarkingRegistry
 from access_control.rollup import least_upper_bound, roll_up
@@ -25,6 +25,7 @@ __all__ = [
     "MarkingError",
     "MarkingRegistry",
     "UserAccess",
+    "build_marking",
     "can_read",
     "check_accredited",
     "default_registry",

@@ -1,7 +1,8 @@
 """Turn recognised parts into a valid Marking, or say exactly which token is wrong.
 
-Shared by the parser and ``Marking.build`` so that text and code are held to the same rules. ``where`` is the
-input as the person wrote it (quoted text, or a description of the build call) and ends up in every message.
+Shared by ``parse_marking`` and ``build_marking`` so that text and code are held to the same rules. ``where``
+is the input as the person wrote it (quoted text, or a description of the build call) and ends up in every
+message.
 """
 
 from collections.abc import Iterable, Sequence

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from access_control.controls import (
     DISSEMINATION_CONTROLS,
@@ -19,9 +17,6 @@ from access_control.controls import (
 from access_control.errors import MarkingError
 from access_control.format import format_banner, format_portion
 from access_control.levels import Classification
-
-if TYPE_CHECKING:
-    from access_control.registry import MarkingRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +37,6 @@ class Marking:
     def __post_init__(self) -> None:
         _check_types(self)
         _check_invariants(self)
-
-    @classmethod
-    def build(
-        cls,
-        classification: Classification | int | str,
-        sci_controls: Iterable[str] = (),
-        dissemination: Iterable[str] = (),
-        rel_to: Iterable[str] = (),
-        *,
-        registry: MarkingRegistry | None = None,
-    ) -> Marking:
-        """Normalise and validate parts against a registry (the default one if None).
-
-        Accepts the abbreviations NF, OC and IMC, expands tetragraphs in ``rel_to`` and adds REL when
-        ``rel_to`` is given. Raises MarkingError on any unknown, duplicated or contradictory token.
-        """
-        # Imported here: building needs the registry loader, which itself builds Markings.
-        from access_control.parse import build_marking
-
-        return build_marking(classification, sci_controls, dissemination, rel_to, registry=registry)
 
     @classmethod
     def unclassified(cls) -> Marking:

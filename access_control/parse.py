@@ -1,4 +1,4 @@
-"""Text -> Marking, and parts -> Marking (the engine behind ``Marking.build``)."""
+"""Text -> Marking, and parts -> Marking."""
 
 from collections.abc import Iterable
 
@@ -21,13 +21,16 @@ def parse_marking(text: str, registry: MarkingRegistry | None = None) -> Marking
 
 def build_marking(
     classification: Classification | int | str,
-    sci_controls: Iterable[str],
-    dissemination: Iterable[str],
-    rel_to: Iterable[str],
+    sci_controls: Iterable[str] = (),
+    dissemination: Iterable[str] = (),
+    rel_to: Iterable[str] = (),
     *,
-    registry: MarkingRegistry | None,
+    registry: MarkingRegistry | None = None,
 ) -> Marking:
-    """See ``Marking.build``."""
+    """A marking from its parts, normalised and validated against a registry (the default one if None).
+
+    Accepts the abbreviations NF, OC and IMC, expands tetragraphs in ``rel_to`` and adds REL when ``rel_to``
+    is given. Raises MarkingError on any unknown, duplicated or contradictory token."""
     level = _level(classification)
     sci = _tokens(sci_controls, "sci_controls")
     controls = _tokens(dissemination, "dissemination")

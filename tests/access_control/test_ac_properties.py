@@ -10,6 +10,7 @@ from access_control import (
     Classification,
     Marking,
     UserAccess,
+    build_marking,
     can_read,
     check_accredited,
     default_registry,
@@ -47,7 +48,7 @@ def markings(draw: st.DrawFn, coalition: bool = False) -> Marking:
         controls.add("NOFORN")
     elif level and draw(st.booleans()):
         controls.add("RELIDO")
-    return Marking.build(level, sci, controls, ["USA", *partners] if partners else [])
+    return build_marking(level, sci, controls, ["USA", *partners] if partners else [])
 
 
 @st.composite

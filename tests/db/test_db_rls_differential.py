@@ -28,7 +28,15 @@ from shapely.geometry import Point, box
 from sqlalchemy import Engine, Table, create_engine, insert, select, text
 from sqlalchemy.orm import Session
 
-from access_control import Classification, Marking, MarkingError, UserAccess, can_read, default_registry
+from access_control import (
+    Classification,
+    Marking,
+    MarkingError,
+    UserAccess,
+    build_marking,
+    can_read,
+    default_registry,
+)
 from geo_label import audit, projects
 from geo_label.db.access import marking_readable, project_visible, readable
 from geo_label.db.context import Caller, set_caller_context
@@ -69,7 +77,7 @@ def build(
     elif release == "RELIDO":
         dissemination.add("RELIDO")
     try:
-        return Marking.build(level, sci, dissemination, rel_to, registry=default_registry())
+        return build_marking(level, sci, dissemination, rel_to, registry=default_registry())
     except MarkingError:
         return None
 
