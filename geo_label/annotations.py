@@ -377,9 +377,7 @@ def _require_may_change(session: Session, caller: Caller, current: Any) -> None:
 def _consensus(session: Session, caller: Caller, project_id: uuid.UUID) -> bool:
     """Whether several labelers label each chip of the project independently (each task's work is then its
     labeler's own annotations)."""
-    from geo_label.workflow.config import load_workflow  # the workflow package builds on this module
-
-    return load_workflow(session, caller, project_id).consensus_k > 1
+    return int(get_project(session, caller, project_id)["consensus_k"]) > 1
 
 
 def _back_to_review(session: Session, caller: Caller, current: Any, values: dict[str, Any]) -> None:

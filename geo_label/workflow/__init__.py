@@ -3,13 +3,15 @@ labeler at a time, submitted, reviewed (accepted, or rejected back to its labele
 replicas (agreement) and, on gold chips, scored against reference features.
 
 States: open -> in_progress (leased) -> submitted -> accepted | rejected; rejected -> in_progress (the
-same labeler reworks it); in_progress and rejected -> open (skip; a lapsed lease too). Without review,
-submit goes straight to accepted. Tasks carry their chip's marking and are read through the same access
-filter (and row-level security) as every other marked table: a task one may not read does not exist.
+same labeler reworks it); in_progress and rejected -> open (skip; a lapsed lease by `geo-label tasks
+release-expired`, unless the next labeler who asks takes it first). Without review, submit goes straight to
+accepted. Tasks carry their chip's marking and are read through the same access filter (and row-level
+security) as every other marked table: a task one may not read does not exist.
 """
 
+from geo_label.workflow.changes import update_workflow
 from geo_label.workflow.common import STATES
-from geo_label.workflow.config import Workflow, WorkflowChanges, load_workflow, update_workflow
+from geo_label.workflow.config import Workflow, WorkflowChanges, load_workflow
 from geo_label.workflow.consensus import ChipAgreement, agreement_summary, project_agreement, task_agreement
 from geo_label.workflow.gold import GoldResult, ReferenceInput, Score, mark_gold, score
 from geo_label.workflow.queue import (

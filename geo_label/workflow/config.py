@@ -7,16 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from access_control import Marking
-from geo_label import audit
 from geo_label.db.context import Caller
-from geo_label.db.models import PROJECTS
 from geo_label.errors import InvalidInputError
 from geo_label.markings import marking_of
-from geo_label.projects import get_project, require_project_role
+from geo_label.projects import get_project
 
 MAX_LEASE_MINUTES = 7 * 24 * 60
 MAX_CONSENSUS = 10
@@ -93,47 +90,3 @@ def load_workflow(session: Session, caller: Caller, project_id: uuid.UUID) -> Wo
         queue_model_id=row["queue_model_id"],
         queue_threshold=float(row["queue_threshold"]),
     )
-
-
-def update_workflow(
-    session: Session, caller: Caller, project_id: uuid.UUID, changes: WorkflowChanges
-) -> Workflow:
-    """The project's managers (or an admin) change its workflow settings. Raising ``consensus_k`` adds the
-    replicas of every chip the caller may read now (and of the others as labelers who may read them ask for
-    work); lowering it leaves existing replicas alone."""
-    before = load_workflow(session, caller, project_id)
-    if not caller.is_admin:
-        require_project_role(caller, project_id, "manager")
-    values = changes.values()
-    if changes.queue_model is not None:
-        from geo_label.predictions.registry import find_model  # the registry builds on projects, as this does
-
-        values["queue_model_id"] = find_model(session, caller, project_id, changes.queue_model)["id"]
-    order = values.get("queue_order", before.queue_order)
-    if order != "default" and values.get("queue_model_id", before.queue_model_id) is None:
-        raise InvalidInputError(f"the {order} queue order needs a model: give its NAME@VERSION")
-    if values:
-        session.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
-        audit.record(
-            session,
-            caller,
-            "project.workflow",
-            item_type="project",
-            item_id=project_id,
-            project_id=project_id,
-            marking=before.marking,
-            details={
-                "before": before.as_dict(),
-                "changes": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()},
-            },
-        )
-    after = load_workflow(session, caller, project_id)
-    if any(name in values for name in QUEUE_FIELDS):
-        from geo_label.workflow.ordering import order_queue
-
-        order_queue(session, after)
-    if after.consensus_k > before.consensus_k:
-        from geo_label.workflow.queue import ensure_tasks  # queue builds on this module
-
-        ensure_tasks(session, caller, project_id, workflow=after)
-    return after

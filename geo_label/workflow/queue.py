@@ -30,7 +30,6 @@ from geo_label.db.models import CHIPS, TASKS
 from geo_label.errors import InvalidInputError
 from geo_label.markings import marking_of
 from geo_label.projects import require_project_role
-from geo_label.workflow import gold
 from geo_label.workflow.common import (
     ACCEPTED,
     IN_PROGRESS,
@@ -50,6 +49,7 @@ from geo_label.workflow.common import (
     utcnow,
 )
 from geo_label.workflow.config import Workflow, load_workflow
+from geo_label.workflow.gold import score_task
 from geo_label.workflow.review import task_reviews
 
 MAX_PAGE = 1000
@@ -367,7 +367,7 @@ def submit(session: Session, caller: Caller, task_id: uuid.UUID, *, now: datetim
     row = result.mappings().one()
     handed_in = ("draft", REJECTED) if state == SUBMITTED else ("draft", REJECTED, SUBMITTED)
     features = set_work_status(session, caller, row, workflow, from_states=handed_in, to_state=state)
-    score = gold.score_task(session, caller, row, workflow)
+    score = score_task(session, caller, row, workflow)
     record(session, caller, "task.submit", row, state=state, features=features, gold=score is not None)
     return row
 
