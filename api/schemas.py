@@ -209,6 +209,9 @@ class AnnotationOut(BaseModel):
     created_at: datetime
     updated_by: uuid.UUID
     updated_at: datetime
+    reviewed_by: uuid.UUID | None = Field(
+        default=None, description="The reviewer who accepted or rejected its task, once reviewed"
+    )
     prediction_id: uuid.UUID | None = Field(
         default=None, description="The model's prediction it was accepted from (source model), if any"
     )

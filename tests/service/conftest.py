@@ -12,7 +12,20 @@ from sqlalchemy import text
 from api.app import build_state, create_app
 from geo_label.settings import PasswordScheme, Settings
 from tests.pg import TestDatabase
+from tests.response_contract import ResponseContract
 from tests.world import PASSWORD
+
+#: Every response of the session's client is checked against its route's declared model (see
+#: tests.response_contract); a test that received one that breaks it fails.
+CONTRACT: list[ResponseContract] = []
+
+
+@pytest.fixture(autouse=True)
+def responses_keep_their_schema() -> Iterator[None]:
+    seen = len(CONTRACT[0].violations) if CONTRACT else 0
+    yield
+    if CONTRACT:
+        assert CONTRACT[0].violations[seen:] == [], "responses that break their declared schema"
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +43,9 @@ def client(test_db: TestDatabase, data_dir: Path) -> Iterator[TestClient]:
         lockout_attempts=3,
     )
     app = create_app(build_state(settings, test_db.database))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    checked = ResponseContract(app)
+    CONTRACT.append(checked)
+    with TestClient(checked, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
