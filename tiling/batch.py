@@ -7,20 +7,18 @@ through a :class:`~tiling.cells.CellCache`: shared by every task of a run on the
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import orjson
 import rasterio
 
 from imagery import Georeferencing, open_raster, reading
-from tiling.atomic import atomic_path
+from tiling.atomic import atomic_path, make_durable
 from tiling.cells import CellCache
 from tiling.chip import ChipSource, ChipWriter, process_chip
-from tiling.job import STATE_DIR, TileJob
+from tiling.job import CHIPS_DIR, PREVIEWS_DIR, STATE_DIR, TileJob
 from tiling.records import BatchResult, ChipRecord
 from tiling.windows import ChipWindow
-from tiling.write_behind import WriteBehind
 
 #: Chips per task at most, in whole chip rows where rows are shorter.
 MAX_BATCH_CHIPS = 96
@@ -64,12 +62,13 @@ def run_batch(
     job: TileJob,
     batch: tuple[ChipWindow, ...],
     cells: CellCache | None = None,
-    behind: WriteBehind | None = None,
 ) -> BatchResult:
-    """Write every chip of ``batch`` that is not on disk yet, then record the batch as done.
+    """Write every chip of ``batch`` that is not on disk yet, put them on disk, then record the batch as
+    done (and put the record on disk): a batch recorded as done has every chip whole on disk, even after a
+    power loss (tiling.atomic.make_durable).
 
-    ``cells`` and ``behind`` are the run's shared cell cache and write-behind (threads of one process);
-    without them the task reads through a cache and writes behind a window of its own.
+    ``cells`` is the run's shared cell cache (threads of one process); without it the task reads through a
+    cache of its own.
     """
     records: list[ChipRecord] = []
     newly_written = by_gdal = 0
@@ -78,19 +77,21 @@ def run_batch(
         rasterio.Env(),
         open_raster(job.source) as raster,
         reading(raster.path),
-        nullcontext(behind) if behind is not None else WriteBehind() as files,
     ):
         plain = raster.georeferencing is Georeferencing.GEOTRANSFORM
         source = ChipSource.open(raster.dataset, (cells or CellCache(batch)) if plain else None)
-        with ChipWriter(raster.dataset, job, files) as writer:
+        with ChipWriter(raster.dataset, job) as writer:
             for window in batch:
                 record, wrote, gdal_wrote = process_chip(source, writer, job, window)
                 records.append(record)
                 newly_written += wrote
                 by_gdal += gdal_wrote
+    out = str(job.out_dir)
+    make_durable(writer.written, [f"{out}/{CHIPS_DIR}", f"{out}/{PREVIEWS_DIR}"] if writer.written else [])
     done_file = job.out_dir / STATE_DIR / "batches" / batch_name(batch)
     with atomic_path(done_file) as temp:
         temp.write_bytes(orjson.dumps([r.to_dict() for r in records]))
+    make_durable([str(done_file)], [str(done_file.parent)])
     return BatchResult(records=tuple(records), newly_written=newly_written, by_gdal=by_gdal)
 
 

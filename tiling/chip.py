@@ -25,7 +25,6 @@ from tiling.job import Compression, TileJob
 from tiling.libraries import import_arrow
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
-from tiling.write_behind import WriteBehind
 
 PREVIEW_QUALITY = 90
 VALID_FRACTION_TAG = "GEO_LABEL_VALID_FRACTION"
@@ -135,10 +134,10 @@ class ChipWriter:
     a source mask) gets a fresh one, so no mask carries over to the next chip.
     """
 
-    def __init__(self, dataset: Any, job: TileJob, behind: WriteBehind | None = None) -> None:
+    def __init__(self, dataset: Any, job: TileJob) -> None:
         self._dataset = dataset
-        #: Where the written chips and previews go to have their pages dropped (tiling.write_behind).
-        self.behind = behind
+        #: The paths of the chips and previews written so far, for the batch to make durable.
+        self.written: list[str] = []
         #: Read once: rasterio builds the transform anew from GDAL's on every access (0.2 ms a chip).
         self._transform: Affine = dataset.transform
         self._out = str(job.out_dir)
@@ -232,7 +231,9 @@ class ChipWriter:
         encoder = None if masked else self._encoder(window, tags)
         if encoder is not None:
             chunks = encoder.chunks(data, chip_transform(self._transform, window), tags)
-            write_atomically(f"{self._out}/{job.chip_path(window)}", chunks, self.behind)
+            final = f"{self._out}/{job.chip_path(window)}"
+            write_atomically(final, chunks)
+            self.written.append(final)
             return False
         if masked:
             mem = self._open(window)
@@ -250,8 +251,10 @@ class ChipWriter:
             if masked:
                 mem.write_mask(valid)
             mem.update_tags(**tags)
-            with atomic_name(f"{self._out}/{job.chip_path(window)}") as temp:
+            final = f"{self._out}/{job.chip_path(window)}"
+            with atomic_name(final) as temp:
                 copy_dataset(mem, temp, **self._options)
+            self.written.append(final)
         finally:
             if masked:
                 mem.close()
@@ -379,10 +382,9 @@ def write_preview(
     data: np.ndarray,
     valid: np.ndarray | None,
     builder: PreviewBuilder | None = None,
-    behind: WriteBehind | None = None,
-) -> None:
+) -> str:
     """The chip as an 8-bit baseline JPEG (4:2:0) with the image's stretch (nodata black), built by
-    ``builder`` (a task's, reused from chip to chip), written behind ``behind`` when given.
+    ``builder`` (a task's, reused from chip to chip); its path.
 
     Encoded by simplejpeg (libjpeg-turbo), which releases the GIL while it encodes: 1.3 ms for a 512 x 512
     preview, where Pillow took 1.5-1.8 ms holding the GIL throughout (two threads encoded no faster than
@@ -396,7 +398,9 @@ def write_preview(
         colorspace=colorspace,
         colorsubsampling="420",
     )
-    write_atomically(f"{job.out_dir}/{job.preview_path(window)}", [encoded], behind)
+    final = f"{job.out_dir}/{job.preview_path(window)}"
+    write_atomically(final, [encoded])
+    return final
 
 
 def recorded_valid_fraction(path: str | Path) -> float | None:
@@ -457,7 +461,7 @@ def process_chip(
     if not keep:
         return make_record(job, window, chip_id, fraction, written=False), False, False
     by_gdal = writer.write(window, data, valid, fraction, chip_id)
-    write_preview(job, window, data, valid, writer.previews, writer.behind)
+    writer.written.append(write_preview(job, window, data, valid, writer.previews))
     return make_record(job, window, chip_id, fraction, written=True), True, by_gdal
 
 

@@ -32,7 +32,6 @@ from tiling.state import (
     write_manifest,
 )
 from tiling.windows import chip_windows
-from tiling.write_behind import WriteBehind
 
 MANIFEST_VERSION = 1
 #: GDAL's block cache while chips are read through a shared cell cache: a few cells' worth. Decoding the
@@ -178,10 +177,7 @@ def tile_image(
         task: Callable[..., BatchResult] = run_batch
         if todo and scheduler.address is None and scheduler.local_mode is LocalMode.THREADS:
             cells = CellCache(window for batch in todo for window in batch)
-            # One write-behind window for the whole run: a task's own (tiling.batch) is smaller than the
-            # window, so its files would be released before the disk had them and keep their pages.
-            behind = run_env.enter_context(WriteBehind())
-            task = partial(run_batch, cells=cells, behind=behind)
+            task = partial(run_batch, cells=cells)
             # Every block is decoded once into a cell, so GDAL's block cache (5% of RAM by default, global)
             # only costs: filling it allocates and page-faults fresh memory for every block of the image.
             run_env.enter_context(rasterio.Env(GDAL_CACHEMAX=CELL_RUN_CACHE_BYTES))

@@ -1,5 +1,6 @@
-"""Write-behind: files stay whole, no descriptor is held, and dropped pages leave the cache; a file is closed
-before it is renamed into place, so a write the file system fails on close leaves no file (issue 16)."""
+"""Files appear whole, no descriptor is held, a file is closed before it is renamed into place (a write the
+file system fails on close leaves no file), and a batch is on disk before it is recorded as done, its pages
+then out of the page cache (issue 16)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import mmap
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 import tiling.atomic
+import tiling.batch
 from tiling import TileParameters, tile_image
-from tiling.atomic import TEMP_MARK, write_atomically
-from tiling.write_behind import WriteBehind
+from tiling.atomic import TEMP_MARK, make_durable, write_atomically
 
 PAGE = mmap.PAGESIZE
 
@@ -54,38 +56,22 @@ def drops_clean_pages(folder: Path) -> bool:
     return dropped
 
 
-def test_files_stay_whole_and_held_ones_are_bounded(tmp_path: Path) -> None:
+def test_files_are_whole_and_no_descriptor_stays_open(tmp_path: Path) -> None:
     before = open_descriptors()
     contents = [os.urandom(100_000 + i) for i in range(20)]
-    with WriteBehind(window_bytes=300_000) as behind:
-        for i, data in enumerate(contents):
-            write_atomically(str(tmp_path / f"f{i}"), [data[:10], memoryview(data)[10:]], behind)
-            behind.settle()
-            assert 1 <= behind.held <= 4  # the window's worth, and never less than the newest file
-            assert open_descriptors() == before  # every file is closed before it is named and handed over
-    assert behind.held == 0
-    assert open_descriptors() == before
+    for i, data in enumerate(contents):
+        write_atomically(str(tmp_path / f"f{i}"), [data[:10], memoryview(data)[10:]])
+        assert open_descriptors() == before  # every file is closed before it is named
     assert [(tmp_path / f"f{i}").read_bytes() for i in range(20)] == contents
     assert not [p for p in tmp_path.iterdir() if TEMP_MARK in p.name]
 
 
-def test_a_failed_write_leaves_nothing_held_or_open(tmp_path: Path) -> None:
+def test_a_failed_write_leaves_nothing_open(tmp_path: Path) -> None:
     before = open_descriptors()
-    with WriteBehind() as behind:
-        with pytest.raises(TypeError):
-            write_atomically(str(tmp_path / "broken"), [b"header", object()], behind)
-        assert behind.held == 0
+    with pytest.raises(TypeError):
+        write_atomically(str(tmp_path / "broken"), [b"header", object()])
     assert open_descriptors() == before
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_file_handed_over_after_close_is_refused(tmp_path: Path) -> None:
-    behind = WriteBehind()
-    behind.close()
-    before = open_descriptors()
-    with pytest.raises(ValueError, match="closed"):
-        write_atomically(str(tmp_path / "late"), [b"data"], behind)
-    assert open_descriptors() == before
 
 
 def close_reporting_eio(descriptor: int) -> None:
@@ -99,26 +85,50 @@ def test_a_write_the_file_system_fails_on_close_leaves_no_file(
 ) -> None:
     monkeypatch.setattr(tiling.atomic, "close_descriptor", close_reporting_eio)
     before = open_descriptors()
-    with WriteBehind() as behind:
-        with pytest.raises(OSError, match="Input/output error"):
-            write_atomically(str(tmp_path / "f"), [b"data"], behind)
-        assert behind.held == 0
+    with pytest.raises(OSError, match="Input/output error"):
+        write_atomically(str(tmp_path / "f"), [b"data"])
     assert open_descriptors() == before
     assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary one
 
 
-def test_released_files_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
+def test_durable_files_leave_the_page_cache(tmp_path: Path) -> None:
     if not drops_clean_pages(tmp_path):
         pytest.skip("this file system keeps clean pages despite POSIX_FADV_DONTNEED")
     paths = [tmp_path / f"f{i}" for i in range(8)]
-    with WriteBehind(window_bytes=64 * PAGE) as behind:
-        for path in paths:
-            write_atomically(str(path), [os.urandom(32 * PAGE)], behind)
-            behind.settle()  # its writeback started
-            os.sync()  # what the window waits for in a run: the disk has written it back meanwhile
-        assert behind.held == 2
+    for path in paths:
+        write_atomically(str(path), [os.urandom(32 * PAGE)])
+    before = open_descriptors()
+    make_durable([str(path) for path in paths], [str(tmp_path)])
+    assert open_descriptors() == before
     assert [resident_pages(path) for path in paths] == [0] * len(paths)
     assert all(len(path.read_bytes()) == 32 * PAGE for path in paths)
+
+
+def test_a_batch_is_on_disk_before_it_is_recorded_done(
+    utm_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power lost after a batch's record was written must not leave a chip of it off the disk: a batch's
+    chips and previews are synced (with their folders) before its record is written, the record after."""
+    out = tmp_path / "out"
+    synced: list[str] = []
+
+    def recorded_chips() -> set[str]:
+        batches = out / ".geo-label" / "batches"
+        rows = [row for record in batches.glob("*.json") for row in orjson.loads(record.read_bytes())]
+        return {f"{out}/{row['path']}" for row in rows if row["path"]}
+
+    def recording(files: list[str], folders: list[str]) -> None:
+        chips = {path for path in files if path.endswith(".tif")}
+        assert not chips & recorded_chips(), "a chip synced after its batch was recorded"
+        make_durable(files, folders)
+        synced.extend(files)
+
+    monkeypatch.setattr(tiling.batch, "make_durable", recording)
+    summary = tile_image(utm_image, out, TileParameters(size=128, overlap=16))
+    assert recorded_chips() <= set(synced)
+    outputs = [path for path in synced if "/batches/" not in path]
+    assert len(outputs) == 2 * summary.chips_written  # every chip and preview
+    assert all(str(record) in synced for record in (out / ".geo-label" / "batches").glob("*.json"))
 
 
 def test_a_tiling_run_leaves_no_descriptor_open(utm_image: Path, tmp_path: Path) -> None:
