@@ -107,7 +107,7 @@ def chip_transform(source: Affine, window: ChipWindow) -> Affine:
 
 def in_memory(width: int, height: int, count: int, dtype: str, **profile: Any) -> Any:
     """A MEM dataset to copy from. GDAL's CreateCopy from MEM releases the GIL in rasterio, whereas writing a
-    COG or JPEG directly (a copy-on-close driver) holds it: 1.84x vs 0.93x on 2 threads, measured."""
+    COG or JPEG directly (a copy-on-close driver) holds it (figures: benchmarks/README.md)."""
     return rasterio.MemoryFile().open(
         driver="MEM", width=width, height=height, count=count, dtype=dtype, **profile
     )
@@ -119,18 +119,18 @@ _LAYOUTS_LOCK = threading.Lock()
 MAX_LAYOUTS = 16
 
 #: rasterio.shutil.copy without its decorator, which sets up and tears down a rasterio environment on every
-#: call (0.3 ms holding the GIL, a quarter of a chip's Python time). Only for use inside ``rasterio.Env()``,
+#: call, holding the GIL. Only for use inside ``rasterio.Env()``,
 #: as every task runs (see tiling.batch).
 copy_dataset: Any = getattr(rasterio.shutil.copy, "__wrapped__", rasterio.shutil.copy)
 
 
 class ChipWriter:
     """Writes the chips of one task: encoded here in the layout GDAL gives them where a template chip
-    vouches for it (tiling.chip_tiff: about two thirds of GDAL's time per chip), otherwise by GDAL from one
+    vouches for it (tiling.chip_tiff: faster than GDAL's copy), otherwise by GDAL from one
     MEM dataset reused from chip to chip.
 
-    Creating a MEM dataset holds the GIL (and zero-fills its pixels) for about 0.4 ms, as long as the
-    Python work of a whole chip; only a chip with a mask of its own (padding of an image without nodata, or
+    Creating a MEM dataset holds the GIL (and zero-fills its pixels) about as long as the Python
+    work of a whole chip; only a chip with a mask of its own (padding of an image without nodata, or
     a source mask) gets a fresh one, so no mask carries over to the next chip.
     """
 
@@ -138,12 +138,12 @@ class ChipWriter:
         self._dataset = dataset
         #: The paths of the chips and previews written so far, for the batch to make durable.
         self.written: list[str] = []
-        #: Read once: rasterio builds the transform anew from GDAL's on every access (0.2 ms a chip).
+        #: Read once: rasterio builds the transform anew from GDAL's on every access.
         self._transform: Affine = dataset.transform
         self._out = str(job.out_dir)
         self._job = job
         # Chips are copied to fresh temporary names (tiling.atomic): skip GDAL's attempt to find and delete
-        # an existing dataset there first (it probes the path with every driver; ~1% of a run).
+        # an existing dataset there first (it probes the path with every driver).
         self._options = {
             **job.params.compression.chip_options(job.params.size),
             "quiet_delete_on_create_copy": "NO",
@@ -189,7 +189,7 @@ class ChipWriter:
 
     def _layout(self, window: ChipWindow, keys: tuple[str, ...]) -> ChipTiffLayout | None:
         """The run's chip layout, from a template GDAL writes once per process (every task of a run shares
-        it: ~3 ms a task otherwise, 1.5% of a run)."""
+        it)."""
         zstd_level = self._options.get("zstd_level")
         if self._job.params.compression is not Compression.ZSTD or not isinstance(zstd_level, int):
             return None
@@ -289,7 +289,7 @@ class PreviewBuilder:
 
     Integer bands go through their lookup table with Arrow's ``take``, which indexes by 8- or 16-bit
     values as they are and releases the GIL: NumPy's ``take`` wants 64-bit indices, and casting a band's
-    values to them cost as much as the lookup itself (0.77 ms against 1.14 ms for three 512 x 512 bands).
+    values to them cost as much as the lookup itself.
     """
 
     def __init__(self) -> None:
@@ -365,7 +365,7 @@ class PreviewLookups:
 def arrow_array(values: np.ndarray, arrow_type: Any) -> Any:
     """An Arrow array of ``arrow_type`` over the memory of a contiguous array of that type.
 
-    Built from its buffer: ``pyarrow.array`` would import pandas (0.3 s) to check what its input is."""
+    Built from its buffer: ``pyarrow.array`` would import pandas to check what its input is."""
     import pyarrow as pa
 
     return pa.Array.from_buffers(arrow_type, values.size, [None, pa.py_buffer(values)])
@@ -386,9 +386,8 @@ def write_preview(
     """The chip as an 8-bit baseline JPEG (4:2:0) with the image's stretch (nodata black), built by
     ``builder`` (a task's, reused from chip to chip); its path.
 
-    Encoded by simplejpeg (libjpeg-turbo), which releases the GIL while it encodes: 1.3 ms for a 512 x 512
-    preview, where Pillow took 1.5-1.8 ms holding the GIL throughout (two threads encoded no faster than
-    one), ten times faster than GDAL's JPEG driver (measured).
+    Encoded by simplejpeg (libjpeg-turbo), which releases the GIL while it encodes, where Pillow
+    holds it throughout (two threads encoded no faster than one), and far faster than GDAL's JPEG driver.
     """
     pixels = (builder or PreviewBuilder()).pixels(job.stretch, data, valid)
     colorspace = "GRAY" if pixels.ndim == 2 else "RGBX"

@@ -1,10 +1,10 @@
 """Chips encoded and laid out here, in the very Cloud Optimized GeoTIFF layout GDAL gives them.
 
-Why: in a tiling run, GDAL's copy of a MEM dataset into a GTiff chip took 10.8 ms of CPU for a 512 px,
-4-band uint16 chip with ZSTD and a predictor, against 7.3 ms for the same chip written here (16 ms against
-5.9 in isolation), of which ZSTD itself is 3-5 ms; the rest of GDAL's time goes to interleaving the bands,
-its block cache, libtiff's buffer copies and per-file set-up. The chips of one run differ only in their
-pixels, their tiepoint and their metadata text, so GDAL's work on everything else can be done once.
+Why: in a tiling run, GDAL's copy of a MEM dataset into a GTiff chip costs half as much CPU again as the
+same chip written here (figures: benchmarks/README.md); beyond ZSTD itself, GDAL's time goes to
+interleaving the bands, its block cache, libtiff's buffer copies and per-file set-up. The chips of one run
+differ only in their pixels, their tiepoint and their metadata text, so GDAL's work on everything else can
+be done once.
 
 How: once per run, GDAL writes a template chip (zeros, every metadata value a placeholder) into memory. Its
 TIFF header, GDAL's structural metadata ("ghost" area: IFD before data, row-major tiles, each with its size
@@ -126,7 +126,7 @@ class HeaderTemplate:
     """A chip's header with every constant byte in place: ``prefix`` is the TIFF header, ghost area, IFD
     and the constant out-of-line values; each chip appends its own block (tiepoint, tile offsets and sizes
     when there are several tiles, metadata) at the fixed offset ``len(prefix)`` and patches the fields
-    whose positions are given. Building the IFD afresh per chip took 0.6 ms of GIL-bound Python."""
+    whose positions are given. Building the IFD afresh per chip is GIL-bound Python."""
 
     prefix: bytes
     tiles: int
@@ -352,10 +352,9 @@ def horizontal_difference(pixels: np.ndarray, out: np.ndarray, tile_width: int) 
     minus the same band's sample to its left, in the samples' unsigned bits (wrapping, as libtiff does),
     except in the first column of every tile (``tile_width`` apart), which is kept as it is.
 
-    In band planes, each taken as one long row: one contiguous subtraction per band (0.07 ms for 512 x 512
-    x 4 uint16), then the tiles' first columns put back. Subtracting straight into the interleaved tile, a
-    write every 8 bytes, took 0.57 ms; interleaving the predicted planes afterwards (:func:`interleave`)
-    0.31 ms.
+    In band planes, each taken as one long row: one contiguous subtraction per band, then the tiles'
+    first columns put back, and the predicted planes interleaved afterwards (:func:`interleave`): a fraction
+    of the time of subtracting straight into the interleaved tile, a write every 8 bytes.
     """
     bands = pixels.shape[0]
     unsigned = UNSIGNED[pixels.dtype.itemsize]
@@ -369,9 +368,9 @@ def interleave(planes: np.ndarray, tile: np.ndarray) -> None:
     """Band planes (bands x rows x cols, at most the tile's size) into the pixel-interleaved ``tile`` (rows
     x cols x bands), zeros past the planes' edges (TIFF tiles are always whole).
 
-    Band by band, each plane as one long row where it fills the tile (a strided copy: 0.08 ms a 512 x 512
-    uint16 plane). The chips are band planes in memory because GDAL reads the source into planes 10%
-    faster than interleaved, and previews look up contiguous planes.
+    Band by band, each plane as one long row where it fills the tile (a strided copy). The chips are band
+    planes in memory because GDAL reads the source into planes faster than interleaved, and previews look
+    up contiguous planes.
     """
     bands, rows, cols = planes.shape
     target = tile.view(planes.dtype)  # the predicted planes are the samples' unsigned bits

@@ -2,8 +2,8 @@
 rows and columns as a GeoPackage with the image's banner, for GIS desktops whose GDAL has no Parquet driver
 (Debian 12's: see tiling.geopackage).
 
-The file is written with pyarrow and shapely alone: importing pandas and geopandas costs a tiling run about
-half a CPU-second, a twentieth of the whole job, to build a table of a few hundred rows. What geopandas would
+The file is written with pyarrow and shapely alone: importing pandas and geopandas would cost a tiling run a
+noticeable share of its CPU to build a table of a few hundred rows. What geopandas would
 add is the ``geo`` metadata (written here to the GeoParquet 1.1 specification: WKB encoding, the CRS as
 PROJJSON, the geometry types, the bounding box and the per-row ``bbox`` covering column); a test reads the
 file back with geopandas and compares it with geopandas' own output.
@@ -46,8 +46,8 @@ Footprints = dict[tuple[int, int], Any]
 
 def chip_footprints(transform: tuple[float, ...], crs_wkt: str, windows: Sequence[ChipWindow]) -> Footprints:
     """The footprints of ``windows``: what the index needs of the grid alone, so it can be computed while the
-    chips are written (in a thread) and the index written the moment the last chip is (0.1 s sooner on a
-    Sentinel-2-sized scene). Also loads the libraries :func:`write_index` uses."""
+    chips are written (in a thread) and the index written the moment the last chip is. Also loads the
+    libraries :func:`write_index` uses."""
     from affine import Affine
 
     import_arrow()
@@ -70,7 +70,7 @@ def portable_projjson(crs: Any) -> dict[str, Any]:
 def numeric_array(values: Any, kind: str) -> Any:
     """A pyarrow array of ``kind`` (a NumPy type name) over the values' bytes.
 
-    Arrays are built from buffers, not with ``pyarrow.array``, which imports pandas (0.3 s) to check whether
+    Arrays are built from buffers, not with ``pyarrow.array``, which imports pandas to check whether
     its input is a pandas object.
     """
     import numpy as np

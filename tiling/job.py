@@ -19,8 +19,8 @@ STATE_DIR = ".geo-label"
 
 
 class Compression(StrEnum):
-    """Chip compression. ZSTD level 1 writes about 2x faster than DEFLATE level 1 for ~7% more bytes
-    (measured on 16-bit imagery, see benchmarks/tiling.py); DEFLATE suits readers without ZSTD."""
+    """Chip compression. ZSTD level 1 writes faster than DEFLATE level 1 for a few more bytes
+    (benchmarks/tiling.py, case (c3)); DEFLATE suits readers without ZSTD."""
 
     ZSTD = "zstd"
     DEFLATE = "deflate"
@@ -31,8 +31,8 @@ class Compression(StrEnum):
 
     def chip_options(self, size: int) -> dict[str, Any]:
         """GTiff options that write a chip in the Cloud Optimized layout (tiled, IFD first: GDAL reports
-        LAYOUT=COG) in one pass. The COG driver copies through a temporary file: 16.4 ms against 12.0 ms for
-        a 512 px, 4-band uint16 chip (measured)."""
+        LAYOUT=COG) in one pass. The COG driver would copy through a temporary file,
+        which costs more per chip."""
         block = 512 if size >= 512 else -(-size // 16) * 16
         level = {"zstd_level": 1} if self is Compression.ZSTD else {"zlevel": 1}
         return {

@@ -34,8 +34,8 @@ from tiling.state import (
 from tiling.windows import chip_windows
 
 MANIFEST_VERSION = 1
-#: GDAL's block cache while chips are read through a shared cell cache: a few cells' worth. Decoding the
-#: whole reference scene takes 3.3 CPU-seconds with it against 4.0-5.0 with GDAL's default (measured).
+#: GDAL's block cache while chips are read through a shared cell cache: a few cells' worth: decoding costs
+#: less CPU with it than with GDAL's default, which only fills fresh memory (figures: benchmarks/README.md).
 CELL_RUN_CACHE_BYTES = 64 << 20
 
 
@@ -131,7 +131,7 @@ def tile_image(
         if sha is None and callable(image_sha256):
             sha = image_sha256()
         if sha is None:
-            # Hash the file (0.4 s for a Sentinel-2 scene, GIL released) and compute the stretch side by side;
+            # Hash the file (GIL released) and compute the stretch side by side;
             # only a folder already complete for this very file makes the stretch wasted.
             hashing = pool.submit(file_sha256, source_path)
             stretch_future = submit_stretch(pool, source_path, info, stretch)

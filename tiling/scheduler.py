@@ -69,7 +69,7 @@ def run_tasks(
     # independent tasks in descending name order), which keeps the shared cell cache small and lets a
     # prefetch of the first tasks' pixels be of use; with random names it takes them in any order.
     # Each task is a call without arguments: Dask walks the arguments of a call in search of collections,
-    # dataclasses included (20 ms for the reference scene's 625 chip windows, on the way to the first chip).
+    # dataclasses included, on the way to the first chip.
     tasks = [
         delayed(partial(func, *args, item), pure=False, traverse=False, name=f"tile-call-{number:08d}")(
             dask_key_name=f"tile-task-{number:08d}"
@@ -85,7 +85,7 @@ def run_tasks(
 
 def local_scheduler(mode: LocalMode) -> Callable[..., Any]:
     """Dask's local scheduler itself: by name (``scheduler="threads"``) dask first imports dask.distributed
-    to look for a default client, 0.3 s of start-up spent before the first chip."""
+    to look for a default client: start-up spent before the first chip."""
     if mode is LocalMode.PROCESSES:
         from dask.multiprocessing import get as processes_get
 

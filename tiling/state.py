@@ -24,8 +24,7 @@ from tiling.job import STATE_DIR
 MANIFEST = "run.json"
 LOCK = "lock"
 #: Read size while hashing: a buffer that stays in the core's L2 cache, so SHA-256 reads what was just copied
-#: there rather than from memory, and that is never page-faulted in afresh. A Sentinel-2 scene (582 MB)
-#: hashes in 0.42 CPU-s with 1 MB reads, 0.48 s with 16 MB and 0.55 s with 64 MB (16,000 page faults).
+#: there rather than from memory, and that is never page-faulted in afresh (figures: benchmarks/README.md).
 HASH_CHUNK = 1 << 20
 
 
