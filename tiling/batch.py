@@ -15,7 +15,7 @@ import rasterio
 from imagery import Georeferencing, open_raster, reading
 from tiling.atomic import atomic_path, make_durable
 from tiling.cells import CellCache
-from tiling.chip import ChipSource, ChipWriter, process_chip
+from tiling.chip import ChipSource, ChipWriter, LayoutCache, process_chip
 from tiling.job import CHIPS_DIR, PREVIEWS_DIR, STATE_DIR, TileJob
 from tiling.records import BatchResult, ChipRecord
 from tiling.windows import ChipWindow
@@ -62,13 +62,14 @@ def run_batch(
     job: TileJob,
     batch: tuple[ChipWindow, ...],
     cells: CellCache | None = None,
+    layouts: LayoutCache | None = None,
 ) -> BatchResult:
     """Write every chip of ``batch`` that is not on disk yet, put them on disk, then record the batch as
     done (and put the record on disk): a batch recorded as done has every chip whole on disk, even after a
     power loss (tiling.atomic.make_durable).
 
-    ``cells`` is the run's shared cell cache (threads of one process); without it the task reads through a
-    cache of its own.
+    ``cells`` and ``layouts`` are the run's shared cell and chip layout caches (threads of one process);
+    without them the task has its own.
     """
     records: list[ChipRecord] = []
     newly_written = by_gdal = 0
@@ -80,7 +81,7 @@ def run_batch(
     ):
         plain = raster.georeferencing is Georeferencing.GEOTRANSFORM
         source = ChipSource.open(raster.dataset, (cells or CellCache(batch)) if plain else None)
-        with ChipWriter(raster.dataset, job) as writer:
+        with ChipWriter(raster.dataset, job, layouts) as writer:
             for window in batch:
                 record, wrote, gdal_wrote = process_chip(source, writer, job, window)
                 records.append(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -113,10 +114,26 @@ def in_memory(width: int, height: int, count: int, dtype: str, **profile: Any) -
     )
 
 
-#: Chip layouts by (job, chip width, chip height, metadata keys): one template per run and process.
-_LAYOUTS: dict[tuple[TileJob, int, int, tuple[str, ...]], ChipTiffLayout | None] = {}
-_LAYOUTS_LOCK = threading.Lock()
-MAX_LAYOUTS = 16
+LayoutKey = tuple[int, int, tuple[str, ...]]
+
+
+class LayoutCache:
+    """The chip layouts of one run (tiling.chip_tiff) by chip width, height and metadata keys, each made
+    once from a template GDAL writes. A run's threads share one (tiling.pipeline); a task without it (a
+    process or a Dask worker of its own) makes its own."""
+
+    def __init__(self) -> None:
+        self._layouts: dict[LayoutKey, ChipTiffLayout | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: LayoutKey, make: Callable[[], ChipTiffLayout | None]) -> ChipTiffLayout | None:
+        with self._lock:
+            if key in self._layouts:
+                return self._layouts[key]
+        layout = make()  # outside the lock: two threads may both make one; the first kept wins
+        with self._lock:
+            return self._layouts.setdefault(key, layout)
+
 
 #: rasterio.shutil.copy without its decorator, which sets up and tears down a rasterio environment on every
 #: call, holding the GIL. Only for use inside ``rasterio.Env()``,
@@ -134,8 +151,9 @@ class ChipWriter:
     a source mask) gets a fresh one, so no mask carries over to the next chip.
     """
 
-    def __init__(self, dataset: Any, job: TileJob) -> None:
+    def __init__(self, dataset: Any, job: TileJob, layouts: LayoutCache | None = None) -> None:
         self._dataset = dataset
+        self._layouts = layouts if layouts is not None else LayoutCache()
         #: The paths of the chips and previews written so far, for the batch to make durable.
         self.written: list[str] = []
         #: Read once: rasterio builds the transform anew from GDAL's on every access.
@@ -188,33 +206,27 @@ class ChipWriter:
         return encoder if encoder is not None and encoder.layout.can_write(tags) else None
 
     def _layout(self, window: ChipWindow, keys: tuple[str, ...]) -> ChipTiffLayout | None:
-        """The run's chip layout, from a template GDAL writes once per process (every task of a run shares
-        it)."""
+        """The run's layout of chips of this window's size (None: not ZSTD, GDAL writes them)."""
         zstd_level = self._options.get("zstd_level")
         if self._job.params.compression is not Compression.ZSTD or not isinstance(zstd_level, int):
             return None
-        cache_key = (self._job, window.width, window.height, keys)
-        with _LAYOUTS_LOCK:
-            if cache_key in _LAYOUTS:
-                return _LAYOUTS[cache_key]
+        return self._layouts.get((window.width, window.height, keys), lambda: self._template(window, keys))
+
+    def _template(self, window: ChipWindow, keys: tuple[str, ...]) -> ChipTiffLayout | None:
+        """A template chip of this window's size written by GDAL into memory, and the layout read from it."""
         with closing(self._open(window)) as mem:
             mem.update_tags(**{key: placeholder(key) for key in keys})
             with rasterio.MemoryFile() as template:
                 copy_dataset(mem, template.name, **self._options)
                 data = template.read()
-        layout = ChipTiffLayout.from_template(
+        return ChipTiffLayout.from_template(
             data,
             transform=chip_transform(self._transform, window),
             dtype=self._dataset.dtypes[0],
             bands=self._dataset.count,
             metadata_keys=keys,
-            zstd_level=zstd_level,
+            zstd_level=self._options["zstd_level"],
         )
-        with _LAYOUTS_LOCK:
-            if len(_LAYOUTS) >= MAX_LAYOUTS:
-                _LAYOUTS.clear()
-            _LAYOUTS[cache_key] = layout
-        return layout
 
     def write(
         self,

@@ -17,6 +17,7 @@ from imagery import DisplayStretch, ImageInfo, image_stretch, inspect_image
 from tiling.atomic import is_regular_file, remove_stale_temporaries
 from tiling.batch import load_done_batch, make_batches, prefetch_cells, run_batch
 from tiling.cells import CellCache
+from tiling.chip import LayoutCache
 from tiling.index import INDEX_NAME, chip_footprints, write_index
 from tiling.job import CHIPS_DIR, PREVIEWS_DIR, TileJob, TileParameters
 from tiling.libraries import import_arrow
@@ -177,7 +178,7 @@ def tile_image(
         task: Callable[..., BatchResult] = run_batch
         if todo and scheduler.address is None and scheduler.local_mode is LocalMode.THREADS:
             cells = CellCache(window for batch in todo for window in batch)
-            task = partial(run_batch, cells=cells)
+            task = partial(run_batch, cells=cells, layouts=LayoutCache())
             # Every block is decoded once into a cell, so GDAL's block cache (5% of RAM by default, global)
             # only costs: filling it allocates and page-faults fresh memory for every block of the image.
             run_env.enter_context(rasterio.Env(GDAL_CACHEMAX=CELL_RUN_CACHE_BYTES))
