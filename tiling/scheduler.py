@@ -1,18 +1,16 @@
-"""Run tiling batches on Dask: the local scheduler by default, or an existing dask.distributed cluster."""
+"""Run tiling batches: on a local pool of threads (the default) or processes, or on an existing
+dask.distributed cluster."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import Any, TypeVar
-
-from dask.base import compute
-from dask.callbacks import Callback
-from dask.delayed import delayed
 
 from tiling.errors import SchedulerUnavailableError
 
@@ -37,20 +35,7 @@ class SchedulerChoice:
     def describe(self) -> str:
         if self.address:
             return f"dask.distributed cluster at {self.address}"
-        return f"local dask {self.local_mode.value} x {self.workers or os.cpu_count() or 1}"
-
-
-class _CompletionCallback(Callback):
-    """Calls ``on_done(result)`` as each task of interest finishes on the local scheduler."""
-
-    def __init__(self, keys: set[Any], on_done: Callable[[Any], None]) -> None:
-        super().__init__()
-        self._keys = keys
-        self._on_done = on_done
-
-    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        if key in self._keys:
-            self._on_done(result)
+        return f"local {self.local_mode.value} x {self.workers or os.cpu_count() or 1}"
 
 
 def run_tasks(
@@ -60,39 +45,47 @@ def run_tasks(
     choice: SchedulerChoice,
     on_done: Callable[[R], None],
 ) -> list[R]:
-    """Apply ``func(*args, item)`` to every item in parallel; ``on_done`` is called once per finished item."""
+    """Apply ``func(*args, item)`` to every item in parallel; ``on_done`` is called once per finished item.
+    The results come in the items' order."""
     if not items:
         return []
     if choice.address:
         return _run_distributed(func, items, *args, address=choice.address, on_done=on_done)
-    # Named so that the local scheduler starts the tasks in the order given (row-major chips: it runs
-    # independent tasks in descending name order), which keeps the shared cell cache small and lets a
-    # prefetch of the first tasks' pixels be of use; with random names it takes them in any order.
-    # Each task is a call without arguments: Dask walks the arguments of a call in search of collections,
-    # dataclasses included, on the way to the first chip.
-    tasks = [
-        delayed(partial(func, *args, item), pure=False, traverse=False, name=f"tile-call-{number:08d}")(
-            dask_key_name=f"tile-task-{number:08d}"
-        )
-        for number, item in zip(range(len(items), 0, -1), items, strict=True)
-    ]
-    keys = {task.key for task in tasks}
     workers = choice.workers or os.cpu_count() or 1
-    with _CompletionCallback(keys, on_done):
-        results = compute(*tasks, scheduler=local_scheduler(choice.local_mode), num_workers=workers)
-    return list(results)
+    with _local_pool(choice.local_mode, workers) as pool:
+        # A pool starts its tasks in the order they are submitted: row-major chips, which keeps the shared
+        # cell cache small and makes the prefetch of the first task's pixels of use.
+        futures = [pool.submit(func, *args, item) for item in items]
+        try:
+            return _in_order(futures, as_completed(futures), on_done, key=id)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
-def local_scheduler(mode: LocalMode) -> Callable[..., Any]:
-    """Dask's local scheduler itself: by name (``scheduler="threads"``) dask first imports dask.distributed
-    to look for a default client: start-up spent before the first chip."""
+def _local_pool(mode: LocalMode, workers: int) -> Executor:
     if mode is LocalMode.PROCESSES:
-        from dask.multiprocessing import get as processes_get
+        # Spawned, not forked: the parent runs threads (hashing, GDAL's) that a fork would copy mid-work.
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(workers, thread_name_prefix="geo-label-tile")
 
-        return processes_get
-    from dask.threaded import get as threads_get
 
-    return threads_get
+def _in_order(
+    futures: Sequence[Any],
+    completed: Iterable[Any],
+    on_done: Callable[[Any], None],
+    *,
+    key: Callable[[Any], Any],
+) -> list[Any]:
+    """The results of ``futures`` in their order, ``on_done`` called with each as ``completed`` yields it."""
+    position = {key(future): i for i, future in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    for future in completed:
+        result = future.result()
+        results[position[key(future)]] = result
+        on_done(result)
+    return results
 
 
 @contextmanager
@@ -116,14 +109,8 @@ def _run_distributed(
     address: str,
     on_done: Callable[[R], None],
 ) -> list[R]:
-    from distributed import as_completed
+    from distributed import as_completed as completed_on_cluster
 
     with _client(address) as client:
         futures = [client.submit(func, *args, item, pure=False) for item in items]
-        position = {future.key: i for i, future in enumerate(futures)}
-        results: list[Any] = [None] * len(futures)
-        for future in as_completed(futures):
-            result = future.result()
-            results[position[future.key]] = result
-            on_done(result)
-        return results
+        return _in_order(futures, completed_on_cluster(futures), on_done, key=lambda future: future.key)
