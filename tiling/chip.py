@@ -23,7 +23,6 @@ from tiling.atomic import atomic_name, is_regular_file, write_atomically
 from tiling.cells import CellCache
 from tiling.chip_tiff import ChipTiffLayout, ChipTiffWriter, placeholder
 from tiling.job import Compression, TileJob
-from tiling.libraries import import_arrow
 from tiling.records import ChipRecord
 from tiling.windows import ChipWindow
 
@@ -297,20 +296,11 @@ def lookup_tables(stretch: DisplayStretch, dtype: str) -> np.ndarray | None:
 
 
 class PreviewBuilder:
-    """Builds previews' pixels (see :meth:`pixels`) in an image array kept from chip to chip.
-
-    Integer bands go through their lookup table with Arrow's ``take``, which indexes by 8- or 16-bit
-    values as they are and releases the GIL: NumPy's ``take`` wants 64-bit indices, and casting a band's
-    values to them cost as much as the lookup itself.
-    """
+    """Builds previews' pixels (see :meth:`pixels`) in an image array kept from chip to chip; integer bands
+    through their lookup table (:func:`lookup_tables`)."""
 
     def __init__(self) -> None:
-        import_arrow()
-        import pyarrow.compute
-
-        self._take = pyarrow.compute.take
         self._image: np.ndarray | None = None
-        self._lookups: PreviewLookups | None = None
 
     def pixels(self, stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         """The displayed bands of ``data`` (bands x rows x cols) stretched to uint8, invalid pixels black,
@@ -327,60 +317,20 @@ class PreviewBuilder:
             self._image = np.empty(shape, np.uint8)
         image = self._image
         planes = [image] if image.ndim == 2 else [image[:, :, i] for i in range(len(stretch.bands))]
-        lookups = self._lookups
-        if lookups is None or lookups.stretch is not stretch or lookups.dtype is not data.dtype:
-            lookups = self._lookups = PreviewLookups.of(stretch, data.dtype)
-        if lookups.tables is None:
+        tables = lookup_tables(stretch, str(data.dtype))
+        if tables is None:
             for plane, values in zip(
                 planes, stretch.apply(data[[b - 1 for b in stretch.bands]]), strict=True
             ):
                 plane[...] = values
         else:
-            for plane, band, table in zip(planes, stretch.bands, lookups.tables, strict=True):
-                indices = np.ascontiguousarray(data[band - 1]).view(lookups.index_dtype)
-                looked_up = self._take(table, arrow_array(indices, lookups.index_type))
-                plane[...] = np.frombuffer(
-                    looked_up.buffers()[1], np.uint8, count=rows * cols, offset=looked_up.offset
-                ).reshape(rows, cols)
+            index_dtype = LOOKUP_DTYPES[str(data.dtype)]
+            for plane, band, table in zip(planes, stretch.bands, tables, strict=True):
+                # "clip" (every value is in the table) lets take write straight into the strided plane.
+                np.take(table, data[band - 1].view(index_dtype), out=plane, mode="clip")
         if valid is not None and not bool(valid.all()):
             image[~valid] = 0
         return image
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewLookups:
-    """What a :class:`PreviewBuilder` looks a stretch up with for one data type, kept from chip to chip
-    (worked out anew, the type names and Arrow types took a tenth of a chip's time holding the GIL).
-
-    ``tables`` are :func:`lookup_tables` as Arrow arrays, None where the type has none; ``index_dtype`` and
-    ``index_type`` are the unsigned type the values are looked up as, in NumPy and in Arrow (with no
-    tables: ``dtype`` and None)."""
-
-    stretch: DisplayStretch
-    dtype: np.dtype[Any]
-    tables: tuple[Any, ...] | None
-    index_dtype: np.dtype[Any]
-    index_type: Any
-
-    @classmethod
-    def of(cls, stretch: DisplayStretch, dtype: np.dtype[Any]) -> PreviewLookups:
-        import pyarrow as pa
-
-        tables = lookup_tables(stretch, str(dtype))
-        if tables is None:
-            return cls(stretch, dtype, None, dtype, None)
-        index_dtype = np.dtype(LOOKUP_DTYPES[str(dtype)])
-        arrow_tables = tuple(arrow_array(table, pa.uint8()) for table in tables)
-        return cls(stretch, dtype, arrow_tables, index_dtype, pa.from_numpy_dtype(index_dtype))
-
-
-def arrow_array(values: np.ndarray, arrow_type: Any) -> Any:
-    """An Arrow array of ``arrow_type`` over the memory of a contiguous array of that type.
-
-    Built from its buffer: ``pyarrow.array`` would import pandas to check what its input is."""
-    import pyarrow as pa
-
-    return pa.Array.from_buffers(arrow_type, values.size, [None, pa.py_buffer(values)])
 
 
 def preview_pixels(stretch: DisplayStretch, data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:

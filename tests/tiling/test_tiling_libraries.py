@@ -34,7 +34,6 @@ PROBE = textwrap.dedent(
 )
 
 ENTRIES = {
-    "preview builder": "from tiling.chip import PreviewBuilder; PreviewBuilder()",
     "chip encoder": (
         "from tiling.chip_tiff import ChipTiffWriter; ChipTiffWriter(types.SimpleNamespace("
         "zstd_level=1, tile_height=16, tile_width=16, bands=1, dtype=np.dtype('uint16')))"
