@@ -113,9 +113,17 @@ def ended_because(row: Any, now: datetime) -> str | None:
 def check(session: Session, session_id: uuid.UUID, user_id: uuid.UUID, *, now: datetime) -> Any:
     """The live session ``session_id`` of ``user_id``; SessionEndedError (with the reason) otherwise."""
     row = session.execute(
-        select(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.user_id == user_id)
+        select(SESSIONS, SESSIONS.c.id.label("session_id")).where(
+            SESSIONS.c.id == session_id, SESSIONS.c.user_id == user_id
+        )
     ).one_or_none()
-    if row is None:
+    return _live(row, session_id, now)
+
+
+def _live(row: Any, session_id: uuid.UUID, now: datetime) -> Any:
+    """``row`` (a session's columns) if it is a session that lives at ``now``; AuthenticationError when
+    there is none, SessionEndedError (with the reason) when it ended."""
+    if row is None or row.session_id is None:
         raise AuthenticationError("invalid or expired token")
     reason = ended_because(row, now)
     if reason is not None:
@@ -136,13 +144,7 @@ def caller_of(session: Session, session_id: uuid.UUID, user_id: uuid.UUID, *, no
         .outerjoin(SESSIONS, and_(s.id == session_id, s.user_id == USERS.c.id))
         .group_by(s.id)
     )
-    row = session.execute(query).one_or_none()
-    if row is None or row.session_id is None:
-        raise AuthenticationError("invalid or expired token")
-    reason = ended_because(row, now)
-    if reason is not None:
-        raise SessionEndedError(reason, session_id if row.ended_at is None else None)
-    return caller_of_row(row)
+    return caller_of_row(_live(session.execute(query).one_or_none(), session_id, now))
 
 
 def renew(

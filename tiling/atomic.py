@@ -111,10 +111,9 @@ def make_durable(files: Iterable[str], folders: Iterable[str]) -> None:
             os.close(descriptor)
 
 
-def write_all(descriptor: int, chunks: Sequence[Any]) -> int:
-    """Write ``chunks`` to ``descriptor`` with as few ``writev`` calls as it takes; returns the bytes."""
+def write_all(descriptor: int, chunks: Sequence[Any]) -> None:
+    """Write ``chunks`` to ``descriptor`` with as few ``writev`` calls as it takes."""
     pending = [memoryview(chunk).cast("B") for chunk in chunks]
-    total = sum(len(view) for view in pending)
     while pending:
         written = os.writev(descriptor, pending)
         while pending and written >= len(pending[0]):
@@ -122,7 +121,6 @@ def write_all(descriptor: int, chunks: Sequence[Any]) -> int:
             pending.pop(0)
         if pending and written:
             pending[0] = pending[0][written:]
-    return total
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -209,9 +209,11 @@ class ChipWriter:
         zstd_level = self._options.get("zstd_level")
         if self._job.params.compression is not Compression.ZSTD or not isinstance(zstd_level, int):
             return None
-        return self._layouts.get((window.width, window.height, keys), lambda: self._template(window, keys))
+        return self._layouts.get(
+            (window.width, window.height, keys), lambda: self._template(window, keys, zstd_level)
+        )
 
-    def _template(self, window: ChipWindow, keys: tuple[str, ...]) -> ChipTiffLayout | None:
+    def _template(self, window: ChipWindow, keys: tuple[str, ...], zstd_level: int) -> ChipTiffLayout | None:
         """A template chip of this window's size written by GDAL into memory, and the layout read from it."""
         with closing(self._open(window)) as mem:
             mem.update_tags(**{key: placeholder(key) for key in keys})
@@ -224,7 +226,7 @@ class ChipWriter:
             dtype=self._dataset.dtypes[0],
             bands=self._dataset.count,
             metadata_keys=keys,
-            zstd_level=self._options["zstd_level"],
+            zstd_level=zstd_level,
         )
 
     def write(

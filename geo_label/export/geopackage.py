@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -50,14 +50,10 @@ def write_geopackage(
     """Write the export's ``rows`` and ``merged`` features (``geoparquet.feature_batches``) to ``out`` as a
     GeoPackage with the banner in its metadata."""
     summary = BatchSummary()
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in feature_batches(rows, merged, header, summary, registry):
-            yield _as_rows(batch)
-
+    batches = map(_as_rows, feature_batches(rows, merged, header, summary, registry))
     with tempfile.TemporaryDirectory(dir=spool_dir, prefix="export-gpkg-") as folder:
         path = Path(folder) / f"{LAYER}.gpkg"
-        reader = pa.RecordBatchReader.from_batches(GEOPACKAGE_SCHEMA, batches())
+        reader = pa.RecordBatchReader.from_batches(GEOPACKAGE_SCHEMA, batches)
         write_arrow(reader, path, layer=LAYER, geometry_type="Unknown")
         finish(path, layer=LAYER, banner=roll_up(summary.markings).banner())
         sink = HashingWriter(out)
