@@ -77,15 +77,10 @@ class TileSummary:
 ProgressCallback = Callable[[int], None]
 
 
-def submit_stretch(
-    pool: ThreadPoolExecutor,
-    source: Path,
-    info: ImageInfo,
-    known: Callable[[], DisplayStretch | None] | None = None,
-) -> Future[DisplayStretch]:
-    """The display stretch: ``info``'s, else what ``known()`` returns, else computed; in ``pool``."""
+def submit_stretch(pool: ThreadPoolExecutor, source: Path, info: ImageInfo) -> Future[DisplayStretch]:
+    """The display stretch: ``info``'s, else computed in ``pool``."""
     if info.stretch is None:
-        return pool.submit(lambda: (known() if known else None) or image_stretch(source))
+        return pool.submit(image_stretch, source)
     ready: Future[DisplayStretch] = Future()
     ready.set_result(info.stretch)
     return ready
@@ -99,17 +94,15 @@ def tile_image(
     scheduler: SchedulerChoice | None = None,
     marking: str | None = None,
     info: ImageInfo | None = None,
-    image_sha256: str | Callable[[], str | None] | None = None,
-    stretch: Callable[[], DisplayStretch | None] | None = None,
+    image_sha256: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TileSummary:
     """Cut ``source`` into chips under ``out_dir``; resumable, idempotent, safe to kill at any point.
 
     ``marking`` (banner form) is written into every chip's tags and the index. ``image_sha256``, when the
-    caller has already hashed the file, spares a second full read of it; it may be a function returning
-    the hash (or None), called only when the folder's manifest does not record it for this very file.
-    ``stretch``, likewise, may return the display stretch a caller computed ahead (None: compute it here).
+    caller has already hashed the file, spares a second full read of it (so does a manifest that records
+    the hash for this very file: same size and modification time).
     ``on_start(total_chips)`` and ``on_progress(chips_done)`` drive a progress display.
     """
     started = time.perf_counter()
@@ -127,15 +120,12 @@ def tile_image(
     ):
         manifest = read_manifest(out)
         stretch_future = None
-        sha = image_sha256 if isinstance(image_sha256, str) else None
-        sha = sha or recorded_fingerprint(source_path, manifest)
-        if sha is None and callable(image_sha256):
-            sha = image_sha256()
+        sha = image_sha256 or recorded_fingerprint(source_path, manifest)
         if sha is None:
             # Hash the file (GIL released) and compute the stretch side by side;
             # only a folder already complete for this very file makes the stretch wasted.
             hashing = pool.submit(file_sha256, source_path)
-            stretch_future = submit_stretch(pool, source_path, info, stretch)
+            stretch_future = submit_stretch(pool, source_path, info)
             sha = hashing.result()
         expected = {
             "version": MANIFEST_VERSION,
@@ -165,7 +155,7 @@ def tile_image(
         remove_stale_temporaries(out / ".geo-label" / "batches")
 
         if stretch_future is None:
-            stretch_future = submit_stretch(pool, source_path, info, stretch)
+            stretch_future = submit_stretch(pool, source_path, info)
         batches = make_batches(windows)
         done: list[BatchResult] = []
         todo = []
@@ -183,8 +173,8 @@ def tile_image(
             # only costs: filling it allocates and page-faults fresh memory for every block of the image.
             run_env.enter_context(rasterio.Env(GDAL_CACHEMAX=CELL_RUN_CACHE_BYTES))
             # Decode the first task's source pixels while the stretch is computed (both mostly without the
-            # GIL): the tasks start the moment the stretch is known (it may be already, see
-            # geo_label.cli.prehash), their first cells decoded or being decoded (each once: tiling.cells).
+            # GIL): the tasks start the moment the stretch is known, their first cells decoded or being
+            # decoded (each once: tiling.cells).
             if not stretch_future.done():
                 pool.submit(prefetch_cells, source_path, todo[0], cells)
         # Before any task or the index's thread needs it (see tiling.libraries), while the stretch may still

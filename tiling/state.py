@@ -23,20 +23,12 @@ from tiling.job import STATE_DIR
 
 MANIFEST = "run.json"
 LOCK = "lock"
-#: Read size while hashing: a buffer that stays in the core's L2 cache, so SHA-256 reads what was just copied
-#: there rather than from memory, and that is never page-faulted in afresh (figures: benchmarks/README.md).
-HASH_CHUNK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes, read into one reused buffer (hashlib and the reads release the GIL)."""
-    digest = hashlib.sha256()
-    buffer = bytearray(HASH_CHUNK)
-    view = memoryview(buffer)
+    """SHA-256 of the file's bytes (``hashlib.file_digest``: the reads and the hashing release the GIL)."""
     with path.open("rb", buffering=0) as handle:
-        while size := handle.readinto(buffer):
-            digest.update(view[:size])
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
@@ -62,11 +54,6 @@ def recorded_fingerprint(source: Path, manifest: dict[str, Any] | None) -> str |
     if manifest and manifest.get("source_stamp") == source_stamp(source) and manifest.get("image_sha256"):
         return str(manifest["image_sha256"])
     return None
-
-
-def image_fingerprint(source: Path, manifest: dict[str, Any] | None) -> str:
-    """The image's SHA-256, taken from the manifest when the file is unchanged since it was recorded."""
-    return recorded_fingerprint(source, manifest) or file_sha256(source)
 
 
 def check_same_job(out_dir: Path, manifest: dict[str, Any] | None, expected: dict[str, Any]) -> None:

@@ -10,9 +10,8 @@ import os
 import sys
 from typing import Any
 
-# Only the standard library at module level: main() starts hashing the image of `geo-label tile` before
-# anything heavy is imported (see geo_label.cli.prehash).
-from geo_label.cli import prehash
+# Only the standard library at module level: main() sets the umask and the environment GDAL and NumPy read
+# before anything heavy is imported.
 from geo_label.private_files import GROUP_UMASK, PRIVATE_UMASK
 
 __all__ = ["app", "main"]
@@ -86,9 +85,6 @@ def main() -> None:
     command = requested_command(sys.argv)
     if command == "tile":
         idle_blas()
-        image = prehash.image_argument(sys.argv)
-        if image is not None:
-            prehash.start(image)
     # Imports make few cycles, but the collections they trigger walk the whole growing heap (~0.1 s for the
     # tile command): collect nothing until the imports are done, and spare those objects from then on.
     gc.disable()

@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from access_control import parse_marking
-from geo_label.cli import prehash
 from geo_label.cli.common import CliError, app, registry_for
 from geo_label.console import chip_progress, stdout
 from geo_label.image_marking import image_marking
@@ -115,8 +114,6 @@ def tile(
             scheduler=choice,
             marking=held_at.banner() if held_at else None,
             info=info,
-            image_sha256=lambda: prehash.result(image),
-            stretch=lambda: prehash.stretch(image),
             on_start=progress.start,
             on_progress=progress.advance,
         )
