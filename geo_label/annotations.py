@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import ColumnElement, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, all_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from access_control import Marking, can_read, dominates, roll_up
@@ -21,7 +22,7 @@ from geo_label import audit
 from geo_label.attributes import check_attributes, find_class
 from geo_label.chips import BBox, bbox_filter, get_chip
 from geo_label.db.access import readable
-from geo_label.db.bulk import as_json_text, marking_columns_of
+from geo_label.db.bulk import as_json_text, id_array, marking_columns_of
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_VERSIONS as VERSIONS
 from geo_label.db.models import ANNOTATIONS, PREDICTIONS, TASKS
@@ -193,7 +194,28 @@ def _field(row: Any, name: str) -> Any:
 
 
 @dataclass(frozen=True)
+class TimeWindow:
+    """Last changed (``updated_at``) from ``start`` to ``end``, either end open when None; ``end`` itself is
+    excluded when ``end_exclusive`` (an OGC ``datetime`` given as a day or a month)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    end_exclusive: bool = False
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        column = ANNOTATIONS.c.updated_at
+        out: list[ColumnElement[bool]] = []
+        if self.start is not None:
+            out.append(column >= self.start)
+        if self.end is not None:
+            out.append(column < self.end if self.end_exclusive else column <= self.end)
+        return out
+
+
+@dataclass(frozen=True)
 class AnnotationFilter:
+    """What selects annotations, for a page, its count and a single read alike."""
+
     project_id: uuid.UUID | None = None
     chip_id: uuid.UUID | None = None
     image_id: uuid.UUID | None = None
@@ -201,6 +223,9 @@ class AnnotationFilter:
     status: str | None = None
     bbox: BBox | None = None
     max_classification: int | None = None
+    updated: TimeWindow | None = None
+    #: Annotations left out: the parts other than the first of objects merged across chips.
+    excluded: tuple[uuid.UUID, ...] = ()
 
     def key(self) -> str:
         """The filter as text, which a paging cursor is bound to."""
@@ -220,6 +245,10 @@ class AnnotationFilter:
             out.append(c.classification <= self.max_classification)
         if self.bbox is not None:
             out.append(bbox_filter(c.geometry, self.bbox))
+        if self.updated is not None:
+            out.extend(self.updated.conditions())
+        if self.excluded:
+            out.append(c.id != all_(id_array(self.excluded)))
         return out
 
 

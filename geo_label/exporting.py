@@ -17,6 +17,7 @@ from access_control import Marking, MarkingRegistry, roll_up
 from geo_label import audit
 from geo_label.annotations import STATUSES
 from geo_label.db.access import readable, readable_for
+from geo_label.db.bulk import id_array
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATION_EXTENTS, ANNOTATIONS, IMAGES, MODELS, PREDICTIONS, USERS
 from geo_label.errors import InvalidInputError, brief
@@ -31,7 +32,7 @@ from geo_label.export.geojson import (
     write_export,
 )
 from geo_label.export.held import HeldLines, chip_cores, merge_held, with_held
-from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, id_array, merged_features
+from geo_label.export.merge import DEFAULT_RULE, MergeRule, find_groups, merged_features
 from geo_label.export.postgis import LineDecoder, copy_lines, lines_statement
 from geo_label.markings import MARKING_COLUMNS, marking_of_values
 from geo_label.projects import get_project

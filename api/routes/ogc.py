@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Request
 from geoalchemy2.shape import from_shape
-from sqlalchemy import ColumnElement, all_, and_, any_, func, select
+from sqlalchemy import any_
 from sqlalchemy.orm import Session
 
 from access_control import roll_up
@@ -31,19 +31,22 @@ from geo_label.annotations import (
     COUNT_CAP,
     GEOMETRY_GEOJSON,
     MAX_PAGE,
-    PAGE_COLUMNS,
     AnnotationFilter,
+    TimeWindow,
     annotation_query,
     audit_read,
+    count_statement,
+    page_statement,
 )
 from geo_label.chips import BBox
+from geo_label.db.bulk import id_array
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS
 from geo_label.errors import InvalidInputError, NotFoundError
-from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array, merge_object
+from geo_label.export.merge import DEFAULT_RULE, find_groups, merge_object
 from geo_label.extents import Extent, project_extents
 from geo_label.markings import banner_of, marking_columns, marking_of, portion_of
-from geo_label.paging import CursorError, CursorSeal, Position, beyond, page_order
+from geo_label.paging import CursorError, CursorSeal, Position
 from geo_label.projects import get_project, list_projects
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -256,7 +259,7 @@ class ItemQuery:
     bbox: BBox | None
     limit: int
     offset: int
-    when: tuple[datetime | None, datetime | None, bool] | None  # start, end, end exclusive
+    when: TimeWindow | None
     datetime_text: str | None
     merged: bool = False
     count: bool = False
@@ -337,11 +340,13 @@ def parse_instant(text: str) -> tuple[datetime, bool]:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
 
 
-def parse_datetime(text: str) -> tuple[datetime | None, datetime | None, bool]:
-    """``instant``, ``start/end``, ``../end`` or ``start/..``: (start, end, end is exclusive)."""
+def parse_datetime(text: str) -> TimeWindow:
+    """``instant``, ``start/end``, ``../end`` or ``start/..``: the window of last changes it selects."""
     if "/" not in text:
         instant, whole_day = parse_instant(text)
-        return (instant, instant + timedelta(days=1), True) if whole_day else (instant, instant, False)
+        if whole_day:
+            return TimeWindow(instant, instant + timedelta(days=1), end_exclusive=True)
+        return TimeWindow(instant, instant)
     first, _, second = text.partition("/")
     start = None if first in ("", "..") else parse_instant(first)[0]
     end, exclusive = None, False
@@ -353,18 +358,7 @@ def parse_datetime(text: str) -> tuple[datetime | None, datetime | None, bool]:
         raise BadParameter("datetime needs at least one closed end")
     if start is not None and end is not None and start > end:
         raise BadParameter("datetime start must not be after its end")
-    return start, end, exclusive
-
-
-def time_filter(when: tuple[datetime | None, datetime | None, bool]) -> ColumnElement[bool]:
-    start, end, exclusive = when
-    column = ANNOTATIONS.c.updated_at
-    parts: list[ColumnElement[bool]] = []
-    if start is not None:
-        parts.append(column >= start)
-    if end is not None:
-        parts.append(column < end if exclusive else column <= end)
-    return and_(*parts)
+    return TimeWindow(start, end, end_exclusive=exclusive)
 
 
 def page_url(
@@ -460,23 +454,19 @@ def items(
         query = parse_items_query(request.query_params, list(request.query_params.keys()))
     except BadParameter as exc:
         return bad_request(exc)
-    filters = AnnotationFilter(project_id=project["id"], bbox=query.bbox)
-    statement = annotation_query(ctx.caller, filters)
-    if query.when is not None:
-        statement = statement.where(time_filter(query.when))
+    # The same filter, page and count statements as /api/v1/annotations (geo_label.annotations).
+    filters = AnnotationFilter(project_id=project["id"], bbox=query.bbox, updated=query.when)
     heads: dict[uuid.UUID, list[uuid.UUID]] = {}
-    parts_of = statement
+    shown = filters
     if query.merged:
-        groups = find_groups(ctx.session, statement, DEFAULT_RULE)
+        groups = find_groups(ctx.session, annotation_query(ctx.caller, filters), DEFAULT_RULE)
         heads = {group[0]: group for group in groups}
-        followers = [member for group in groups for member in group[1:]]
-        if followers:
-            statement = statement.where(ANNOTATIONS.c.id != all_(id_array(followers)))
+        shown = replace(filters, excluded=tuple(member for group in groups for member in group[1:]))
     # Counted when asked, and on a walk's first page (up to the cap): a client following next links has it.
     matched: int | None = None
     if query.count or query.cursor is None:
-        counted = statement if query.count else statement.limit(COUNT_CAP + 1)
-        matched = ctx.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+        cap = None if query.count else COUNT_CAP
+        matched = ctx.session.execute(count_statement(ctx.caller, shown, cap=cap)).scalar_one()
     seal = CursorSeal.derive(
         request.app.state.geo_label.signing_key, ctx.caller.user_id, query.key(project["id"])
     )
@@ -484,21 +474,16 @@ def items(
         start = seal.decode(query.cursor) if query.cursor is not None else None
     except CursorError as exc:
         return bad_request(BadParameter(exc.detail))
-    paged = statement.offset(query.offset) if start is None else statement.where(beyond(ANNOTATIONS, start))
-    rows = list(
-        ctx.session.execute(
-            paged.with_only_columns(*PAGE_COLUMNS)  # geometry and attributes as JSON text, embedded as is
-            .order_by(*page_order(ANNOTATIONS, start))
-            .limit(query.limit + 1)  # one more: whether the walk goes on, without counting every match
-        ).mappings()
-    )
+    # One more row than the page: whether the walk goes on, without counting every match.
+    page = page_statement(ctx.caller, shown, limit=query.limit + 1, offset=query.offset, start=start)
+    rows = list(ctx.session.execute(page).mappings())
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     backward = start is not None and start.backward
     if backward:
         rows.reverse()
     if heads:
-        rows = merged_rows(ctx.session, parts_of, rows, heads)
+        rows = merged_rows(ctx.session, annotation_query(ctx.caller, filters), rows, heads)
     audit_read(ctx.session, ctx.caller, "annotation", rows, via="ogc")
     if matched is None:
         count: dict[str, int] = {}

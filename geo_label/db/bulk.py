@@ -9,9 +9,11 @@ export does not read rows at all: PostgreSQL writes its features, see :mod:`geo_
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, cast, type_coerce
+from sqlalchemy import ARRAY, ColumnElement, Table, Uuid, bindparam, cast, type_coerce
 from sqlalchemy.types import NullType, Text
 
 from geo_label.markings import MARKING_COLUMNS
@@ -25,6 +27,11 @@ def as_driver_value(column: Any) -> ColumnElement[Any]:
 def as_json_text(column: Any, name: str | None = None) -> ColumnElement[str]:
     """A JSON/JSONB column as its text, to embed in a response as is (``orjson.Fragment``)."""
     return cast(column, Text).label(name or f"{column.name}_json")
+
+
+def id_array(ids: Iterable[uuid.UUID]) -> Any:
+    """``ids`` as one array parameter (``= ANY``, ``<> ALL``): one bind for any number, and the index."""
+    return bindparam(None, list(ids), type_=ARRAY(Uuid()))
 
 
 def marking_columns_of(table: Table) -> list[ColumnElement[Any]]:

@@ -33,6 +33,7 @@ from sqlalchemy import ARRAY, Float, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from access_control import Marking
+from geo_label.db.bulk import id_array
 from geo_label.db.models import ANNOTATIONS, CHIPS
 from geo_label.export.geojson import EncodedFeatures, ExportFeature
 from geo_label.export.merge import (
@@ -42,7 +43,6 @@ from geo_label.export.merge import (
     alike_pairs,
     candidate_indexes,
     groups_of,
-    id_array,
     merge_keys,
     object_of,
     parse_boxes,

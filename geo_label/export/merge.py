@@ -34,10 +34,11 @@ from geoalchemy2 import Geography, Geometry
 from geoalchemy2.shape import to_shape
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ARRAY, Text, Uuid, and_, any_, bindparam, cast, func, literal, or_, select
+from sqlalchemy import Text, and_, any_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from access_control import Marking, roll_up
+from geo_label.db.bulk import id_array
 from geo_label.db.models import ANNOTATIONS
 from geo_label.export.geojson import ExportFeature
 from geo_label.export.postgis import copy_lines
@@ -301,11 +302,6 @@ def find_groups(session: Session, selected: Any, rule: MergeRule) -> list[list[u
     stream instead (:mod:`geo_label.export.held`).
     """
     return groups_of(exact_pairs(session, candidate_pairs(selection_boxes(session, selected), rule), rule))
-
-
-def id_array(ids: list[uuid.UUID]) -> Any:
-    """``ids`` as one array parameter (``= ANY``, ``<> ALL``): one bind for any number, and the index."""
-    return bindparam(None, ids, type_=ARRAY(Uuid()))
 
 
 PropertiesOf = Callable[[Any], Mapping[str, Any]]

@@ -11,10 +11,11 @@ from sqlalchemy import any_, func, select
 from sqlalchemy.orm import Session
 
 from geo_label.db.access import readable
+from geo_label.db.bulk import id_array
 from geo_label.db.context import Caller
 from geo_label.db.models import ANNOTATIONS, CHIPS, GOLD_CHIPS, GOLD_SCORES, TASK_REVIEWS, TASKS, User
 from geo_label.errors import PermissionDeniedError
-from geo_label.export.merge import DEFAULT_RULE, find_groups, id_array
+from geo_label.export.merge import DEFAULT_RULE, find_groups
 from geo_label.projects import require_project_role
 from geo_label.users import get_user
 from geo_label.workflow.common import ACCEPTED, STATES, SUBMITTED

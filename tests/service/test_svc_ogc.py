@@ -274,6 +274,24 @@ def test_next_links_visit_every_item_once(client: TestClient, world: World, who:
         )
 
 
+@pytest.mark.parametrize("who", ["labeler", "reader"])
+def test_items_are_the_annotations_pages_features(client: TestClient, world: World, who: str) -> None:
+    """Issue 16: OGC items go through the annotations' own page and count statements: the same features
+    in the same order, the same geometry text and the same count as /api/v1/annotations."""
+    headers = getattr(world, who)
+    features, pages = all_pages(client, f"/ogc/collections/{world.project}/items?limit=2", headers)
+    items: list[dict[str, Any]] = []
+    url = f"/api/v1/annotations?project={world.project}&limit=2"
+    first = page = client.get(url, headers=headers).json()
+    items += page["items"]
+    while page["next_cursor"] is not None:
+        page = client.get(f"{url}&cursor={page['next_cursor']}", headers=headers).json()
+        items += page["items"]
+    assert [f["id"] for f in features] == [i["id"] for i in items]
+    assert [f["geometry"] for f in features] == [i["geometry"] for i in items]
+    assert pages[0]["numberMatched"] == first["total"] == len(items)
+
+
 def test_bbox_filters_and_is_kept_in_next_links(client: TestClient, world: World) -> None:
     secret_west = min(world.lon[i] for i, m in world.ids.items() if m == SECRET)
     east_half = f"{secret_west - 1e-7},-90,180,90"
