@@ -22,6 +22,7 @@ from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
 from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
+from api.routes import releases as release_routes
 from api.routes import suggestions as suggestion_routes
 from api.routes import tasks as task_routes
 from api.routes import tokens as token_routes
@@ -137,6 +138,7 @@ def create_app(state: AppState) -> FastAPI:
         annotation_routes.router,
         audit_routes.router,
         export.router,
+        release_routes.router,
         datasets.router,
         task_routes.router,
         model_routes.router,

@@ -252,3 +252,30 @@ class ModelOut(BaseModel):
     description: str
     marking: str
     created_at: datetime
+
+
+class ReleaseDecisionIn(BaseModel):
+    """A foreign disclosure officer's decision on a release request: why, kept and audited."""
+
+    model_config = ConfigDict(extra="forbid")
+    justification: str = Field(min_length=1, max_length=4000)
+
+
+class ReleaseOut(BaseModel):
+    """A release request: an export for a partner nation awaiting, or past, review (issue 15)."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    recipient: str
+    format: str
+    state: str
+    banner: str
+    features: int
+    requested_by: uuid.UUID
+    requested_at: datetime
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    justification: str | None
+    download_sha256: str | None
+    #: The features by marking (banner form), in a single request's answer.
+    by_marking: dict[str, int] | None = None

@@ -29,6 +29,8 @@ class UserRecord(Protocol):
     @property
     def is_security_officer(self) -> bool: ...
     @property
+    def is_foreign_disclosure_officer(self) -> bool: ...
+    @property
     def clearance(self) -> int: ...
     @property
     def sci_accesses(self) -> Sequence[str] | None: ...
@@ -40,12 +42,21 @@ class UserRecord(Protocol):
     def clearance_expires(self) -> datetime | None: ...
 
 
+#: The system roles and the ``users`` columns that grant them.
+ROLE_COLUMNS = {
+    "admin": "is_admin",
+    "security_officer": "is_security_officer",
+    "foreign_disclosure_officer": "is_foreign_disclosure_officer",
+}
+
+
+def roles_of(user: UserRecord) -> frozenset[str]:
+    """The system roles ``user`` holds."""
+    return frozenset(role for role, column in ROLE_COLUMNS.items() if getattr(user, column))
+
+
 def caller_from_user(user: UserRecord, memberships: dict[str, str]) -> Caller:
-    roles = {
-        name
-        for name, flag in (("admin", user.is_admin), ("security_officer", user.is_security_officer))
-        if flag
-    }
+    roles = roles_of(user)
     access = UserAccess(
         clearance=Classification(user.clearance),
         sci_accesses=frozenset(user.sci_accesses or ()),

@@ -335,38 +335,49 @@ def export_project(
     merge: MergeRule | None = DEFAULT_RULE,
 ) -> ExportSummary:
     """Write the project's readable (and, for a recipient, releasable) annotations to ``out``, an object
-    labeled on overlapping chips as one feature unless ``merge`` is None.
+    labeled on overlapping chips as one feature unless ``merge`` is None; audited.
 
     ``spool_dir`` is where the writer keeps features while it computes the banner: classified content, so it
     belongs on the protected data volume (the data directory), not in a shared /tmp.
     """
     header = export_header(session, caller, project_id, registry, recipient, statuses)
-    country = header.recipient
-    rows = export_rows(caller, project_id, country, statuses)
-    if fmt in COLUMNAR_FORMATS:
-        summary, merged = columnar_export(session, rows, merge, header, out, registry, fmt, spool_dir)
-    else:
-        exported, tally = merging_features(session, rows, merge, project_id, spool_dir)
-        summary = write_export(
-            exported,
-            header,
-            out,
-            fmt,
-            precision=PRECISION,
-            spool_dir=spool_dir,
-            registry=registry,
-        )
-        merged = tally.merged
+    summary, merged = write_project(
+        session, caller, header, project_id, out, registry, fmt, statuses, spool_dir, merge
+    )
     audit_export(
         session,
         caller,
         "export",
         project_id,
         summary.banner,
-        recipient=country,
+        recipient=header.recipient,
         fmt=fmt,
         merge=merge,
         count=summary.count,
         merged=merged,
     )
     return summary
+
+
+def write_project(
+    session: Session,
+    caller: Caller,
+    header: ExportHeader,
+    project_id: uuid.UUID,
+    out: BinaryIO,
+    registry: MarkingRegistry,
+    fmt: ExportFormat,
+    statuses: tuple[str, ...],
+    spool_dir: Path | None,
+    merge: MergeRule | None,
+) -> tuple[ExportSummary, int]:
+    """What :func:`export_project` writes (the summary, and how many features were merged), unaudited: for a
+    caller that records the act as what it is (a release request, geo_label.releases)."""
+    rows = export_rows(caller, project_id, header.recipient, statuses)
+    if fmt in COLUMNAR_FORMATS:
+        return columnar_export(session, rows, merge, header, out, registry, fmt, spool_dir)
+    exported, tally = merging_features(session, rows, merge, project_id, spool_dir)
+    summary = write_export(
+        exported, header, out, fmt, precision=PRECISION, spool_dir=spool_dir, registry=registry
+    )
+    return summary, tally.merged

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, aliased
 
 from access_control import Classification, MarkingRegistry, UserAccess
 from geo_label import audit, sessions
+from geo_label.callers import ROLE_COLUMNS, roles_of
 from geo_label.db.context import Caller
 from geo_label.db.models import ClearanceGrant, User
 from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, brief
 
-ROLES = ("admin", "security_officer")
+ROLES = tuple(ROLE_COLUMNS)
 USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
@@ -87,14 +88,6 @@ def narrows(new: UserAccess, new_roles: frozenset[str], old: UserAccess, old_rol
     return covers(old, new) and citizenship_ok and not later and new_roles <= old_roles
 
 
-def roles_of(user: User) -> frozenset[str]:
-    return frozenset(
-        name
-        for name, flag in (("admin", user.is_admin), ("security_officer", user.is_security_officer))
-        if flag
-    )
-
-
 def access_of(record: User | ClearanceGrant) -> UserAccess:
     """The access an account holds, or a grant would give: both store it in the same columns."""
     return UserAccess(
@@ -118,7 +111,7 @@ def access_columns(access: UserAccess) -> dict[str, Any]:
 
 
 def role_columns(roles: frozenset[str]) -> dict[str, bool]:
-    return {"is_admin": "admin" in roles, "is_security_officer": "security_officer" in roles}
+    return {column: role in roles for role, column in ROLE_COLUMNS.items()}
 
 
 def _is_operator(caller: Caller) -> bool:
@@ -142,7 +135,7 @@ def _check_grantor(caller: Caller, access: UserAccess, subject_id: uuid.UUID | N
 def _check_roles(roles: frozenset[str]) -> None:
     unknown = set(roles) - set(ROLES)
     if unknown:
-        raise InvalidInputError(f"unknown role {brief(sorted(unknown)[0])}: use admin or security_officer")
+        raise InvalidInputError(f"unknown role {brief(sorted(unknown)[0])}: use {', '.join(ROLES)}")
 
 
 @dataclass(frozen=True)

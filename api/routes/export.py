@@ -11,7 +11,7 @@ from typing import IO, Annotated
 
 import anyio
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
@@ -19,12 +19,15 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.deps import Context, ContextDep, StateDep
 from api.errors import NO_STORE
+from api.responses import JSONResponse
 from api.state import AppState
 from geo_label.db.context import Caller, set_caller_context
-from geo_label.errors import TooManyRequestsError
+from geo_label.errors import PermissionDeniedError, TooManyRequestsError
 from geo_label.export.geojson import COLUMNAR_FORMATS, ExportFormat
 from geo_label.export.merge import DEFAULT_IOU, MergeRule
 from geo_label.exporting import ProjectStream, export_project, stream_project
+from geo_label.markings import marking_of
+from geo_label.releases import needs_review, request_release
 
 router = APIRouter(tags=["export"])
 log = logging.getLogger(__name__)
@@ -66,15 +69,21 @@ def export(
     merge_iou: Annotated[
         float, Query(gt=0, le=1, description="Polygons: the intersection over union that makes one object")
     ] = DEFAULT_IOU,
-) -> StreamingResponse:
+) -> Response:
     """Everything in the project the caller may read (and, with a recipient, that is releasable to it), each
     feature with its portion marking and the file with its banner (also sent as X-GeoLabel-Banner).
 
     GeoJSON and text sequences stream as they are read, from a snapshot of their own (REPEATABLE READ, on a
     connection of the exports' pool, not the request's): the banner comes first, ``feature_count`` and
-    ``bbox`` last (a text sequence ends with a FeatureCollection record holding them)."""
+    ``bbox`` last (a text sequence ends with a FeatureCollection record holding them).
+
+    For a partner nation (``recipient`` other than USA) nothing is sent: the export becomes a release
+    request (202, its id, banner and feature count) that a foreign disclosure officer reviews
+    (``/api/v1/releases``)."""
     rule = MergeRule(iou=merge_iou) if merge else None
     statuses = tuple(status or ())
+    if needs_review(recipient):
+        return release_request(ctx, state, project_id, fmt, str(recipient), statuses, rule)
     attachment = f'attachment; filename="{project_id}.{EXTENSIONS[fmt]}"'
     if fmt in COLUMNAR_FORMATS:
         return spooled(ctx, state, project_id, fmt, recipient, statuses, rule, attachment)
@@ -103,6 +112,40 @@ def export(
     }
     body = streamed_body(state, ctx.caller, session, stream)
     return StreamingResponse(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def release_request(
+    ctx: Context,
+    state: AppState,
+    project_id: uuid.UUID,
+    fmt: ExportFormat,
+    recipient: str,
+    statuses: tuple[str, ...],
+    rule: MergeRule | None,
+) -> JSONResponse:
+    """A release request for ``recipient`` instead of a file (issue 15); never with a read-only token."""
+    if ctx.caller.access_token_id is not None:
+        raise PermissionDeniedError("a read-only access token cannot request a release: sign in")
+    row = request_release(
+        ctx.session,
+        ctx.caller,
+        project_id=project_id,
+        recipient=recipient,
+        registry=ctx.registry,
+        fmt=fmt,
+        statuses=statuses,
+        merge=rule,
+        spool_dir=state.settings.spool_dir,
+    )
+    body = {
+        "release_request": str(row["id"]),
+        "banner": marking_of(row).banner(),
+        "features": row["feature_count"],
+        "state": row["state"],
+    }
+    return JSONResponse(
+        body, status_code=202, headers={**NO_STORE, "Location": f"/api/v1/releases/{row['id']}"}
+    )
 
 
 def snapshot(state: AppState, caller: Caller) -> Session:

@@ -12,6 +12,7 @@ from api.deps import ContextDep, StateDep
 from api.responses import JSONResponse
 from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, OneTimePasswordOut, UserIn, UserOut
 from geo_label import users as service
+from geo_label.callers import roles_of
 from geo_label.db.models import User
 from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 
@@ -26,7 +27,7 @@ def user_out(user: User, pending_grant: uuid.UUID | None = None) -> UserOut:
         citizenship=user.citizenship,
         cui_ok=user.cui_ok,
         clearance_expires=user.clearance_expires,
-        roles=sorted(service.roles_of(user)),
+        roles=sorted(roles_of(user)),
         active=user.active,
         locked_until=user.locked_until,
         must_change_password=user.must_change_password,

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "demo_command",
     "imagery_commands",
     "service_commands",
+    "release_commands",
     "token_commands",
     "workflow_commands",
     "dataset_commands",

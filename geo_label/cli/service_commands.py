@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from access_control import parse_marking
-from geo_label import audit, exporting, images, projects, users
+from geo_label import audit, exporting, images, projects, releases, users
+from geo_label.callers import roles_of
 from geo_label.cli.acting import acting
 from geo_label.cli.common import CliError, app, registry_for
 from geo_label.console import stdout
@@ -27,6 +29,7 @@ from geo_label.db.engine import upgrade_schema
 from geo_label.db.runtime import open_database, owner_url, system_session
 from geo_label.export.geojson import ExportFormat
 from geo_label.export.merge import DEFAULT_IOU, MergeRule
+from geo_label.markings import marking_of
 from geo_label.security.keys import load_or_create_audit_key
 from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 from geo_label.security.tokens import load_or_create_signing_key
@@ -86,7 +89,10 @@ def users_add(
     name: str,
     clearance: Annotated[str, typer.Option(help='Level and SCI accesses, e.g. "TS//SI/TK".')],
     citizenship: Annotated[str, typer.Option(help="Country trigraph, e.g. USA, GBR.")],
-    role: Annotated[list[str] | None, typer.Option(help="admin or security_officer (repeatable).")] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="admin, security_officer or foreign_disclosure_officer (repeatable)."),
+    ] = None,
     cui: Annotated[bool, typer.Option(help="May read CUI and FOUO.")] = False,
     expires: Annotated[datetime | None, typer.Option(help="Clearance expiry (UTC).")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
@@ -207,9 +213,7 @@ def users_list() -> None:
     registry = registry_for(settings)
     with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
         for user in users.list_users(session, session.info["caller"]):
-            roles = ",".join(
-                r for r, f in (("admin", user.is_admin), ("security_officer", user.is_security_officer)) if f
-            )
+            roles = ",".join(sorted(roles_of(user)))
             stdout.print(
                 f"{user.username}\t{user.citizenship}\tclearance level {user.clearance}\t{roles}",
                 markup=False,
@@ -321,10 +325,32 @@ def export(
     merge_iou: Annotated[
         float, typer.Option(min=0.01, max=1.0, help="Polygons: the intersection over union of one object.")
     ] = DEFAULT_IOU,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")] = False,
 ) -> None:
     """Export labels as RFC 7946 GeoJSON (or GeoJSON text sequences, GeoParquet, GeoPackage), marked feature
-    by feature, the file with its banner."""
+    by feature, the file with its banner. For a partner nation (--recipient) no file is written: the export
+    becomes a release request that a foreign disclosure officer reviews (`geo-label releases`)."""
     settings = load_settings()
+    if releases.needs_review(recipient):
+        with acting(as_user) as (session, caller):
+            row = projects.find_project(session, caller, project)
+            request = releases.request_release(
+                session,
+                caller,
+                project_id=uuid.UUID(str(row["id"])),
+                recipient=str(recipient),
+                registry=registry_for(settings),
+                fmt=fmt,
+                statuses=tuple(status or ()),
+                merge=MergeRule(iou=merge_iou) if merge else None,
+                spool_dir=settings.spool_dir,
+            )
+        said = {"release_request": str(request["id"]), "banner": marking_of(request).banner()}
+        if as_json:
+            sys.stdout.write(orjson.dumps({**said, "features": request["feature_count"]}).decode() + "\n")
+        else:
+            stdout.print(f"release request {request['id']} awaiting review", markup=False)
+        return
     with acting(as_user) as (session, caller):
         row = projects.find_project(session, caller, project)
         output.parent.mkdir(parents=True, exist_ok=True)

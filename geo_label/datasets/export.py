@@ -50,9 +50,10 @@ from geo_label.datasets.splits import GUARD, GridChip, SplitPlan, assign_splits
 from geo_label.datasets.stac import StacWriter
 from geo_label.datasets.yolo import YoloWriter
 from geo_label.db.context import Caller
-from geo_label.errors import GeoLabelError, InvalidInputError, brief
+from geo_label.errors import GeoLabelError, InvalidInputError, PermissionDeniedError, brief
 from geo_label.exporting import check_recipient
 from geo_label.projects import get_project
+from geo_label.releases import needs_review
 
 DEFAULT_PLAN = SplitPlan()
 
@@ -98,6 +99,11 @@ def export_dataset(
     """Write the dataset to the folder ``out`` (which must not exist, or be empty) and audit it."""
     project = get_project(session, caller, project_id)
     country = check_recipient(recipient, registry)
+    if needs_review(country):  # issue 15: a foreign release is reviewed first (geo_label.releases)
+        raise PermissionDeniedError(
+            "a dataset for a partner nation needs a foreign disclosure officer's review, which datasets do "
+            "not have yet: release the labels with an export for the recipient (a release request)"
+        )
     unknown = sorted(set(statuses) - set(STATUSES))
     if unknown:
         raise InvalidInputError(f"unknown status {brief(unknown[0])}: use {', '.join(STATUSES)}")

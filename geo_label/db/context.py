@@ -40,6 +40,10 @@ class Caller:
     def is_security_officer(self) -> bool:
         return "security_officer" in self.roles
 
+    @property
+    def is_foreign_disclosure_officer(self) -> bool:
+        return "foreign_disclosure_officer" in self.roles
+
     def role_in(self, project_id: uuid.UUID | str) -> str | None:
         return self.project_roles.get(str(project_id))
 

@@ -63,6 +63,7 @@ class User(Base):
     clearance_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_security_officer: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_foreign_disclosure_officer: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -502,3 +503,45 @@ class PredictionImport(MarkedMixin, Base):
 MODELS = table_of(Model)
 PREDICTIONS = table_of(Prediction)
 PREDICTION_IMPORTS = table_of(PredictionImport)
+
+
+# --- Release review (migration 0016) ----------------------------------------------------------------------
+
+
+class ReleaseRequest(MarkedMixin, Base):
+    """An export for a partner nation, awaiting (or past) a foreign-disclosure officer's decision; the
+    marking is the banner of what it holds."""
+
+    __tablename__ = "release_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    recipient: Mapped[str] = mapped_column(String(8))
+    format: Mapped[str] = mapped_column(String(16))
+    statuses: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    merge_iou: Mapped[float | None] = mapped_column(Float(53))
+    feature_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    justification: Mapped[str | None] = mapped_column(Text)
+    downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    download_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReleaseFeature(MarkedMixin, Base):
+    """One feature of a release request exactly as it was reviewed (its GeoJSON Feature text)."""
+
+    __tablename__ = "release_features"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("release_requests.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    annotation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    version: Mapped[int] = mapped_column(Integer)
+    feature: Mapped[str] = mapped_column(Text)
+
+
+RELEASE_REQUESTS = table_of(ReleaseRequest)
+RELEASE_FEATURES = table_of(ReleaseFeature)

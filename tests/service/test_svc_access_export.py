@@ -27,6 +27,7 @@ from tests.service.test_svc_access_support import (
     headers,
     mixed_world,
 )
+from tests.world import make_user, unique
 
 EXPORT = "/api/v1/projects/{}/export"
 
@@ -40,9 +41,32 @@ def world(
     return mixed_world(client, test_db, data_dir, tmp_path_factory)
 
 
-def export(client: TestClient, world: MixedWorld, role: str, recipient: str | None = None) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def officer(test_db: pg.TestDatabase) -> str:
+    """A foreign disclosure officer cleared for everything, who reviews the releases (issue 15)."""
+    return make_user(
+        test_db, unique("fdo"), "TS//SI/TK", cui_ok=True, roles=frozenset({"foreign_disclosure_officer"})
+    )
+
+
+def export(
+    client: TestClient, world: MixedWorld, role: str, recipient: str | None = None, officer: str | None = None
+) -> dict[str, Any]:
+    """What ``role`` exports; for a partner nation, the release ``officer`` approved (issue 15: an export for
+    a recipient is a request, reviewed, then downloaded by its requester)."""
     url = EXPORT.format(world.project) + (f"?recipient={recipient}" if recipient else "")
-    response = client.get(url, headers=headers(client, world.users[role]))
+    auth = headers(client, world.users[role])
+    response = client.get(url, headers=auth)
+    if response.status_code == 202:
+        assert officer is not None, "an export for a partner nation is reviewed"
+        request = response.json()["release_request"]
+        decided = client.post(
+            f"/api/v1/releases/{request}/approve",
+            headers=headers(client, officer),
+            json={"justification": "releasable"},
+        )
+        assert decided.status_code == 200, decided.text
+        response = client.get(f"/api/v1/releases/{request}/download", headers=auth)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == NO_STORE
     body: dict[str, Any] = json.loads(response.content)
@@ -79,9 +103,15 @@ def expected_banner(body: dict[str, Any]) -> str:
     ],
 )
 def test_export_for_a_recipient_keeps_only_what_both_may_read(
-    client: TestClient, world: MixedWorld, role: str, recipient: str | None, keys: set[str], banner: str
+    client: TestClient,
+    world: MixedWorld,
+    officer: str,
+    role: str,
+    recipient: str | None,
+    keys: set[str],
+    banner: str,
 ) -> None:
-    body = export(client, world, role, recipient)
+    body = export(client, world, role, recipient, officer)
     got = features_by_key(world, body)
     assert set(got) == keys
     for key in keys:
@@ -105,18 +135,18 @@ def test_export_without_a_recipient_is_everything_the_caller_reads(
     assert everything["banner"] == "TOP SECRET//SI//NOFORN"
 
 
-def test_an_export_is_audited_with_its_banner_count_and_recipient(
+def test_an_export_is_audited_with_its_banner_and_count(
     client: TestClient, test_db: pg.TestDatabase, world: MixedWorld
 ) -> None:
     before = len(audit_rows(test_db, "export", item_id=world.project))
     ended_before = len(audit_rows(test_db, "export.end", item_id=world.project))
-    body = export(client, world, "ts_usa", "GBR")
+    body = export(client, world, "ts_usa")
     rows = audit_rows(test_db, "export", item_id=world.project)
     assert len(rows) == before + 1  # before the first byte left: banner and recipient
     details = rows[-1]["details"]
-    assert details["recipient"] == "GBR" and details["streamed"] is True
-    assert details["banner"] == body["banner"] == "SECRET//REL TO USA, GBR"
-    assert rows[-1]["classification"] == 2 and rows[-1]["rel_to"] == ["GBR", "USA"]
+    assert details["recipient"] is None and details["streamed"] is True
+    assert details["banner"] == body["banner"] == "TOP SECRET//SI//NOFORN"
+    assert rows[-1]["classification"] == 3 and rows[-1]["sci_controls"] == ["SI"]
     ended = audit_rows(test_db, "export.end", item_id=world.project)  # once it was all sent: the count
     assert len(ended) == ended_before + 1
     assert ended[-1]["details"]["count"] == body["feature_count"] and ended[-1]["details"]["complete"] is True

@@ -27,9 +27,9 @@ from geo_label.datasets.formats import DatasetFormat, DatasetImages
 from geo_label.datasets.splits import SplitPlan
 from geo_label.datasets.stac_validation import validate_catalog
 from geo_label.db.models import CHIPS
+from geo_label.errors import PermissionDeniedError
 from tests.pg import TestDatabase
 from tests.service.scene import draw, overlapping_place
-from tests.service.test_svc_access_support import audit_rows
 
 ALL_TRAIN = SplitPlan(fractions=(1.0,))
 SQUARE = [(20, 30), (80, 30), (80, 70), (20, 70)]
@@ -236,7 +236,7 @@ def test_splits_share_no_pixel_and_repeat_for_a_seed(
     assert sorted(listed) == sorted(f"images/{chip}.tif" for chip in splits["train"])
 
 
-def test_banners_follow_the_reader_and_the_recipient(
+def test_banners_follow_the_reader_and_a_recipient_is_refused(
     client: TestClient, test_db: TestDatabase, place: dict[str, Any], tmp_path: Path
 ) -> None:
     scene = place["scene"]
@@ -248,7 +248,6 @@ def test_banners_follow_the_reader_and_the_recipient(
     cases = {
         "analyst": (place["analyst"], None, "SECRET//NOFORN", {releasable, noforn, plain}),
         "reader": (place["reader"], None, "UNCLASSIFIED", {plain}),
-        "partner": (place["analyst"], "GBR", "SECRET//REL TO USA, GBR", {releasable, plain}),
     }
     for case, (who, recipient, banner, expected) in cases.items():
         out = tmp_path / case
@@ -266,8 +265,12 @@ def test_banners_follow_the_reader_and_the_recipient(
             if path.is_file() and path.suffix in (".json", ".geojson", ".csv", ".txt"):
                 text = path.read_text()
                 assert not any(label in text for label in hidden), f"{case}: {path.name} betrays a label"
-    rows = [r for r in audit_rows(test_db, "dataset.export") if r["details"]["recipient"] == "GBR"]
-    assert rows and rows[-1]["details"]["banner"] == "SECRET//REL TO USA, GBR"
+    # Issue 15: a dataset for a partner nation waits for a release review of its own; until then, refused.
+    with pytest.raises(PermissionDeniedError, match="foreign disclosure officer"):
+        build(
+            test_db, place["analyst"], place["project"], tmp_path / "gbr", DatasetFormat.STAC, recipient="GBR"
+        )
+    assert not (tmp_path / "gbr").exists() or not any((tmp_path / "gbr").iterdir())
 
 
 def test_the_api_sends_the_dataset_as_a_tar_archive(
@@ -370,15 +373,11 @@ def test_geopackage_export_as_gdal_reads_it(
     path.write_bytes(reader.content)
     assert read_banner(path) == "UNCLASSIFIED"
     assert secret not in set(pyogrio.read_dataframe(path, layer="labels")["id"])
-    # For a partner nation: the GeoJSON export's rules and banner, the NOFORN label left out.
+    # For a partner nation (issue 15): a release request, reviewed, and written as GeoJSON only.
     partner = client.get(f"{base}?format=gpkg&recipient=GBR", headers=place["headers"])
-    geojson = client.get(f"{base}?recipient=GBR", headers=place["headers"])
-    assert partner.status_code == 200 and geojson.status_code == 200
-    assert partner.headers["x-geolabel-banner"] == geojson.headers["x-geolabel-banner"]
-    path.write_bytes(partner.content)
-    assert read_banner(path) == partner.headers["x-geolabel-banner"]
-    released = set(pyogrio.read_dataframe(path, layer="labels")["id"])
-    assert secret not in released and released == {f["id"] for f in geojson.json()["features"]}
+    assert partner.status_code == 422 and "geojson" in partner.json()["detail"]
+    requested = client.get(f"{base}?recipient=GBR", headers=place["headers"])
+    assert requested.status_code == 202 and requested.json()["features"] == len(by_id) - 1  # no NOFORN
     assert not list(data_dir.rglob("export-gpkg-*")), "the GeoPackage is built in a folder removed after"
 
 

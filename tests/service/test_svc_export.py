@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,7 +44,21 @@ def test_export_for_a_partner_drops_what_it_may_not_receive(
     assert everything.headers["x-geolabel-banner"] == "SECRET//NOFORN"
     assert json.loads(everything.content)["feature_count"] == 4
 
-    for_gbr = client.get(f"/api/v1/projects/{project}/export?recipient=GBR", headers=headers)
+    requested = client.get(f"/api/v1/projects/{project}/export?recipient=GBR", headers=headers)
+    assert requested.status_code == 202, requested.text  # issue 15: a release request, reviewed first
+    release = requested.json()
+    assert release["features"] == 2 and release["banner"] == "SECRET//REL TO USA, AUS, GBR"
+    assert requested.headers["location"] == f"/api/v1/releases/{release['release_request']}"
+    officer = make_user(test_db, unique("fdo"), "S", "USA", roles=frozenset({"foreign_disclosure_officer"}))
+    approved = client.post(
+        f"/api/v1/releases/{release['release_request']}/approve",
+        headers=token(client, officer),
+        json={"justification": "releasable to GBR"},
+    )
+    assert approved.status_code == 200 and approved.json()["state"] == "approved", approved.text
+    for_gbr = client.get(f"/api/v1/releases/{release['release_request']}/download", headers=headers)
+    assert for_gbr.status_code == 200, for_gbr.text
+    assert for_gbr.headers["x-geolabel-sha256"] == hashlib.sha256(for_gbr.content).hexdigest()
     body = json.loads(for_gbr.content)
     assert body["feature_count"] == 2
     assert body["banner"] == "SECRET//REL TO USA, AUS, GBR"
