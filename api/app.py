@@ -20,6 +20,7 @@ from api.request_guard import MIB, RequestGuard, default_limits
 from api.responses import JSONResponse
 from api.routes import annotations as annotation_routes
 from api.routes import audit_routes, auth, datasets, export, health, imagery_routes, me, ogc, projects, users
+from api.routes import downgrades as downgrade_routes
 from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
 from api.routes import releases as release_routes
@@ -139,6 +140,7 @@ def create_app(state: AppState) -> FastAPI:
         audit_routes.router,
         export.router,
         release_routes.router,
+        downgrade_routes.router,
         datasets.router,
         task_routes.router,
         model_routes.router,

@@ -279,3 +279,27 @@ class ReleaseOut(BaseModel):
     download_sha256: str | None
     #: The features by marking (banner form), in a single request's answer.
     by_marking: dict[str, int] | None = None
+
+
+class DowngradeDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(default="", max_length=2000)
+
+
+class DowngradeOut(BaseModel):
+    """A proposal to lower an annotation's marking below its floor (two security officers, issue 15)."""
+
+    id: uuid.UUID
+    annotation_id: uuid.UUID
+    project_id: uuid.UUID
+    version: int
+    #: The annotation's marking when proposed (banner form), and the one proposed.
+    marking: str
+    to_marking: str
+    justification: str
+    proposed_by: uuid.UUID
+    proposed_at: datetime
+    state: str
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    comment: str

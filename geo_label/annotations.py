@@ -2,7 +2,7 @@
 
 Markings (MARKINGS.md section 4): an annotation's marking dominates its chip's (the floor, the least upper
 bound of its sources); the labeler may raise it, never lower it below the floor, and never above their own
-access. Lowering below the floor is a security officer's act with a justification, audited.
+access. Lowering below the floor takes two security officers (geo_label.downgrades).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from geo_label.errors import (
     PreconditionRequiredError,
 )
 from geo_label.geometry import check_within_chip, parse_geometry, stored_form
-from geo_label.markings import banner_of, joined, marking_columns, marking_of
+from geo_label.markings import joined, marking_columns, marking_of
 from geo_label.paging import Position, beyond, page_order
 from geo_label.projects import get_project, require_project_role
 
@@ -147,10 +147,10 @@ def create_annotation(session: Session, caller: Caller, data: AnnotationInput) -
         marking=marking,
         details={"class": label_class["name"]},
     )
-    return _fetch(session, caller, annotation_id)
+    return fetch_annotation(session, caller, annotation_id)
 
 
-def _fetch(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
+def fetch_annotation(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
     query = select(ANNOTATIONS, GEOMETRY_GEOJSON).where(
         ANNOTATIONS.c.id == annotation_id, readable(ANNOTATIONS, caller)
     )
@@ -161,7 +161,7 @@ def _fetch(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
 
 
 def get_annotation(session: Session, caller: Caller, annotation_id: uuid.UUID) -> Any:
-    row = _fetch(session, caller, annotation_id)
+    row = fetch_annotation(session, caller, annotation_id)
     audit_read(session, caller, "annotation", [row])
     return row
 
@@ -357,7 +357,7 @@ def list_annotations(
     return AnnotationPage(rows, total, Position(last.created_at, last.id) if last is not None else None)
 
 
-def _require_version(if_match: int | None) -> int:
+def require_version(if_match: int | None) -> int:
     if if_match is None:
         raise PreconditionRequiredError("send If-Match with the version (ETag) you read")
     return if_match
@@ -368,8 +368,8 @@ def _writable(
 ) -> tuple[int, Any]:
     """The version the caller says they read and the annotation as stored, for a writer of its project who
     may change it (:func:`_require_may_change`)."""
-    expected = _require_version(if_match)
-    current = _fetch(session, caller, annotation_id)
+    expected = require_version(if_match)
+    current = fetch_annotation(session, caller, annotation_id)
     require_project_role(caller, current["project_id"], *WRITER_ROLES)
     _require_may_change(session, caller, current)
     return expected, current
@@ -459,7 +459,7 @@ def update_annotation(
     if changes.confidence is not None:
         values["confidence"] = _check_confidence(changes.confidence)
     _back_to_review(session, caller, current, values)
-    _versioned_update(session, caller, annotation_id, expected, values)
+    versioned_update(session, caller, annotation_id, expected, values)
     if current["prediction_id"] is not None and (
         changes.geometry is not None or label_class["name"] != current["label_class"]
     ):  # a suggestion accepted unchanged, changed since: the model's figures count it as edited
@@ -468,7 +468,7 @@ def update_annotation(
             .where(PREDICTIONS.c.id == current["prediction_id"], PREDICTIONS.c.state == "accepted")
             .values(state="edited")
         )
-    updated = _fetch(session, caller, annotation_id)
+    updated = fetch_annotation(session, caller, annotation_id)
     audit.record(
         session,
         caller,
@@ -491,7 +491,7 @@ def _check_status_change(caller: Caller, current: Any, status: str) -> str:
     return status
 
 
-def _versioned_update(
+def versioned_update(
     session: Session, caller: Caller, annotation_id: uuid.UUID, expected: int, values: dict[str, Any]
 ) -> None:
     result = session.execute(
@@ -504,7 +504,7 @@ def _versioned_update(
         .values(**values, version=ANNOTATIONS.c.version + 1, updated_by=caller.user_id, updated_at=func.now())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        _fetch(session, caller, annotation_id)  # gone or hidden: 404
+        fetch_annotation(session, caller, annotation_id)  # gone or hidden: 404
         raise PreconditionFailedError("the annotation changed since you read it; read it again and retry")
 
 
@@ -531,48 +531,6 @@ def delete_annotation(
         marking=marking_of(current),
         details={"version": expected},
     )
-
-
-def downgrade_annotation(
-    session: Session,
-    caller: Caller,
-    annotation_id: uuid.UUID,
-    *,
-    marking: Marking,
-    justification: str,
-    if_match: int | None,
-) -> Any:
-    """A security officer lowers a marking below its floor, with a mandatory justification."""
-    if not caller.is_security_officer:
-        raise PermissionDeniedError("downgrading a marking needs the security officer role")
-    if len(justification.strip()) < 10:
-        raise InvalidInputError("a downgrade needs a justification (at least 10 characters)")
-    expected = _require_version(if_match)
-    current = _fetch(session, caller, annotation_id)
-    if not can_read(caller.access, marking):
-        raise InvalidInputError(f"marking {marking.banner()} is above your own access")
-    _versioned_update(
-        session,
-        caller,
-        annotation_id,
-        expected,
-        {**marking_columns(marking), "marked_by": caller.user_id, "marked_at": func.now()},
-    )
-    audit.record(
-        session,
-        caller,
-        "annotation.downgrade",
-        item_type="annotation",
-        item_id=annotation_id,
-        project_id=current["project_id"],
-        marking=marking_of(current),
-        details={
-            "from": banner_of(current),
-            "to": marking.banner(),
-            "justification": justification.strip(),
-        },
-    )
-    return _fetch(session, caller, annotation_id)
 
 
 def history(session: Session, caller: Caller, annotation_id: uuid.UUID) -> list[Any]:

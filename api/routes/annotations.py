@@ -12,10 +12,19 @@ from api import serialize
 from api.deps import ContextDep, StateDep
 from api.errors import NO_STORE
 from api.responses import JSONResponse
-from api.schemas import AnnotationIn, AnnotationOut, AnnotationPage, AnnotationPatch, DowngradeIn
+from api.routes.downgrades import downgrade_out
+from api.schemas import (
+    AnnotationIn,
+    AnnotationOut,
+    AnnotationPage,
+    AnnotationPatch,
+    DowngradeIn,
+    DowngradeOut,
+)
 from geo_label import annotations as service
 from geo_label.annotations import COUNT_CAP
 from geo_label.chips import BBox
+from geo_label.downgrades import propose_downgrade
 from geo_label.errors import InvalidInputError
 from geo_label.paging import CursorSeal
 
@@ -164,15 +173,16 @@ def history(ctx: ContextDep, annotation_id: uuid.UUID) -> JSONResponse:
     return JSONResponse({"items": [serialize.version(r) for r in rows]}, headers=NO_STORE)
 
 
-@router.post("/{annotation_id}/downgrade", response_model=AnnotationOut)
+@router.post("/{annotation_id}/downgrade", status_code=202, response_model=DowngradeOut)
 def downgrade(
     ctx: ContextDep,
     annotation_id: uuid.UUID,
     body: DowngradeIn,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """A security officer lowers a marking below its floor, with a justification (audited)."""
-    row = service.downgrade_annotation(
+    """A security officer proposes lowering a marking below its floor, with a justification (audited);
+    nothing changes until another security officer approves (``/api/v1/downgrades``)."""
+    row = propose_downgrade(
         ctx.session,
         ctx.caller,
         annotation_id,
@@ -180,4 +190,4 @@ def downgrade(
         justification=body.justification,
         if_match=parse_if_match(if_match),
     )
-    return one(row)
+    return JSONResponse(downgrade_out(row).model_dump(mode="json"), status_code=202, headers=NO_STORE)

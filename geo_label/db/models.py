@@ -545,3 +545,29 @@ class ReleaseFeature(MarkedMixin, Base):
 
 RELEASE_REQUESTS = table_of(ReleaseRequest)
 RELEASE_FEATURES = table_of(ReleaseFeature)
+
+
+# --- Downgrade proposals (migration 0017) -----------------------------------------------------------------
+
+
+class DowngradeProposal(MarkedMixin, Base):
+    """A security officer's proposal to lower an annotation's marking below its floor, awaiting another's
+    decision; the marking is the annotation's as it stood."""
+
+    __tablename__ = "downgrade_proposals"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    annotation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    to_marking: Mapped[str] = mapped_column(Text)
+    justification: Mapped[str] = mapped_column(Text)
+    proposed_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+DOWNGRADE_PROPOSALS = table_of(DowngradeProposal)

@@ -48,9 +48,12 @@ def setting(
         "officer": make_user(
             test_db, unique("so"), "TS//SI/TK", cui_ok=True, roles=frozenset({"admin", "security_officer"})
         ),
+        "second_officer": make_user(
+            test_db, unique("so2"), "TS//SI/TK", cui_ok=True, roles=frozenset({"security_officer"})
+        ),
     }
     for name, username in people.items():
-        add_member(test_db, project, username, "reviewer" if name == "officer" else "labeler")
+        add_member(test_db, project, username, "reviewer" if name.endswith("officer") else "labeler")
     chips = {}
     for seed, marking in enumerate((U, S_REL, S_NF)):
         image = ingest(test_db, project, small_image(scenes, 200 + seed), data_dir, marking)
@@ -155,11 +158,12 @@ def test_a_patch_may_raise_but_never_lower_below_the_floor_or_above_the_writer(
     assert client.get(url, headers=gbr).status_code == 404
 
 
-def test_the_security_officer_downgrades_with_a_justification_and_it_is_audited(
+def test_two_security_officers_downgrade_with_a_justification_and_it_is_audited(
     client: TestClient, test_db: pg.TestDatabase, setting: Setting
 ) -> None:
     labeler = headers(client, setting.users["s_usa"])
     officer = headers(client, setting.users["officer"])
+    second = headers(client, setting.users["second_officer"])
     created = create_annotation(client, labeler, setting.chips[S_NF], index=13)
     assert created.status_code == 201
     ident = created.json()["id"]
@@ -180,22 +184,43 @@ def test_the_security_officer_downgrades_with_a_justification_and_it_is_audited(
     u_reader = headers(client, setting.users["u_usa"])
     assert client.get(f"/api/v1/annotations/{ident}", headers=u_reader).status_code == 404
 
-    done = client.post(url, headers={**officer, "If-Match": '"1"'}, json=body)
-    assert done.status_code == 200, done.text
-    assert done.json()["marking"] == U and done.json()["version"] == 2
-    assert client.get(f"/api/v1/annotations/{ident}", headers=u_reader).status_code == 200
+    # Issue 15: two security officers. The first proposes: nothing changes yet.
+    proposed = client.post(url, headers={**officer, "If-Match": '"1"'}, json=body)
+    assert proposed.status_code == 202, proposed.text
+    proposal = proposed.json()
+    assert (proposal["state"], proposal["marking"], proposal["to_marking"]) == ("pending", S_NF, U)
+    assert client.get(f"/api/v1/annotations/{ident}", headers=u_reader).status_code == 404
+    decide = f"/api/v1/downgrades/{proposal['id']}"
+    assert client.post(f"{decide}/approve", headers=officer).status_code == 403  # not their own
+    assert client.post(f"{decide}/approve", headers=labeler).status_code == 403
+    pending = client.get("/api/v1/downgrades", headers=second).json()
+    assert proposal["id"] in [p["id"] for p in pending]
 
-    # Audited: through the API for a security officer, and in the table itself (read as the owner).
+    done = client.post(f"{decide}/approve", headers=second, json={"comment": "confirmed with the originator"})
+    assert done.status_code == 200 and done.json()["state"] == "approved", done.text
+    assert client.post(f"{decide}/deny", headers=second).status_code == 409
+    lowered = client.get(f"/api/v1/annotations/{ident}", headers=u_reader)
+    assert lowered.status_code == 200 and lowered.json()["marking"] == U and lowered.json()["version"] == 2
+
+    # Audited: the proposal and the act, through the API for a security officer and in the table itself.
     listed = client.get("/api/v1/audit?action=annotation.downgrade&limit=1000", headers=officer).json()
     mine = [r for r in listed["items"] if r["item_id"] == ident]
     assert len(mine) == 1
     record = mine[0]
-    assert record["actor_id"] == str(_user_id(client, officer))
-    assert record["details"] == {"from": S_NF, "to": U, "justification": reason}
+    assert record["actor_id"] == str(_user_id(client, second))
+    assert record["details"] == {
+        "from": S_NF,
+        "to": U,
+        "justification": reason,
+        "proposal": proposal["id"],
+        "proposed_by": str(_user_id(client, officer)),
+        "comment": "confirmed with the originator",
+    }
     assert record["marking"] == S_NF and record["project_id"] == setting.project
     rows = audit_rows(test_db, "annotation.downgrade", item_id=ident)
     assert len(rows) == 1 and rows[0]["details"]["justification"] == reason
     assert rows[0]["classification"] == 2 and rows[0]["dissemination"] == ["NOFORN"]
+    assert len(audit_rows(test_db, "annotation.downgrade.propose", item_id=ident)) == 1
     verified = client.get("/api/v1/audit/verify", headers=officer).json()
     assert verified == {"intact": True, "problems": []}
     history = client.get(f"/api/v1/annotations/{ident}/history", headers=officer).json()["items"]
