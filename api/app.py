@@ -29,6 +29,7 @@ from api.routes import tasks as task_routes
 from api.routes import tokens as token_routes
 from api.state import AppState
 from api.web_ui import mount_web_ui
+from geo_label.audit_forward import Forwarder, Target, forward_once, target_of
 from geo_label.db.engine import Database
 from geo_label.db.runtime import open_database, system_session
 from geo_label.predictions.jobs import abandon_running
@@ -79,7 +80,21 @@ def served_app() -> FastAPI:
         database = stack.enter_context(open_database(settings, pool_size=connections // 2))
         state = build_state(settings, database)
         state.closers.append(stack.pop_all().close)
+    if settings.audit_forward:
+        forwarder = audit_forwarder(state, target_of(settings.audit_forward), settings.audit_forward_seconds)
+        forwarder.start()
+        state.closers.insert(0, forwarder.stop)
     return create_app(state)
+
+
+def audit_forwarder(state: AppState, target: Target, seconds: float) -> Forwarder:
+    """Each serving process forwards the new audit records every ``seconds`` (one at a time: a lock)."""
+
+    def run_once() -> None:
+        with system_session(state.database, state.registry) as session:
+            forward_once(session, target)
+
+    return Forwarder(run_once, seconds)
 
 
 def abandon_interrupted_imports(state: AppState) -> None:

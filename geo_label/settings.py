@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         description="HMAC key sealing every audit record (at least 32 bytes); unset: a random key is "
         "generated once and kept in data_dir/audit-seal.key (mode 0600). The database never holds it.",
     )
+    audit_forward: str | None = Field(
+        default=None,
+        pattern=r"^(syslog|file):.+",
+        description="Where every audit record is also sent as a JSON line, for a log collector: "
+        "syslog:/dev/log (RFC 5424 to a local syslog socket) or file:/var/log/geo-label/audit.jsonl (rotated "
+        "at 64 MB, five kept). A target that is down gets every record when it is back.",
+    )
+    audit_forward_seconds: float = Field(
+        default=5, gt=0, le=3600, description="How often each serving process forwards new audit records."
+    )
     token_minutes: float = Field(
         default=5,
         gt=0,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from access_control import parse_marking
 from geo_label import audit, exporting, images, projects, releases, users
+from geo_label import audit_forward as audit_forwarding
 from geo_label.callers import roles_of
 from geo_label.cli.acting import acting
 from geo_label.cli.common import CliError, app, registry_for
@@ -389,6 +390,54 @@ def audit_verify() -> None:
             stdout.print(f"record {record_id}: {problem}")
         raise CliError(f"the audit chain is broken ({len(problems)} problems)")
     stdout.print(f"audit chain intact: {count} records")
+
+
+@audit_app.command("forward")
+def audit_forward(
+    target: Annotated[
+        str | None,
+        typer.Option(help="syslog:PATH or file:PATH (default: GEO_LABEL_AUDIT_FORWARD)."),
+    ] = None,
+) -> None:
+    """Send the audit records a target has not had yet (what `geo-label serve` does every few seconds)."""
+    settings = load_settings()
+    spec = target or settings.audit_forward
+    if not spec:
+        raise CliError("no forwarding target: give --target or set GEO_LABEL_AUDIT_FORWARD")
+    try:
+        where = audit_forwarding.target_of(spec)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    registry = registry_for(settings)
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        try:
+            sent = audit_forwarding.forward_once(session, where)
+        except OSError as exc:
+            raise CliError(f"{where.name} did not take the records ({exc}); they stay to be sent") from None
+    stdout.print(f"forwarded {sent} audit records to {where.name}", markup=False)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[datetime, typer.Option(help="From this time (ISO 8601; naive means UTC).")],
+    until: Annotated[datetime | None, typer.Option(help="Up to this time (excluded).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: standard output).")
+    ] = None,
+) -> None:
+    """The audit records of a period as JSON lines, as they are forwarded."""
+    settings = load_settings()
+    registry = registry_for(settings)
+    start, end = (t if t is None or t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+    with open_database(settings, pool_size=1) as database, system_session(database, registry) as session:
+        lines = (line + b"\n" for _, line in audit_forwarding.records(session, since=start, until=end))
+        if output is None:
+            for line in lines:
+                sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        else:
+            with atomic_path(output) as temp, temp.open("wb") as out:
+                out.writelines(lines)
 
 
 @app.command()
