@@ -137,3 +137,39 @@ def test_an_analyst_makes_and_revokes_an_access_token(
     ui.page.click("[data-revoke]")
     ui.page.wait_for_selector("#token-list td:has-text('revoked')")
     assert httpx.get(f"{origin}/ogc/collections", auth=(analyst, secret), timeout=30).status_code == 401
+
+
+def test_the_releases_page_from_review_to_download(
+    open_ui: Callable[[], UiPage], ui_world: UiWorld, test_db: pg.TestDatabase, origin: str, tmp_path: Path
+) -> None:
+    """Issue 15: a foreign disclosure officer approves a release request on the Releases page; its requester
+    downloads it there."""
+    officer_name = make_user(
+        test_db, unique("fdo"), "SECRET", roles=frozenset({"foreign_disclosure_officer"})
+    )
+    requester = ui_world.users["manager"]
+    signed = httpx.post(f"{origin}/api/v1/auth/token", data={"username": requester, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    asked = httpx.get(f"{origin}/api/v1/projects/{ui_world.project}/export?recipient=GBR", headers=bearer)
+    assert asked.status_code == 202, asked.text
+    request = asked.json()["release_request"]
+
+    officer = open_ui()
+    sign_in(officer, officer_name, PASSWORD)
+    officer.goto("#/releases")
+    officer.page.wait_for_selector(f"button[data-approve='{request}']")
+    officer.page.fill(f"input[aria-label='justification for {request}']", "releasable to GBR")
+    officer.page.click(f"button[data-approve='{request}']")
+    officer.page.wait_for_selector("td:has-text('approved: releasable to GBR')")
+    officer.screenshot("13-releases-officer")
+
+    owner = open_ui()
+    sign_in(owner, requester, PASSWORD)
+    owner.goto("#/releases")
+    with owner.page.expect_download() as download:
+        owner.page.click(f"button[data-download='{request}']")
+    target = tmp_path / "release.geojson"
+    download.value.save_as(target)
+    released = json.loads(target.read_text())
+    assert released["type"] == "FeatureCollection" and released["recipient"] == "GBR"
+    owner.page.wait_for_selector("#status:has-text('sha256')")

@@ -9,6 +9,7 @@ import * as admin from "./pages/admin.js";
 import * as label from "./pages/label.js";
 import * as project from "./pages/project.js";
 import * as queue from "./pages/queue.js";
+import * as releases from "./pages/releases.js";
 import * as review from "./pages/review.js";
 import * as signin from "./pages/signin.js";
 
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^#\/admin\/users$/, admin.renderUsers, true],
   [/^#\/admin\/members$/, admin.renderMembers, true],
   [/^#\/account$/, account.render, true],
+  [/^#\/releases$/, releases.render, true],
 ];
 
 const root = document.getElementById("app");
@@ -38,6 +40,7 @@ function navigation(me) {
     managed.length ? h("a", { href: `#/project/${managed[0][0]}` }, "Project overview") : null,
     roles.has("admin") || roles.has("security_officer") ? h("a", { href: "#/admin/users" }, "Users") : null,
     roles.has("admin") ? h("a", { href: "#/admin/members" }, "Memberships") : null,
+    h("a", { href: "#/releases" }, "Releases"),
     h("a", { class: "who", href: "#/account", title: "Your account" }, `${me.username} (${me.clearance})`),
     h("button", { type: "button", onclick: signOut }, "Sign out"),
   );
