@@ -303,3 +303,9 @@ class DowngradeOut(BaseModel):
     decided_by: uuid.UUID | None
     decided_at: datetime | None
     comment: str
+
+
+class NoticeOut(BaseModel):
+    """The notice-and-consent banner shown before sign-in (GEO_LABEL_CONSENT_NOTICE)."""
+
+    text: str

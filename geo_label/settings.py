@@ -18,6 +18,16 @@ class PasswordScheme(StrEnum):
     PBKDF2_SHA256 = "pbkdf2-sha256"  # for FIPS 140 deployments
 
 
+#: The notice-and-consent banner's text unless configured (GEO_LABEL_CONSENT_NOTICE): a site puts its own
+#: (for a U.S. Government system, the standard mandatory notice) in its place.
+DEFAULT_CONSENT_NOTICE = (
+    "You are accessing an information system provided for authorized use only. By using it (which includes "
+    "any device attached to it) you consent to the following: communications and data on this system are "
+    "routinely monitored, intercepted and searched, may be disclosed or used for any authorized purpose, "
+    "and are not private."
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEO_LABEL_", extra="ignore")
 
@@ -51,6 +61,13 @@ class Settings(BaseSettings):
     )
     audit_forward_seconds: float = Field(
         default=5, gt=0, le=3600, description="How often each serving process forwards new audit records."
+    )
+    consent_notice: str = Field(
+        default=DEFAULT_CONSENT_NOTICE,
+        min_length=1,
+        max_length=8000,
+        description="The notice-and-consent banner shown before sign-in, which a person accepts before they "
+        "may sign in (the system use notification accreditors check first).",
     )
     token_minutes: float = Field(
         default=5,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from api.basic_auth import source_of
 from api.deps import BearerToken, StateDep
-from api.schemas import RenewIn, SessionOut, SignInIn, TokenOut
+from api.schemas import NoticeOut, RenewIn, SessionOut, SignInIn, TokenOut
 from api.state import AppState
 from geo_label import audit, sessions
 from geo_label.auth import (
@@ -135,6 +135,12 @@ def _record(app: AppState, attempt: SignInAttempt, ok: bool, now: datetime, sour
             source=source,
             audit_failure=audited,
         )
+
+
+@router.get("/notice", response_model=NoticeOut)
+def notice(state: StateDep) -> NoticeOut:
+    """The notice-and-consent banner to show, and have accepted, before the sign-in form."""
+    return NoticeOut(text=state.settings.consent_notice)
 
 
 @router.post("/token", response_model=TokenOut, openapi_extra=SIGN_IN_BODY)

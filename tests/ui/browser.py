@@ -128,6 +128,7 @@ def new_page(context: BrowserContext, origin: str) -> UiPage:
 
 def sign_in(ui: UiPage, username: str, password: str) -> None:
     ui.goto("#/signin")
+    ui.page.click("#consent-accept")  # the notice-and-consent banner comes first
     ui.page.fill("#username", username)
     ui.page.fill("#password", password)
     ui.page.click("form.signin button[type=submit]")

@@ -88,6 +88,7 @@ def test_a_reset_password_is_changed_first_thing(
 
     holder = open_ui()
     holder.goto("#/signin")
+    holder.page.click("#consent-accept")
     holder.page.fill("#username", person)
     holder.page.fill("#password", one_time)
     holder.page.click("form.signin button[type=submit]")
@@ -173,3 +174,18 @@ def test_the_releases_page_from_review_to_download(
     released = json.loads(target.read_text())
     assert released["type"] == "FeatureCollection" and released["recipient"] == "GBR"
     owner.page.wait_for_selector("#status:has-text('sha256')")
+
+
+def test_the_notice_and_consent_banner_comes_before_the_sign_in_form(
+    open_ui: Callable[[], UiPage], origin: str
+) -> None:
+    """Issue 15: the system use notification is shown, and accepted, before anyone may sign in."""
+    text = httpx.get(f"{origin}/api/v1/auth/notice").json()["text"]
+    assert "consent" in text
+    visitor = open_ui()
+    visitor.goto("#/signin")
+    visitor.page.wait_for_selector("#consent-text")
+    assert visitor.page.inner_text("#consent-text") == text
+    assert visitor.page.locator("#username").count() == 0, "no sign-in form before the notice is accepted"
+    visitor.page.click("#consent-accept")
+    visitor.page.wait_for_selector("#username")

@@ -1,10 +1,28 @@
-// Sign in: the OAuth2 password form; the token is kept in sessionStorage (gone when the tab closes).
+// Sign in: first the notice-and-consent banner, accepted; then the OAuth2 password form. The token is kept
+// in sessionStorage (gone when the tab closes).
 
-import { signIn, token } from "../api.js";
+import { api, signIn, token } from "../api.js";
 import { h, mount, notice } from "../dom.js";
 
-export function render(root) {
+export async function render(root) {
   token.clear();
+  const { text } = await api("auth/notice");
+  const accept = h("button", { type: "button", class: "primary", id: "consent-accept" }, "I have read this notice and consent");
+  mount(
+    root,
+    h(
+      "section",
+      { class: "signin consent", id: "consent" },
+      h("h1", {}, "Notice and consent"),
+      h("p", { id: "consent-text" }, text),
+      accept,
+    ),
+  );
+  accept.addEventListener("click", () => showForm(root));
+  accept.focus();
+}
+
+function showForm(root) {
   const status = h("div", { class: "status-line" });
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
   const password = h("input", {
