@@ -309,3 +309,10 @@ class NoticeOut(BaseModel):
     """The notice-and-consent banner shown before sign-in (GEO_LABEL_CONSENT_NOTICE)."""
 
     text: str
+
+
+class DeactivateIn(BaseModel):
+    """Why an account is deactivated: told to its holder at sign-in, and audited (issue 15)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)

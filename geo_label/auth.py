@@ -46,6 +46,8 @@ class SignInAttempt:
     password_hash: str | None
     state: LoginState
     locked: bool
+    #: For a deactivated account: what its holder is told once they gave its password.
+    deactivated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,30 @@ class LoginResult:
     session: sessions.SessionState | None = None
     must_change_password: bool = False
     locked_out: bool = False
+    #: The right password for a deactivated account: why it cannot sign in (issue 15: no silent lock-out).
+    deactivated: str | None = None
 
 
 def look_up(session: Session, username: str, *, now: datetime) -> SignInAttempt:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None or not user.active or user.password_hash is None:
+    if user is None or user.password_hash is None:
         return SignInAttempt(username, None, None, LoginState(), locked=False)
     state = LoginState(user.failed_logins, user.locked_until, user.last_failed_login_at)
-    return SignInAttempt(username, user.id, user.password_hash, state, locked=is_locked(state, now))
+    told = None if user.active else deactivation_notice(user)
+    return SignInAttempt(
+        username, user.id, user.password_hash, state, locked=is_locked(state, now), deactivated=told
+    )
+
+
+def deactivation_notice(user: User) -> str:
+    """What the holder of a deactivated account is told: since when, by which role, why, and what to do."""
+    when = user.deactivated_at.date().isoformat() if user.deactivated_at else "an earlier date"
+    who = user.deactivated_by_role or "an administrator"
+    why = user.deactivation_reason or "no reason was recorded"
+    return (
+        f"this account was deactivated on {when} by {who}: {why}. To ask for a review, contact your "
+        "security officer or system administrator"
+    )
 
 
 def check_password(attempt: SignInAttempt, password: str, settings: Settings) -> bool:
@@ -91,6 +109,17 @@ def record_outcome(
     """Record a failure (and lock the account after repeated ones) or start a session and issue its token."""
     if not ok or attempt.user_id is None:
         return _failure(session, attempt, settings=settings, now=now, source=source, audited=audit_failure)
+    if attempt.deactivated is not None:
+        audit.record(
+            session,
+            None,
+            "login.refused.deactivated",
+            item_type="user",
+            item_id=attempt.user_id,
+            actor_name=attempt.username,
+            details={"source": source},
+        )
+        return LoginResult(caller=None, deactivated=attempt.deactivated)
     session.execute(
         update(USERS)
         .where(USERS.c.id == attempt.user_id)

@@ -375,18 +375,32 @@ def decide_grant(
     return ClearanceChange(user)
 
 
-def set_active(session: Session, caller: Caller, *, username: str, active: bool) -> None:
-    """Deactivate (every session ends at once) or reactivate an account: an admin's act."""
+def set_active(session: Session, caller: Caller, *, username: str, active: bool, reason: str = "") -> None:
+    """Deactivate (every session ends at once) or reactivate an account: an admin's act. A deactivation
+    gives a reason, which its holder is told when they sign in (issue 15: no silent lock-out)."""
     require(caller, "admin")
+    why = reason.strip()
+    if not active and not why:
+        raise InvalidInputError("give a reason for the deactivation: its holder is told it at sign-in")
     user = get_user(session, username)
-    session.execute(update(User).where(User.id == user.id).values(active=active))
+    role = "the system operator" if _is_operator(caller) else "an administrator"
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            active=active,
+            deactivated_at=None if active else func.now(),
+            deactivated_by_role=None if active else role,
+            deactivation_reason=None if active else why,
+        )
+    )
     audit.record(
         session,
         caller,
         "user.activate" if active else "user.deactivate",
         item_type="user",
         item_id=user.id,
-        details={"username": username},
+        details={"username": username, **({} if active else {"reason": why})},
     )
     if not active:
         sessions.end_all(session, caller, user.id, sessions.DEACTIVATED)

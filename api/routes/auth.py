@@ -172,6 +172,8 @@ async def token(request: Request, state: StateDep) -> TokenOut:
     async with state.db_slots:
         result = await run_in_threadpool(_record, state, attempt, ok, now, source)
     # The failure (and a lock-out) is committed above before it is reported.
+    if result.deactivated is not None:  # the right password: its holder is told why (issue 15)
+        raise PermissionDeniedError(result.deactivated)
     if result.caller is None or result.token is None or result.session is None or result.expires_at is None:
         raise AuthenticationError(INVALID_LOGIN)
     return token_out(

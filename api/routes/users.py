@@ -10,7 +10,15 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, StateDep
 from api.responses import JSONResponse
-from api.schemas import ClearanceIn, GrantDecisionIn, GrantOut, OneTimePasswordOut, UserIn, UserOut
+from api.schemas import (
+    ClearanceIn,
+    DeactivateIn,
+    GrantDecisionIn,
+    GrantOut,
+    OneTimePasswordOut,
+    UserIn,
+    UserOut,
+)
 from geo_label import users as service
 from geo_label.callers import roles_of
 from geo_label.db.models import User
@@ -151,9 +159,10 @@ def deny_grant(ctx: ContextDep, grant_id: uuid.UUID, body: GrantDecisionIn | Non
 
 
 @router.post("/{username}/deactivate", status_code=status.HTTP_204_NO_CONTENT)
-def deactivate(ctx: ContextDep, username: str) -> None:
-    """Deactivate an account: its sessions end at once (admins)."""
-    service.set_active(ctx.session, ctx.caller, username=username, active=False)
+def deactivate(ctx: ContextDep, username: str, body: DeactivateIn) -> None:
+    """Deactivate an account: its sessions end at once (admins); the reason is told to its holder when they
+    sign in, and audited."""
+    service.set_active(ctx.session, ctx.caller, username=username, active=False, reason=body.reason)
 
 
 @router.post("/{username}/reactivate", status_code=status.HTTP_204_NO_CONTENT)

@@ -186,10 +186,15 @@ def users_unlock(name: str) -> None:
 
 
 @users_app.command("deactivate")
-def users_deactivate(name: str) -> None:
+def users_deactivate(
+    name: str,
+    reason: Annotated[
+        str, typer.Option(help="Why: told to the account's holder when they sign in, audited.")
+    ],
+) -> None:
     """Deactivate an account; its sessions end at once."""
     with as_operator() as session:
-        users.set_active(session, session.info["caller"], username=name, active=False)
+        users.set_active(session, session.info["caller"], username=name, active=False, reason=reason)
     stdout.print(f"{name} is deactivated", markup=False)
 
 

@@ -64,6 +64,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_security_officer: Mapped[bool] = mapped_column(Boolean, default=False)
     is_foreign_disclosure_officer: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why, when and by which role the account was deactivated (migration 0019), told to its holder.
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deactivated_by_role: Mapped[str | None] = mapped_column(Text)
+    deactivation_reason: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

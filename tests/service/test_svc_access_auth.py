@@ -109,15 +109,32 @@ def test_a_deactivated_account_is_refused_on_the_next_request(
     user = make_user(test_db, unique("leaver"), "S")
     auth = token(client, user)
     assert client.get("/api/v1/me", headers=auth).status_code == 200
-    done = client.post(f"/api/v1/users/{user}/deactivate", headers=headers(client, officer))
+    done = client.post(
+        f"/api/v1/users/{user}/deactivate",
+        headers=headers(client, officer),
+        json={"reason": "left the program"},
+    )
     assert done.status_code == 204, done.text
     refused = client.get("/api/v1/me", headers=auth)
     assert refused.status_code == 401
     assert refused.json()["code"] == "session_ended", "deactivation ended the session (issue 20)"
     assert client.get("/api/v1/projects", headers=auth).status_code == 401
-    assert_same_answer(sign_in(client, user, PASSWORD), sign_in(client, unique("ghost"), PASSWORD))
+    # Without the password a deactivated account answers like an unknown one; with it, its holder is told
+    # since when, by which role and why, and how to ask for a review (issue 15: no silent lock-out).
+    assert_same_answer(sign_in(client, user, "not the password"), sign_in(client, unique("ghost"), PASSWORD))
+    told = sign_in(client, user, PASSWORD)
+    assert told.status_code == 403, told.text
+    detail = told.json()["detail"]
+    assert "deactivated on" in detail and "by an administrator: left the program" in detail
+    assert "ask for a review" in detail
+    assert audit_rows(test_db, "login.refused.deactivated", actor_name=user)
     records = audit_rows(test_db, "user.deactivate", item_type="user")
     assert [r["actor_name"] for r in records if r["details"]["username"] == user] == [officer]
+    assert [r["details"]["reason"] for r in records if r["details"]["username"] == user] == [
+        "left the program"
+    ]
+    no_reason = client.post(f"/api/v1/users/{user}/deactivate", headers=headers(client, officer), json={})
+    assert no_reason.status_code == 422
 
 
 @pytest.fixture

@@ -121,7 +121,9 @@ def test_revoked_expired_and_deactivated_act_at_once(
     still = basic(username, second["token"])
     assert client.get(url, headers=still).status_code == 200
     with test_db.as_system() as session:
-        users.set_active(session, session.info["caller"], username=username, active=False)
+        users.set_active(
+            session, session.info["caller"], username=username, active=False, reason="left the program"
+        )
     assert client.get(url, headers=still).status_code == 401
 
 

@@ -93,9 +93,12 @@ def test_deactivation_ends_sessions_and_reactivation_restores_the_account(
 ) -> None:
     user = make_user(test_db, unique("leaver"), "U")
     auth = bearer(sign_in(client, user))
-    assert client.post(f"{API}/users/{user}/deactivate", headers=headers(client, admin)).status_code == 204
+    deactivated = client.post(
+        f"{API}/users/{user}/deactivate", headers=headers(client, admin), json={"reason": "contract ended"}
+    )
+    assert deactivated.status_code == 204
     assert client.get(f"{API}/me", headers=auth).status_code == 401
-    assert sign_in(client, user).status_code == 401
+    assert sign_in(client, user).status_code == 403
     assert client.post(f"{API}/users/{user}/reactivate", headers=headers(client, admin)).status_code == 204
     assert sign_in(client, user).status_code == 200
 

@@ -26,7 +26,7 @@ export async function renderUsers(root, _params, me) {
   const users = await api("users");
   const status = h("div", { class: "status-line", id: "status" });
   const reload = () => renderUsers(root, _params, me);
-  const act = (u, action, label, { danger = false, then = reload } = {}) =>
+  const act = (u, action, label, { danger = false, then = reload, ask = null } = {}) =>
     h(
       "button",
       {
@@ -34,7 +34,11 @@ export async function renderUsers(root, _params, me) {
         class: danger ? "danger" : "",
         dataset: { [action.replace(/-./g, (m) => m[1].toUpperCase())]: u.username },
         onclick: guarded(status, async () => {
-          const answer = await api(`users/${encodeURIComponent(u.username)}/${action}`, { method: "POST" });
+          // A deactivation says why: its holder is told at sign-in (no silent lock-out).
+          const reason = ask ? window.prompt(ask) : null;
+          if (ask && !reason?.trim()) return;
+          const options = ask ? { method: "POST", json: { reason: reason.trim() } } : { method: "POST" };
+          const answer = await api(`users/${encodeURIComponent(u.username)}/${action}`, options);
           await then(answer);
         }),
       },
@@ -66,7 +70,9 @@ export async function renderUsers(root, _params, me) {
             },
           })
         : null,
-      roles.has("admin") && u.active ? act(u, "deactivate", "Deactivate", { danger: true }) : null,
+      roles.has("admin") && u.active
+        ? act(u, "deactivate", "Deactivate", { danger: true, ask: `Why is ${u.username} deactivated? They are told at sign-in.` })
+        : null,
       roles.has("admin") && !u.active ? act(u, "reactivate", "Reactivate") : null,
     ),
   ]);
