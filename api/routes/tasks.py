@@ -31,6 +31,11 @@ class ReviewIn(BaseModel):
     comment: str = Field(default="", description="Required when rejecting: what the labeler should fix.")
 
 
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(description="Why the rejection is wrong (the reviewer who decides reads it).")
+
+
 class ReferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     label_class: str = Field(alias="class")
@@ -95,6 +100,13 @@ def detail_json(detail: service.TaskDetail) -> dict[str, Any]:
     body["reviews"] = [review_json(r) for r in detail.reviews]
     if detail.gold is not None:
         body["gold"] = detail.gold
+    if detail.appeal is not None:
+        body["appeal"] = {
+            "comment": detail.appeal["comment"],
+            "at": detail.appeal["at"],
+            "rejected_by": detail.appeal["rejected_by_name"],
+            "decided": detail.appeal["decided_review"] is not None,
+        }
     return body
 
 
@@ -194,6 +206,14 @@ def skip(ctx: ContextDep, task_id: uuid.UUID) -> JSONResponse:
 @router.post("/tasks/{task_id}/review")
 def review(ctx: ContextDep, task_id: uuid.UUID, body: ReviewIn) -> JSONResponse:
     row = service.review_task(ctx.session, ctx.caller, task_id, decision=body.decision, comment=body.comment)
+    return ok(task_json(row))
+
+
+@router.post("/tasks/{task_id}/appeal")
+def appeal(ctx: ContextDep, task_id: uuid.UUID, body: AppealIn) -> JSONResponse:
+    """Appeal a rejection of your task, once, with a comment: a reviewer other than the one who rejected it
+    decides, and that decision stands."""
+    row = service.appeal_task(ctx.session, ctx.caller, task_id, comment=body.comment)
     return ok(task_json(row))
 
 

@@ -575,3 +575,25 @@ class DowngradeProposal(MarkedMixin, Base):
 
 
 DOWNGRADE_PROPOSALS = table_of(DowngradeProposal)
+
+
+# --- Appeals (migration 0020) -----------------------------------------------------------------------------
+
+
+class TaskAppeal(MarkedMixin, Base):
+    """A labeler's appeal of a rejection, once per task, decided by another reviewer; the task's marking."""
+
+    __tablename__ = "task_appeals"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    labeler: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    rejected_review: Mapped[uuid.UUID] = mapped_column(ForeignKey("task_reviews.id"))
+    rejected_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    decided_review: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("task_reviews.id"))
+
+
+TASK_APPEALS = table_of(TaskAppeal)

@@ -9,6 +9,7 @@ accepted. Tasks carry their chip's marking and are read through the same access 
 security) as every other marked table: a task one may not read does not exist.
 """
 
+from geo_label.workflow.appeals import appeal_task
 from geo_label.workflow.changes import update_workflow
 from geo_label.workflow.common import STATES
 from geo_label.workflow.config import Workflow, WorkflowChanges, load_workflow
@@ -40,6 +41,7 @@ __all__ = [
     "Workflow",
     "WorkflowChanges",
     "agreement_summary",
+    "appeal_task",
     "describe",
     "ensure_tasks",
     "get_task",

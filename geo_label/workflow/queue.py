@@ -30,6 +30,7 @@ from geo_label.db.models import CHIPS, TASKS
 from geo_label.errors import InvalidInputError
 from geo_label.markings import marking_of
 from geo_label.projects import require_project_role
+from geo_label.workflow.appeals import appeal_of
 from geo_label.workflow.common import (
     ACCEPTED,
     IN_PROGRESS,
@@ -378,6 +379,8 @@ class TaskDetail:
     chip: Any
     reviews: list[Any]
     gold: bool | None  # None: not shown to this caller (labelers are not told which tasks are gold)
+    #: The task's appeal of a rejection (issue 15), with the rejecting reviewer's name; None: never appealed.
+    appeal: Any = None
 
 
 def describe(session: Session, caller: Caller, task: Any) -> TaskDetail:
@@ -391,6 +394,7 @@ def describe(session: Session, caller: Caller, task: Any) -> TaskDetail:
         chip=get_chip(session, caller, task["chip_id"]),
         reviews=task_reviews(session, caller, task["id"]) if reviewed else [],
         gold=is_gold(session, caller, task["chip_id"]) if reviewer else None,
+        appeal=appeal_of(session, caller, task["id"]) if reviewed else None,
     )
 
 

@@ -16,6 +16,7 @@ from geo_label.db.models import ANNOTATIONS, TASK_REVIEWS, TASKS, User
 from geo_label.errors import InvalidInputError, PermissionDeniedError
 from geo_label.markings import marking_columns, marking_of
 from geo_label.projects import require_project_role
+from geo_label.workflow.appeals import check_appeal_reviewer, close_appeal
 from geo_label.workflow.common import (
     ACCEPTED,
     REJECTED,
@@ -107,6 +108,7 @@ def review_task(
     require_project_role(caller, task["project_id"], *REVIEWER_ROLES)
     _require_independent(session, caller, task)
     require_state(task, SUBMITTED)
+    appeal = check_appeal_reviewer(session, caller, task)
     workflow = load_workflow(session, caller, task["project_id"])
     _require_none_of_own(session, caller, task, workflow)
     review_id = uuid.uuid4()
@@ -126,6 +128,8 @@ def review_task(
             **marking_columns(marking_of(task)),
         )
     )
+    if appeal is not None:
+        close_appeal(session, appeal, review_id)
     state = ACCEPTED if decision == "accept" else REJECTED
     row = (
         session.execute(

@@ -12,7 +12,7 @@ from tests import pg
 from tests.ui.browser import UiPage, sign_in
 from tests.ui.conftest import UiWorld
 from tests.ui.test_ui_labeling import GREEN
-from tests.world import PASSWORD, make_user, unique
+from tests.world import PASSWORD, add_member, make_user, unique
 
 
 def test_project_overview_and_export(
@@ -189,3 +189,33 @@ def test_the_notice_and_consent_banner_comes_before_the_sign_in_form(
     assert visitor.page.locator("#username").count() == 0, "no sign-in form before the notice is accepted"
     visitor.page.click("#consent-accept")
     visitor.page.wait_for_selector("#username")
+
+
+def test_a_labeler_appeals_a_rejection_from_the_queue(
+    open_ui: Callable[[], UiPage], ui_world: UiWorld, test_db: pg.TestDatabase, origin: str
+) -> None:
+    """Issue 15: a rejected task's labeler appeals it once, with a comment, from My queue."""
+    labeler = make_user(test_db, unique("appellant"), "UNCLASSIFIED")
+    add_member(test_db, ui_world.project, labeler, "labeler")
+
+    def bearer(username: str) -> dict[str, str]:
+        signed = httpx.post(f"{origin}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        return {"Authorization": f"Bearer {signed.json()['access_token']}"}
+
+    mine, reviewer = bearer(labeler), bearer(ui_world.users["reviewer"])
+    task = httpx.post(f"{origin}/api/v1/projects/{ui_world.project}/tasks/next", headers=mine).json()
+    assert httpx.post(f"{origin}/api/v1/tasks/{task['id']}/submit", headers=mine).status_code == 200
+    rejected = httpx.post(
+        f"{origin}/api/v1/tasks/{task['id']}/review",
+        headers=reviewer,
+        json={"decision": "reject", "comment": "Nothing labeled."},
+    )
+    assert rejected.status_code == 200, rejected.text
+
+    ui = open_ui()
+    sign_in(ui, labeler, PASSWORD)
+    ui.page.once("dialog", lambda dialog: dialog.accept("The chip is empty: only water."))
+    ui.page.click(f"button[data-appeal='{task['id']}']")
+    ui.page.wait_for_selector("text=Appealed: another reviewer decides.")
+    state = httpx.get(f"{origin}/api/v1/tasks/{task['id']}", headers=mine).json()
+    assert state["state"] == "submitted" and state["appeal"]["comment"] == "The chip is empty: only water."

@@ -41,6 +41,7 @@ async function recentWork(markings) {
       new Date(task.updated_at).toLocaleString(),
       task.review_comment ? [task.review_comment, h("span", { class: "muted" }, ` (${task.reviewer})`)] : "",
       h("span", { class: "portion" }, task.marking),
+      task.assigned && task.state === "rejected" ? appealButton(task) : "",
     ];
   });
   return h(
@@ -48,9 +49,34 @@ async function recentWork(markings) {
     { class: "recent-work" },
     h("h2", {}, "My recent work"),
     rows.length
-      ? table(["project", "task", "state", "updated", "reviewer's comment", "marking"], rows)
+      ? table(["project", "task", "state", "updated", "reviewer's comment", "marking", ""], rows)
       : h("p", { class: "muted" }, "No tasks yet: take one above."),
   );
+}
+
+// A rejection can be appealed once, with a comment: a reviewer other than the one who rejected it decides.
+function appealButton(task) {
+  const status = h("span", { class: "status-line" });
+  const button = h(
+    "button",
+    {
+      type: "button",
+      dataset: { appeal: task.id },
+      onclick: async () => {
+        const comment = window.prompt("Why is the rejection wrong? Another reviewer decides, once.");
+        if (!comment?.trim()) return;
+        try {
+          await api(`tasks/${task.id}/appeal`, { method: "POST", json: { comment: comment.trim() } });
+          mount(status, notice("Appealed: another reviewer decides.", "info"));
+          button.remove();
+        } catch (error) {
+          mount(status, notice(error.message, "error"));
+        }
+      },
+    },
+    "Appeal",
+  );
+  return h("span", { class: "row" }, button, status);
 }
 
 async function projectSection(projectId, role, me, markings) {
