@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select
 
 from api.deps import ContextDep, StateDep
@@ -18,6 +19,7 @@ from geo_label.markings import banner_of
 from geo_label.security.passwords import check_password_policy, hasher_for, verify_password
 from geo_label.users import change_own_password, describe
 from geo_label.workflow.recent import DEFAULT_RECENT, MAX_RECENT
+from geo_label.workflow.record import record_csv, work_record
 
 router = APIRouter(tags=["me"])
 
@@ -67,6 +69,40 @@ def recent_json(row: Any) -> dict[str, Any]:
         "review_comment": row["review_comment"],
         "reviewer": row["reviewer"],
     }
+
+
+@router.get("/me/record", response_model=None)
+def my_record(
+    ctx: ContextDep,
+    since: Annotated[datetime | None, Query(description="From this time (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Up to this time (excluded)")] = None,
+    fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
+) -> Response:
+    """Your own record over any period (issue 15): every task of yours with its state, time on task, the
+    reviewer's comment and its gold score once handed in; your acceptance rate; as JSON or CSV (the banner
+    as its first line)."""
+    record = work_record(ctx.session, ctx.caller, since=since, until=until)
+    if fmt == "csv":
+        return Response(
+            record_csv(record),
+            media_type="text/csv",
+            headers={
+                **NO_STORE,
+                "Content-Disposition": 'attachment; filename="my-record.csv"',
+                "X-GeoLabel-Banner": record.banner.banner(),
+            },
+        )
+    body = {
+        "banner": record.banner.banner(),
+        "tasks": record.tasks,
+        "accepted": record.accepted,
+        "rejected": record.rejected,
+        "acceptance_rate": record.acceptance_rate,
+        "mean_gold_f1": record.mean_gold_f1,
+        "hours_on_task": record.hours_on_task,
+        "items": record.rows,
+    }
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.get("/me/tasks")

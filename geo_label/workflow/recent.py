@@ -24,7 +24,7 @@ DEFAULT_RECENT = 20
 MAX_RECENT = 100
 
 
-def _own_task_ids(caller: Caller, user_id: uuid.UUID) -> Any:
+def own_task_ids(caller: Caller, user_id: uuid.UUID) -> Any:
     """Ids of the caller's tasks: assigned to them, or reviewed as their work. Two indexed selects in a union
     (an OR with an EXISTS would scan every task)."""
     assigned = select(TASKS.c.id).where(TASKS.c.assignee == user_id, readable(TASKS, caller))
@@ -60,7 +60,7 @@ def recent_tasks(session: Session, caller: Caller, *, limit: int = DEFAULT_RECEN
         .join(PROJECTS, PROJECTS.c.id == TASKS.c.project_id)
         .outerjoin(latest_review, true())
         .where(
-            TASKS.c.id.in_(_own_task_ids(caller, user_id)),
+            TASKS.c.id.in_(own_task_ids(caller, user_id)),
             readable(TASKS, caller),
             project_visible(PROJECTS, caller),
         )

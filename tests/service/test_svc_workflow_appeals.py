@@ -80,3 +80,31 @@ def test_an_appeal_goes_to_another_reviewer_whose_decision_stands(
 def test_only_a_rejected_task_is_appealed(client: TestClient, test_db: TestDatabase, world: World) -> None:
     task = take(client, world, "labeler")
     refused(act(client, world, "labeler", task["id"], "appeal", comment="why"), 409, "in_progress")
+
+
+def test_a_labeler_has_their_own_record_over_any_period(
+    client: TestClient, test_db: TestDatabase, world: World
+) -> None:
+    """Issue 15: every task of theirs with its state, time on task and the reviewer's comment, the
+    acceptance rate, over a period; as CSV with the banner first."""
+    auth = headers(client, world.users["labeler"])
+    task_id, _ = rejected_task(client, test_db, world)
+    record = client.get(f"{API}/me/record", headers=auth)
+    assert record.status_code == 200, record.text
+    body = record.json()
+    assert body["banner"] == "UNCLASSIFIED" and body["tasks"] == 1 and body["rejected"] == 1
+    assert body["acceptance_rate"] == 0.0
+    [item] = body["items"]
+    assert (
+        item["task"] == task_id and item["state"] == "rejected" and item["review_comment"] == "Wrong class."
+    )
+    assert item["reviewer"] == world.users["reviewer"] and item["minutes_on_task"] >= 0
+    future = client.get(f"{API}/me/record?since=2100-01-01T00:00:00Z", headers=auth).json()
+    assert future["tasks"] == 0 and future["acceptance_rate"] is None
+    csv_text = client.get(f"{API}/me/record?format=csv", headers=auth)
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    lines = csv_text.text.splitlines()
+    assert lines[0] == "UNCLASSIFIED" and lines[1].startswith("project,task,chip,state")
+    assert task_id in lines[2] and "Wrong class." in lines[2]
+    other = client.get(f"{API}/me/record", headers=headers(client, world.users["other"])).json()
+    assert other["tasks"] == 0, "only one's own work"

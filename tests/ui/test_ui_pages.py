@@ -219,3 +219,7 @@ def test_a_labeler_appeals_a_rejection_from_the_queue(
     ui.page.wait_for_selector("text=Appealed: another reviewer decides.")
     state = httpx.get(f"{origin}/api/v1/tasks/{task['id']}", headers=mine).json()
     assert state["state"] == "submitted" and state["appeal"]["comment"] == "The chip is empty: only water."
+    with ui.page.expect_download() as download:  # and their own record, as CSV
+        ui.page.click("button[data-action=record]")
+    record = Path(download.value.path()).read_text().splitlines()
+    assert record[0] == "UNCLASSIFIED" and task["id"] in record[2]

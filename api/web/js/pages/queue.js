@@ -48,10 +48,25 @@ async function recentWork(markings) {
     "section",
     { class: "recent-work" },
     h("h2", {}, "My recent work"),
+    h(
+      "p",
+      {},
+      h("button", { type: "button", dataset: { action: "record" }, onclick: downloadRecord }, "My record (CSV)"),
+      h("span", { class: "muted" }, " every task of mine, its time, review and gold score; the acceptance rate"),
+    ),
     rows.length
       ? table(["project", "task", "state", "updated", "reviewer's comment", "marking", ""], rows)
       : h("p", { class: "muted" }, "No tasks yet: take one above."),
   );
+}
+
+// My own record of work (every task, time on task, reviews, gold scores) as CSV, the banner as its first line.
+async function downloadRecord() {
+  const response = await api("me/record?format=csv", { raw: true, headers: { Accept: "text/csv" } });
+  const link = h("a", { href: URL.createObjectURL(await response.blob()), download: "my-record.csv" });
+  document.body.append(link);
+  link.click();
+  link.remove();
 }
 
 // A rejection can be appealed once, with a comment: a reviewer other than the one who rejected it decides.
