@@ -75,6 +75,7 @@ bench: install demo-deps
 	$(PY) benchmarks/datasets.py
 	$(PY) benchmarks/predictions.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/tls.py
 
 # The offline bundle (deploy_airgapped/README.md): dist/geolabel-VERSION-bookworm-amd64.tar, its folder and the
 # release public key dist/geolabel-release.pub (the key: GEO_LABEL_RELEASE_KEY, else var/release/).

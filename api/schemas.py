@@ -101,6 +101,7 @@ class UserIn(BaseModel):
     clearance_expires: datetime | None = None
     roles: list[str] = []
     oidc_subject: str | None = Field(default=None, max_length=255)
+    certificate_subject: str | None = Field(default=None, max_length=1000)
     justification: str = Field(default="", max_length=2000, description="Why the access is granted.")
 
 

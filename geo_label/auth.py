@@ -195,6 +195,45 @@ def _failure(
     return LoginResult(caller=None, locked_out=locked_out)
 
 
+def certificate_sign_in(
+    session: Session,
+    subject: str,
+    *,
+    settings: Settings,
+    signing_key: bytes,
+    now: datetime,
+    source: str | None,
+) -> LoginResult:
+    """Sign in with a client certificate the TLS layer (or a trusted proxy) verified: the active account
+    linked to its subject gets a session, as a password sign-in does. Audited either way."""
+    user = session.execute(select(User).where(User.certificate_subject == subject)).scalar_one_or_none()
+    if user is None or not user.active:
+        audit.record(
+            session,
+            None,
+            "login.failure",
+            actor_name=None,
+            details={
+                "reason": "unknown certificate" if user is None else "inactive",
+                "subject": subject,
+                "source": source,
+            },
+        )
+        return LoginResult(caller=None, deactivated=deactivation_notice(user) if user is not None else None)
+    caller = load_caller(session, user.id)
+    state = sessions.start(session, user.id, caller.roles, session_limits(settings), now=now, source=source)
+    token, expires = issue_session_token(user.id, state.id, settings, signing_key, now=now)
+    audit.record(
+        session,
+        caller,
+        "login.success",
+        item_type="user",
+        item_id=user.id,
+        details={"session": str(state.id), "source": source, "certificate": subject},
+    )
+    return LoginResult(caller, token, expires, state, must_change_password=False)
+
+
 def issue_session_token(
     user_id: uuid.UUID, session_id: uuid.UUID, settings: Settings, signing_key: bytes, *, now: datetime
 ) -> tuple[str, datetime]:

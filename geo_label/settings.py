@@ -137,6 +137,25 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Host names accepted besides the public URL's and localhost (JSON list).",
     )
+    tls_cert: Path | None = Field(
+        default=None, description="Serve HTTPS with this certificate (PEM; with GEO_LABEL_TLS_KEY)."
+    )
+    tls_key: Path | None = Field(default=None, description="The private key of GEO_LABEL_TLS_CERT (PEM).")
+    tls_client_ca: Path | None = Field(
+        default=None,
+        description="Require client certificates (PKI smart cards) issued by these CAs (PEM bundle); each "
+        "account is linked to its holder's certificate subject (users add --certificate-subject).",
+    )
+    tls_crl: Path | None = Field(
+        default=None,
+        description="Refuse client certificates this CRL (PEM) revokes (with GEO_LABEL_TLS_CLIENT_CA).",
+    )
+    certificate_subject_header: str | None = Field(
+        default=None,
+        description="Behind a reverse proxy that terminates TLS and verifies client certificates: the header "
+        "in which it passes the verified subject (RFC 4514), e.g. X-SSL-Client-S-DN; believed only from "
+        "GEO_LABEL_TRUSTED_PROXIES.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Addresses (or networks) of reverse proxies whose X-Forwarded-For names the client (JSON "

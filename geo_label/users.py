@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from access_control import Classification, MarkingRegistry, UserAccess
 from geo_label import audit, sessions
 from geo_label.callers import ROLE_COLUMNS, roles_of
+from geo_label.certificates import canonical_subject
 from geo_label.db.context import Caller
 from geo_label.db.models import ClearanceGrant, User
 from geo_label.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, brief
@@ -155,6 +156,7 @@ def create_user(
     clearance: Clearance,
     roles: frozenset[str] = frozenset(),
     oidc_subject: str | None = None,
+    certificate_subject: str | None = None,
     justification: str = "",
 ) -> ClearanceChange:
     """Create an account. Admins create accounts; access beyond the baseline (a level above UNCLASSIFIED,
@@ -176,6 +178,7 @@ def create_user(
         username=username,
         password_hash=password_hash,
         oidc_subject=oidc_subject,
+        certificate_subject=canonical_subject(certificate_subject) if certificate_subject else None,
         active=True,
         failed_logins=0,
         **access_columns(applied),
@@ -186,7 +189,9 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise ConflictError(f"a user named {brief(username)} already exists") from None
+        raise ConflictError(
+            f"a user named {brief(username)}, or with that certificate subject, already exists"
+        ) from None
     audit.record(
         session,
         caller,

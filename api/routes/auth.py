@@ -8,6 +8,7 @@ before any account is looked at: it can neither sign in nor count failures towar
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import urllib.parse
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from api.basic_auth import source_of
 from api.deps import BearerToken, StateDep
+from api.http_protocol import PEER_EXTENSION
 from api.schemas import NoticeOut, RenewIn, SessionOut, SignInIn, TokenOut
 from api.state import AppState
 from geo_label import audit, sessions
@@ -27,18 +29,21 @@ from geo_label.auth import (
     INVALID_LOGIN,
     LoginResult,
     SignInAttempt,
+    certificate_sign_in,
     check_password,
     issue_session_token,
     look_up,
     record_outcome,
     subject_of_token,
 )
+from geo_label.certificates import canonical_subject
 from geo_label.errors import (
     AuthenticationError,
     InvalidInputError,
     PermissionDeniedError,
     TooManyRequestsError,
 )
+from geo_label.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -135,6 +140,54 @@ def _record(app: AppState, attempt: SignInAttempt, ok: bool, now: datetime, sour
             source=source,
             audit_failure=audited,
         )
+
+
+def _certificate(app: AppState, subject: str, now: datetime, source: str) -> LoginResult:
+    with app.database.sessions() as session, session.begin():
+        return certificate_sign_in(
+            session, subject, settings=app.settings, signing_key=app.signing_key, now=now, source=source
+        )
+
+
+def verified_subject(request: Request, settings: Settings) -> str | None:
+    """The subject of the client certificate this request came with: verified by GeoLabel's own TLS, or by
+    a reverse proxy that passes it in the configured header (believed only when the connection itself comes
+    from a trusted proxy's address)."""
+    extensions = request.scope.get("extensions") or {}
+    subject = (extensions.get("tls") or {}).get("client_cert_name")
+    if subject:
+        return str(subject)
+    header, peer = settings.certificate_subject_header, extensions.get(PEER_EXTENSION)
+    if not header or peer is None or not is_trusted_proxy(str(peer), settings.trusted_proxies):
+        return None
+    passed = request.headers.get(header)
+    return canonical_subject(urllib.parse.unquote(passed)) if passed else None
+
+
+def is_trusted_proxy(address: str, proxies: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(proxy, strict=False) for proxy in proxies if proxy != "*")
+
+
+@router.post("/certificate", response_model=TokenOut)
+async def certificate(request: Request, state: StateDep) -> TokenOut:
+    """Sign in with an X.509 client certificate (a PKI smart card): the account linked to its subject gets a
+    session and its token, as with a password."""
+    check_same_origin(request)
+    subject = verified_subject(request, state.settings)
+    if subject is None:
+        raise AuthenticationError("no verified client certificate came with this request")
+    source, now = source_of(request), datetime.now(UTC)
+    async with state.db_slots:
+        result = await run_in_threadpool(_certificate, state, subject, now, source)
+    if result.deactivated is not None:
+        raise PermissionDeniedError(result.deactivated)
+    if result.caller is None or result.token is None or result.session is None or result.expires_at is None:
+        raise AuthenticationError("this certificate is not linked to an active account")
+    return token_out(result.token, result.expires_at, result.session, now)
 
 
 @router.get("/notice", response_model=NoticeOut)

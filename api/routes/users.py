@@ -84,6 +84,7 @@ def create_user(ctx: ContextDep, state: StateDep, body: UserIn) -> Response:
         clearance=clearance,
         roles=frozenset(body.roles),
         oidc_subject=body.oidc_subject,
+        certificate_subject=body.certificate_subject,
         justification=body.justification,
     )
     return change_response(change, status.HTTP_201_CREATED)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import ssl
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -34,7 +36,7 @@ from geo_label.markings import marking_of
 from geo_label.security.keys import load_or_create_audit_key
 from geo_label.security.passwords import check_password_policy, hasher_for, one_time_password
 from geo_label.security.tokens import load_or_create_signing_key
-from geo_label.settings import load_settings
+from geo_label.settings import Settings, load_settings
 from tiling import SchedulerChoice, TileParameters
 from tiling.atomic import atomic_path
 
@@ -98,6 +100,12 @@ def users_add(
     expires: Annotated[datetime | None, typer.Option(help="Clearance expiry (UTC).")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
     oidc_subject: Annotated[str | None, typer.Option(help="Link to this OIDC subject (sub claim).")] = None,
+    certificate_subject: Annotated[
+        str | None,
+        typer.Option(
+            help="Link to the subject of this X.509 client certificate (RFC 4514, e.g. CN=Name,O=Org)."
+        ),
+    ] = None,
 ) -> None:
     """Create an account; without --password-stdin a strong password is generated and shown once."""
     settings = load_settings()
@@ -116,6 +124,7 @@ def users_add(
             clearance=access,
             roles=frozenset(role or ()),
             oidc_subject=oidc_subject,
+            certificate_subject=certificate_subject,
         )
     shown = f", password: {password}" if generated else ""
     stdout.print(
@@ -471,9 +480,11 @@ def serve(
         os.chdir("/")
     settings = load_settings()
     processes = workers or settings.workers or os.cpu_count() or 1
+    tls = tls_options(settings)
     if settings.public_url is None:  # links and accepted hosts from the bind address
         bound = f"[{host}]" if ":" in host else host
-        settings = settings.model_copy(update={"public_url": f"http://{bound}:{port}"})
+        scheme = "https" if tls else "http"
+        settings = settings.model_copy(update={"public_url": f"{scheme}://{bound}:{port}"})
     # The processes read their settings from the environment (api.app.served_app).
     os.environ["GEO_LABEL_PUBLIC_URL"] = str(settings.public_url)
     os.environ["GEO_LABEL_WORKERS"] = str(processes)
@@ -500,8 +511,35 @@ def serve(
             forwarded_allow_ips=settings.trusted_proxies,
             log_level="warning",
             access_log=False,
+            **tls,
         )
     stdout.print("stopped")
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options from the settings: HTTPS with the service's certificate and key; with a client
+    CA bundle, client certificates required and verified (and checked against the CRL when one is given)."""
+    if settings.tls_cert is None and settings.tls_key is None:
+        if settings.tls_client_ca or settings.tls_crl:
+            raise CliError("client certificates need GeoLabel to serve TLS: set GEO_LABEL_TLS_CERT and _KEY")
+        return {}
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise CliError("HTTPS needs both GEO_LABEL_TLS_CERT and GEO_LABEL_TLS_KEY")
+    if settings.tls_crl is not None and settings.tls_client_ca is None:
+        raise CliError(
+            "a CRL (GEO_LABEL_TLS_CRL) checks client certificates: set GEO_LABEL_TLS_CLIENT_CA too"
+        )
+    for path in (settings.tls_cert, settings.tls_key, settings.tls_client_ca, settings.tls_crl):
+        if path is not None and not path.is_file():
+            raise CliError(f"no such file: {path}")
+    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    if settings.tls_client_ca is not None:
+        options.update(ssl_ca_certs=str(settings.tls_client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
+    if settings.tls_crl is not None:
+        from api.http_protocol import context_with_crl
+
+        options["ssl_context_factory"] = partial(context_with_crl, str(settings.tls_crl))
+    return options
 
 
 #: Seconds a serving process may take to answer uvicorn's supervisor (at its start: its imports) before it is

@@ -64,6 +64,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_security_officer: Mapped[bool] = mapped_column(Boolean, default=False)
     is_foreign_disclosure_officer: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The subject of its holder's X.509 certificate (RFC 4514), for certificate sign-in (migration 0021).
+    certificate_subject: Mapped[str | None] = mapped_column(Text, unique=True)
     #: Why, when and by which role the account was deactivated (migration 0019), told to its holder.
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deactivated_by_role: Mapped[str | None] = mapped_column(Text)

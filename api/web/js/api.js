@@ -2,7 +2,7 @@
 // never the end of the user's work: the token is renewed, or the password asked for in place, and the
 // request sent again.
 
-import { reauthenticate, renew, signIn, signOut, token } from "./session.js";
+import { reauthenticate, renew, signIn, signInWithCertificate, signOut, token } from "./session.js";
 
 export const API = "/api/v1";
 
@@ -15,7 +15,7 @@ export class ApiError extends Error {
   }
 }
 
-export { token, signIn, signOut };
+export { token, signIn, signInWithCertificate, signOut };
 
 /**
  * Call the API. `options`: method, json (a body to send as JSON), headers, raw (return the Response).

@@ -66,6 +66,15 @@ export async function signIn(username, password) {
   return answer;
 }
 
+/** Sign in with the client certificate the browser presented (a PKI smart card), when GeoLabel serves TLS. */
+export async function signInWithCertificate() {
+  const { ok, status, answer } = await post("auth/certificate", {});
+  if (!ok) throw Object.assign(new Error(answer.detail || "sign-in failed"), { status, code: answer.code });
+  lastInput = Date.now();
+  keep(answer, null);
+  return answer;
+}
+
 /** A fresh token for the session, if it still lives; false when it has ended. */
 export function renew() {
   if (!renewing) {

@@ -1,7 +1,7 @@
 // Sign in: first the notice-and-consent banner, accepted; then the OAuth2 password form. The token is kept
 // in sessionStorage (gone when the tab closes).
 
-import { api, signIn, token } from "../api.js";
+import { api, signIn, signInWithCertificate, token } from "../api.js";
 import { h, mount, notice } from "../dom.js";
 
 export async function render(root) {
@@ -41,8 +41,21 @@ function showForm(root) {
     h("label", { for: "password" }, "Password"),
     password,
     h("button", { type: "submit", class: "primary" }, "Sign in"),
+    location.protocol === "https:"
+      ? h("button", { type: "button", id: "certificate-sign-in", onclick: withCertificate }, "Sign in with my certificate")
+      : null,
     status,
   );
+
+  async function withCertificate() {
+    mount(status, "Signing in…");
+    try {
+      await signInWithCertificate();
+      location.hash = "#/queue";
+    } catch (error) {
+      mount(status, notice(error.message, "error"));
+    }
+  }
 
   async function submit(event) {
     event.preventDefault();
