@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 
 from tests import pg
+from tests.rasters import utm_uint16
 from tests.ui.browser import UiPage, sign_in
 from tests.ui.conftest import UiWorld
 from tests.ui.test_ui_labeling import GREEN
-from tests.world import PASSWORD, add_member, make_user, unique
+from tests.world import PASSWORD, add_member, ingest, make_project, make_user, unique
 
 
 def test_project_overview_and_export(
@@ -192,18 +193,29 @@ def test_the_notice_and_consent_banner_comes_before_the_sign_in_form(
 
 
 def test_a_labeler_appeals_a_rejection_from_the_queue(
-    open_ui: Callable[[], UiPage], ui_world: UiWorld, test_db: pg.TestDatabase, origin: str
+    open_ui: Callable[[], UiPage],
+    test_db: pg.TestDatabase,
+    origin: str,
+    ui_data_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    """Issue 15: a rejected task's labeler appeals it once, with a comment, from My queue."""
+    """Issue 15: a rejected task's labeler appeals it once, with a comment, from My queue (a project of its
+    own: the shared one's tasks are taken by the other browser tests)."""
+    project = make_project(test_db, "UNCLASSIFIED", name=unique("ui-appeals"))
     labeler = make_user(test_db, unique("appellant"), "UNCLASSIFIED")
-    add_member(test_db, ui_world.project, labeler, "labeler")
+    judge = make_user(test_db, unique("judge"), "UNCLASSIFIED")
+    add_member(test_db, project, labeler, "labeler")
+    add_member(test_db, project, judge, "reviewer")
+    ingest(
+        test_db, project, utm_uint16(tmp_path / "appeal.tif", 256, 256, seed=31), ui_data_dir, "U", size=256
+    )
 
     def bearer(username: str) -> dict[str, str]:
         signed = httpx.post(f"{origin}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
         return {"Authorization": f"Bearer {signed.json()['access_token']}"}
 
-    mine, reviewer = bearer(labeler), bearer(ui_world.users["reviewer"])
-    task = httpx.post(f"{origin}/api/v1/projects/{ui_world.project}/tasks/next", headers=mine).json()
+    mine, reviewer = bearer(labeler), bearer(judge)
+    task = httpx.post(f"{origin}/api/v1/projects/{project}/tasks/next", headers=mine).json()
     assert httpx.post(f"{origin}/api/v1/tasks/{task['id']}/submit", headers=mine).status_code == 200
     rejected = httpx.post(
         f"{origin}/api/v1/tasks/{task['id']}/review",
