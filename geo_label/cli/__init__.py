@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "imagery_commands",
     "service_commands",
     "release_commands",
+    "downgrade_commands",
     "token_commands",
     "workflow_commands",
     "dataset_commands",
