@@ -111,6 +111,7 @@ def browse(findings: dict[str, Any], project_id: str, chip_id: str) -> None:
         page = browser.new_page()
         page.on("request", lambda request: requests.append(request.url))
         page.goto(f"{BASE}/#/signin")
+        page.click("#consent-accept")  # the notice-and-consent banner comes first
         page.fill("#username", "ada")
         page.fill("#password", PASSWORD)
         page.click("form.signin button[type=submit]")
