@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO
 import numpy as np
 import orjson
 import shapely
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from access_control import Marking, MarkingRegistry, parse_marking, releasable_to
@@ -170,7 +170,7 @@ def _batches(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 def _concerned(caller: Caller) -> Any:
     """Who may see a request at all (as row-level security says too): its requester and the officers."""
     if caller.is_foreign_disclosure_officer or caller.is_security_officer:
-        return RELEASE_REQUESTS.c.id.is_not(None)
+        return true()
     return RELEASE_REQUESTS.c.requested_by == caller.user_id
 
 
@@ -197,8 +197,8 @@ def get_release(session: Session, caller: Caller, request_id: uuid.UUID, *, lock
 
 
 def release_counts(session: Session, caller: Caller, request_id: uuid.UUID) -> ReleaseCounts:
-    """The request's features by marking, counting only those the caller may read."""
-    get_release(session, caller, request_id)
+    """The features of a request :func:`get_release` gave the caller, by marking, counting only those the
+    caller may read (row-level security also hides the features of a request the caller may not see)."""
     f = RELEASE_FEATURES.c
     names = ("classification", "sci_controls", "dissemination", "rel_to")
     rows = session.execute(
@@ -214,8 +214,8 @@ def release_counts(session: Session, caller: Caller, request_id: uuid.UUID) -> R
 
 
 def release_features(session: Session, caller: Caller, request_id: uuid.UUID) -> Iterator[Any]:
-    """The request's features as reviewed (the officer opens every one), those the caller may read."""
-    get_release(session, caller, request_id)
+    """The features of a request :func:`get_release` gave the caller, as reviewed (the officer opens every
+    one), those the caller may read."""
     f = RELEASE_FEATURES.c
     query = (
         select(f.seq, f.annotation_id, f.version, f.feature)

@@ -34,14 +34,9 @@ def own_task_ids(caller: Caller, user_id: uuid.UUID) -> Any:
     return union(assigned, handed_in)
 
 
-def recent_tasks(session: Session, caller: Caller, *, limit: int = DEFAULT_RECENT) -> list[dict[str, Any]]:
-    """The caller's ``limit`` most recently changed tasks, newest first, each with its project's name,
-    ``assigned`` (still assigned to the caller) and, for a task rejected back to them, the reviewer's
-    comment and name (``review_comment``, ``reviewer``; None otherwise)."""
-    user_id = require_user(caller)
-    if not 1 <= limit <= MAX_RECENT:
-        raise InvalidInputError(f"limit must be 1..{MAX_RECENT}")
-    latest_review = (
+def latest_review(caller: Caller) -> Any:
+    """The latest readable review of each task (a lateral subquery on TASKS): decision, comment, reviewer."""
+    return (
         select(TASK_REVIEWS.c.decision, TASK_REVIEWS.c.comment, User.username.label("reviewer"))
         .join(User, User.id == TASK_REVIEWS.c.reviewer)
         .where(TASK_REVIEWS.c.task_id == TASKS.c.id, readable(TASK_REVIEWS, caller))
@@ -49,16 +44,26 @@ def recent_tasks(session: Session, caller: Caller, *, limit: int = DEFAULT_RECEN
         .limit(1)
         .lateral("latest_review")
     )
+
+
+def recent_tasks(session: Session, caller: Caller, *, limit: int = DEFAULT_RECENT) -> list[dict[str, Any]]:
+    """The caller's ``limit`` most recently changed tasks, newest first, each with its project's name,
+    ``assigned`` (still assigned to the caller) and, for a task rejected back to them, the reviewer's
+    comment and name (``review_comment``, ``reviewer``; None otherwise)."""
+    user_id = require_user(caller)
+    if not 1 <= limit <= MAX_RECENT:
+        raise InvalidInputError(f"limit must be 1..{MAX_RECENT}")
+    latest = latest_review(caller)
     query = (
         select(
             TASKS,
             PROJECTS.c.name.label("project_name"),
-            latest_review.c.decision.label("review_decision"),
-            latest_review.c.comment.label("review_comment"),
-            latest_review.c.reviewer.label("reviewer"),
+            latest.c.decision.label("review_decision"),
+            latest.c.comment.label("review_comment"),
+            latest.c.reviewer.label("reviewer"),
         )
         .join(PROJECTS, PROJECTS.c.id == TASKS.c.project_id)
-        .outerjoin(latest_review, true())
+        .outerjoin(latest, true())
         .where(
             TASKS.c.id.in_(own_task_ids(caller, user_id)),
             readable(TASKS, caller),

@@ -17,11 +17,11 @@ from access_control import Marking, roll_up
 from geo_label.annotations import audit_read
 from geo_label.db.access import project_visible, readable
 from geo_label.db.context import Caller
-from geo_label.db.models import GOLD_SCORES, PROJECTS, TASK_REVIEWS, TASKS, User
+from geo_label.db.models import GOLD_SCORES, PROJECTS, TASKS
 from geo_label.errors import InvalidInputError
 from geo_label.markings import marking_of
 from geo_label.workflow.common import ACCEPTED, IN_PROGRESS, REJECTED, require_user
-from geo_label.workflow.recent import own_task_ids
+from geo_label.workflow.recent import latest_review, own_task_ids
 
 COLUMNS = (
     "project",
@@ -59,14 +59,7 @@ def work_record(
     user_id = require_user(caller)
     if since is not None and until is not None and since >= until:
         raise InvalidInputError("since must be before until")
-    latest = (
-        select(TASK_REVIEWS.c.decision, TASK_REVIEWS.c.comment, User.username.label("reviewer"))
-        .join(User, User.id == TASK_REVIEWS.c.reviewer)
-        .where(TASK_REVIEWS.c.task_id == TASKS.c.id, readable(TASK_REVIEWS, caller))
-        .order_by(TASK_REVIEWS.c.at.desc(), TASK_REVIEWS.c.id.desc())
-        .limit(1)
-        .lateral("latest")
-    )
+    latest = latest_review(caller)
     query = (
         select(
             TASKS,

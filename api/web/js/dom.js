@@ -38,6 +38,18 @@ export function table(headers, rows) {
   );
 }
 
+/** An event handler that runs ``action`` and shows its error in ``status`` instead of throwing. */
+export function guarded(status, action) {
+  return async (event) => {
+    event?.preventDefault?.();
+    try {
+      await action();
+    } catch (error) {
+      mount(status, notice(error.message, "error"));
+    }
+  };
+}
+
 export function notice(text, kind = "") {
   return h("div", { class: `notice ${kind}`.trim(), role: kind === "error" ? "alert" : "status" }, text);
 }

@@ -2,23 +2,12 @@
 
 import { api } from "../api.js";
 import { setPageMarkings } from "../banner.js";
-import { h, mount, notice, table } from "../dom.js";
+import { guarded, h, mount, notice, table } from "../dom.js";
 
 function field(id, text, input) {
   input.id = id;
   input.name = id;
   return h("div", {}, h("label", { for: id }, text), input);
-}
-
-function guarded(status, action) {
-  return async (event) => {
-    event?.preventDefault?.();
-    try {
-      await action();
-    } catch (error) {
-      mount(status, notice(error.message, "error"));
-    }
-  };
 }
 
 export async function renderUsers(root, _params, me) {

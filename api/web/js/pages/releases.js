@@ -3,18 +3,7 @@
 
 import { api } from "../api.js";
 import { setPageMarkings } from "../banner.js";
-import { h, mount, notice, table } from "../dom.js";
-
-function guarded(status, action) {
-  return async (event) => {
-    event?.preventDefault?.();
-    try {
-      await action();
-    } catch (error) {
-      mount(status, notice(error.message, "error"));
-    }
-  };
-}
+import { guarded, h, mount, notice, table } from "../dom.js";
 
 async function download(request, status) {
   const response = await api(`releases/${request.id}/download`, { raw: true, headers: { Accept: "*/*" } });
